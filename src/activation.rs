@@ -1,0 +1,127 @@
+//! Element-wise activations (and softmax over the last axis), shared by every layer that has an
+//! `activation` option.
+//!
+//! Forward: `linear(x) = x`, `relu(x) = max(x, 0)`, `tanh(x)`, `sigmoid(x) = 1 / (1 + e^{-x})`,
+//! `softmax(x)_j = e^{x_j - max x} / Σ_k e^{x_k - max x}` over the last axis.
+//!
+//! Backward is written in terms of the *output* `y`, so a layer only caches its output:
+//! `relu: dx = dy·[y > 0]`, `tanh: dx = dy·(1 − y²)`, `sigmoid: dx = dy·y·(1 − y)`,
+//! `softmax: dx_j = y_j·(dy_j − Σ_k dy_k y_k)`.
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Zip};
+use serde::{Deserialize, Serialize};
+
+use crate::tensor::Float;
+
+/// An activation function, named as in Keras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    #[default]
+    Linear,
+    Relu,
+    Tanh,
+    Sigmoid,
+    Softmax,
+}
+
+impl Activation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Softmax => "softmax",
+        }
+    }
+
+    /// Applies the activation in place.
+    ///
+    /// # Shapes
+    /// - `x`: any; softmax works over the last axis.
+    pub fn forward_inplace<T: Float>(self, mut x: ArrayViewMutD<'_, T>) {
+        match self {
+            Activation::Linear => {}
+            Activation::Relu => x.mapv_inplace(|v| if v > T::zero() { v } else { T::zero() }),
+            Activation::Tanh => x.mapv_inplace(|v| v.tanh()),
+            Activation::Sigmoid => x.mapv_inplace(sigmoid),
+            Activation::Softmax => {
+                let last = Axis(x.ndim() - 1);
+                for mut row in x.lanes_mut(last) {
+                    let m = row.fold(T::neg_infinity(), |a, &b| a.max(b));
+                    row.mapv_inplace(|v| (v - m).exp());
+                    let s = row.sum();
+                    row.mapv_inplace(|v| v / s);
+                }
+            }
+        }
+    }
+
+    /// Returns the activation of `x` in a new array.
+    pub fn forward<T: Float>(self, x: &ArrayViewD<'_, T>) -> ArrayD<T> {
+        let mut y = x.to_owned();
+        self.forward_inplace(y.view_mut());
+        y
+    }
+
+    /// Turns the gradient w.r.t. the output into the gradient w.r.t. the pre-activation, in
+    /// place, using the cached output `y`.
+    ///
+    /// # Shapes
+    /// - `y`, `grad`: the same shape; softmax works over the last axis.
+    pub fn backward_inplace<T: Float>(self, y: &ArrayViewD<'_, T>, mut grad: ArrayViewMutD<'_, T>) {
+        let one = T::one();
+        match self {
+            Activation::Linear => {}
+            Activation::Relu => Zip::from(&mut grad).and(y).for_each(|g, &y| {
+                if y <= T::zero() {
+                    *g = T::zero()
+                }
+            }),
+            Activation::Tanh => Zip::from(&mut grad).and(y).for_each(|g, &y| *g *= one - y * y),
+            Activation::Sigmoid => Zip::from(&mut grad).and(y).for_each(|g, &y| *g *= y * (one - y)),
+            Activation::Softmax => {
+                let last = Axis(y.ndim() - 1);
+                for (mut g, yr) in grad.lanes_mut(last).into_iter().zip(y.lanes(last)) {
+                    let dot = g.iter().zip(yr.iter()).fold(T::zero(), |a, (&g, &y)| a + g * y);
+                    Zip::from(&mut g).and(&yr).for_each(|g, &y| *g = y * (*g - dot));
+                }
+            }
+        }
+    }
+}
+
+/// Logistic sigmoid, stable for large |x|.
+#[inline]
+pub fn sigmoid<T: Float>(x: T) -> T {
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_are_stable() {
+        let x = array![[1000.0f64, 1001.0, 999.0], [-5.0, 0.0, 5.0]].into_dyn();
+        let y = Activation::Softmax.forward(&x.view());
+        for row in y.rows() {
+            assert!((row.sum() - 1.0).abs() < 1e-12);
+        }
+        assert!(y.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn sigmoid_is_finite_at_extremes() {
+        assert_eq!(sigmoid(-1000.0f64), 0.0);
+        assert_eq!(sigmoid(1000.0f64), 1.0);
+        assert!((sigmoid(0.0f32) - 0.5).abs() < 1e-7);
+    }
+}

@@ -1,0 +1,142 @@
+//! `dense`: a fully connected layer, on flat input or at every time step of a sequence.
+//!
+//! Forward, with the batch (and time, for 3-D input) folded into rows `n`:
+//! `z[n, u] = Σ_k x[n, k]·W[u, k] + b[u]`, `y = act(z)`; i.e. `Z = X Wᵀ + b` (one GEMM).
+//!
+//! Backward, given `dY`: `dZ = act'(dY)` (from the cached output), then
+//! `dW += dZᵀ X`, `db += Σ_n dZ[n, ·]`, `dX = dZ W`.
+//!
+//! On a `(batch, length, features)` input the same weights apply at every time step, like Keras'
+//! `Dense` on a sequence (PyTorch's `nn.Linear` on the last axis).
+
+use std::ops::AddAssign;
+
+use ndarray::{linalg::general_mat_mul, Array2, ArrayD, ArrayViewD, Axis, Ix2};
+use rand_chacha::ChaCha8Rng;
+
+use crate::activation::Activation;
+use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::{glorot_limit, no_forward, uniform, Layer, Param};
+use crate::spec::DenseSpec;
+use crate::tensor::{reshape, view1, view1_mut, view2, view2_mut, Float, Mode};
+
+/// What backward needs from the last forward pass.
+struct DenseCache<T> {
+    /// Input with batch and time folded into rows. `(n, in_features)`, `n = batch·length`.
+    x: Array2<T>,
+    /// Activation output. `(n, units)`.
+    y: Array2<T>,
+    /// Shape of the original input, `(batch, in)` or `(batch, length, in)`.
+    in_shape: Vec<usize>,
+}
+
+/// A dense layer. Parameters `weight (units, in_features)`, `bias (units)`.
+pub struct Dense<T: Float> {
+    units: usize,
+    in_features: usize,
+    activation: Activation,
+    weight: Param<T>,
+    bias: Option<Param<T>>,
+    cache: Option<DenseCache<T>>,
+}
+
+impl<T: Float> Dense<T> {
+    /// Builds the layer for a per-sample input `[features]` or `[length, features]`, with
+    /// Glorot-uniform weights (Keras' default) and zero bias.
+    pub fn new(spec: &DenseSpec, input: &[usize], rng: &mut ChaCha8Rng) -> std::result::Result<Self, ShapeIssue> {
+        if spec.units == 0 {
+            return Err(ShapeIssue::Invalid("units must be at least 1".into()));
+        }
+        let in_features = match input {
+            [f] | [_, f] => *f,
+            _ => {
+                return Err(ShapeIssue::Rank {
+                    expected: "(features) or (length, features)".into(),
+                    got: input.to_vec(),
+                })
+            }
+        };
+        let limit = glorot_limit(in_features, spec.units);
+        let weight = Param::new("weight", uniform(&[spec.units, in_features], limit, rng));
+        let bias = spec.use_bias.then(|| Param::zeros("bias", &[spec.units]));
+        Ok(Dense { units: spec.units, in_features, activation: spec.activation, weight, bias, cache: None })
+    }
+
+}
+
+impl<T: Float> Layer<T> for Dense<T> {
+    fn kind(&self) -> String {
+        "dense".into()
+    }
+
+    fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue> {
+        match input {
+            [f] if *f == self.in_features => Ok(vec![self.units]),
+            [l, f] if *f == self.in_features => Ok(vec![*l, self.units]),
+            _ => Err(ShapeIssue::Rank {
+                expected: format!("({}) or (length, {})", self.in_features, self.in_features),
+                got: input.to_vec(),
+            }),
+        }
+    }
+
+    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+        let in_shape = x.shape().to_vec();
+        let rows = x.len() / self.in_features;
+        let x2 = reshape(x.to_owned(), &[rows, self.in_features]);
+        let x2 = x2.into_dimensionality::<Ix2>().map_err(|_| no_forward("dense"))?;
+        let mut z = Array2::zeros((rows, self.units));
+        if let Some(b) = &self.bias {
+            z += &view1(&b.value);
+        }
+        general_mat_mul(T::one(), &x2, &view2(&self.weight.value).t(), T::one(), &mut z);
+        self.activation.forward_inplace(z.view_mut().into_dyn());
+        let mut out_shape = in_shape.clone();
+        if let Some(last) = out_shape.last_mut() {
+            *last = self.units;
+        }
+        let out = reshape(z.clone(), &out_shape);
+        self.cache = Some(DenseCache { x: x2, y: z, in_shape });
+        Ok(out)
+    }
+
+    fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        let cache = self.cache.as_ref().ok_or_else(|| no_forward("dense"))?;
+        let rows = cache.y.nrows();
+        if grad_out.len() != cache.y.len() {
+            return Err(Error::Shape {
+                what: "dense output gradient".into(),
+                expected: format!("{} elements", cache.y.len()),
+                got: format!("{:?}", grad_out.shape()),
+            });
+        }
+        let mut dz = reshape(grad_out.to_owned(), &[rows, self.units]);
+        self.activation.backward_inplace(&cache.y.view().into_dyn(), dz.view_mut());
+        let dz = view2(&dz);
+        general_mat_mul(T::one(), &dz.t(), &cache.x, T::one(), &mut view2_mut(&mut self.weight.grad));
+        if let Some(b) = &mut self.bias {
+            view1_mut(&mut b.grad).add_assign(&dz.sum_axis(Axis(0)));
+        }
+        let dx = dz.dot(&view2(&self.weight.value));
+        Ok(reshape(dx, &cache.in_shape))
+    }
+
+    fn params(&self) -> Vec<&Param<T>> {
+        std::iter::once(&self.weight).chain(self.bias.as_ref()).collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        std::iter::once(&mut self.weight).chain(self.bias.as_mut()).collect()
+    }
+
+    fn take_output_activation(&mut self) -> Option<Activation> {
+        match self.activation {
+            Activation::Softmax | Activation::Sigmoid => {
+                let a = self.activation;
+                self.activation = Activation::Linear;
+                Some(a)
+            }
+            _ => None,
+        }
+    }
+}

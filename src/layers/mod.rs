@@ -1,0 +1,130 @@
+//! The [`Layer`] trait and the layers. One layer per file; each file opens with the forward and
+//! backward maths it implements (derivations in `docs/layers.md` and `docs/rnn.md`).
+//!
+//! Contract every layer keeps:
+//! - [`Layer::output_shape`] validates a per-sample input shape (no batch axis) at build time.
+//! - [`Layer::forward`] caches what backward needs in a typed cache (both in `Train` and `Eval`
+//!   mode, so gradients can be taken of an eval-mode model).
+//! - [`Layer::backward`] reads that cache, returns ∂L/∂input and **adds** into the parameter
+//!   gradients (so two backward passes double them); without a cached forward it returns
+//!   [`Error::NoForward`].
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use crate::activation::Activation;
+use crate::error::{Error, Result, ShapeIssue};
+use crate::tensor::{Float, Mode};
+
+pub mod dense;
+
+/// A named parameter and its gradient (same shape). Names and shapes follow PyTorch
+/// (`weight`, `bias`, `weight_ih_l0`, `weight_hh_l0_reverse` …); the model prefixes
+/// `layers.{i}.`.
+#[derive(Debug, Clone)]
+pub struct Param<T> {
+    pub name: String,
+    pub value: ArrayD<T>,
+    pub grad: ArrayD<T>,
+}
+
+impl<T: Float> Param<T> {
+    /// A parameter with a zero gradient of the same shape.
+    pub fn new(name: impl Into<String>, value: ArrayD<T>) -> Self {
+        let grad = ArrayD::zeros(value.raw_dim());
+        Param { name: name.into(), value, grad }
+    }
+
+    /// A zero-initialised parameter of the given shape.
+    pub fn zeros(name: impl Into<String>, shape: &[usize]) -> Self {
+        Self::new(name, ArrayD::zeros(IxDyn(shape)))
+    }
+}
+
+/// One layer of a model. Object safe: a model is a `Vec<Box<dyn Layer<T>>>`.
+pub trait Layer<T: Float>: Send + Sync {
+    /// Layer type as written in the model file (`conv1d`, `bidirectional(lstm)` …).
+    fn kind(&self) -> String;
+
+    /// The per-sample output shape for a per-sample input shape, or why the input is wrong.
+    ///
+    /// # Shapes
+    /// - `input`: `[length, channels]` or `[features]` (no batch axis).
+    fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue>;
+
+    /// Runs the layer on a batch and caches what backward needs.
+    ///
+    /// # Shapes
+    /// - `x`: `(batch, …input)`; returns `(batch, …output)`.
+    fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>>;
+
+    /// Back-propagates ∂L/∂output through the cached forward pass: returns ∂L/∂input and adds
+    /// into every parameter's gradient.
+    ///
+    /// # Shapes
+    /// - `grad_out`: like the last forward's output; returns the last forward's input shape.
+    fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>>;
+
+    /// Parameters, in a fixed order (PyTorch's order within the layer).
+    fn params(&self) -> Vec<&Param<T>> {
+        Vec::new()
+    }
+
+    /// Parameters, mutable, in the same order as [`Layer::params`].
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        Vec::new()
+    }
+
+    /// Sets every parameter gradient to zero.
+    fn zero_grad(&mut self) {
+        for p in self.params_mut() {
+            p.grad.fill(T::zero());
+        }
+    }
+
+    /// Number of scalar parameters.
+    fn param_count(&self) -> usize {
+        self.params().iter().map(|p| p.value.len()).sum()
+    }
+
+    /// Tells stochastic layers (dropout) which training step this is: their randomness is a
+    /// pure function of (seed, step), so runs are reproducible and resumable, and a gradient
+    /// check sees the same mask on every forward pass.
+    fn set_step(&mut self, _step: u64) {}
+
+    /// Detaches a final softmax/sigmoid so the loss can work on logits (numerically stable);
+    /// the model applies it as its output head. Layers without an output activation return
+    /// `None` and stay unchanged.
+    fn take_output_activation(&mut self) -> Option<Activation> {
+        None
+    }
+
+    /// Turns on/off recording of per-time-step gradient norms ‖∂L/∂h_t‖ (recurrent layers).
+    fn set_record_step_grads(&mut self, _on: bool) {}
+
+    /// The per-step gradient norms recorded by the last backward pass: one `(name, norms)` per
+    /// direction, `norms` shaped `(batch, length)`. Empty for non-recurrent layers or when
+    /// recording is off.
+    fn step_grad_norms(&self) -> Vec<(String, ndarray::Array2<f64>)> {
+        Vec::new()
+    }
+}
+
+/// The error for a backward pass with no cached forward.
+pub(crate) fn no_forward(layer: &str) -> Error {
+    Error::NoForward { layer: layer.to_string() }
+}
+
+/// Glorot-uniform limit `sqrt(6 / (fan_in + fan_out))`, Keras' default kernel initialiser.
+pub fn glorot_limit(fan_in: usize, fan_out: usize) -> f64 {
+    (6.0 / (fan_in + fan_out) as f64).sqrt()
+}
+
+/// An array of the given shape drawn from U(−limit, limit).
+pub fn uniform<T: Float>(
+    shape: &[usize],
+    limit: f64,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> ArrayD<T> {
+    use rand::Rng;
+    ArrayD::from_shape_simple_fn(IxDyn(shape), || T::lit(rng.random_range(-limit..=limit)))
+}

@@ -1,0 +1,35 @@
+//! # seqgrad
+//!
+//! Hand-written neural networks over sequences, for conv→RNN stacks on DNA (the DanQ family):
+//! one-hot DNA → `conv1d` → `maxpool1d` → `dropout` → `bidirectional(lstm)` → `flatten` →
+//! `dense` → softmax/sigmoid. Every layer's forward and backward pass is written out by hand
+//! over `ndarray`; a [`Sequential`] model validates shapes when it is built.
+//!
+//! Layout is channels-last: sequences are `(batch, length, channels)`, flat data
+//! `(batch, features)`. Elements are `f32` or `f64` ([`Float`]). Parameter names and shapes
+//! follow PyTorch (`layers.{i}.weight`, `layers.{i}.weight_ih_l0_reverse` …).
+//!
+//! ```
+//! use seqgrad::{Sequential, spec::{LayerSpec, Conv1dSpec, PoolSpec, DenseSpec}, activation::Activation};
+//! let model: seqgrad::Result<Sequential<f32>> = Sequential::<f32>::builder(&[60, 4])
+//!     .add(LayerSpec::Conv1d(Conv1dSpec { filters: 8, kernel_size: 9, activation: Activation::Relu, ..Default::default() }))
+//!     .add(LayerSpec::Dense(DenseSpec { units: 3, activation: Activation::Softmax, ..Default::default() }))
+//!     .build(7);
+//! assert_eq!(model.unwrap().output_shape(), &[52, 3]);
+//! ```
+
+pub mod activation;
+pub mod cli;
+pub mod error;
+pub mod gradcheck;
+pub mod layers;
+pub mod loss;
+pub mod model;
+pub mod spec;
+pub mod tensor;
+pub mod weights;
+
+pub use error::{BuildError, Error, Result, ShapeIssue};
+pub use layers::{Layer, Param};
+pub use model::Sequential;
+pub use tensor::{Float, Mode};

@@ -1,0 +1,165 @@
+//! Losses. Each returns the mean loss over the batch and its gradient with respect to what it
+//! was given (logits or outputs), already divided by the batch size.
+//!
+//! - **Softmax cross-entropy** from logits `z` and targets `t` (one-hot or probabilities):
+//!   `L = −(1/B) Σ_b Σ_j t_bj · log softmax(z_b)_j`, computed with log-sum-exp so it is stable;
+//!   `∂L/∂z = (softmax(z) − t)/B`.
+//! - **Sigmoid binary cross-entropy** (multi-label) from logits:
+//!   `L = (1/(B·K)) Σ max(z, 0) − z·t + log(1 + e^{−|z|})` (stable at |z| = 100);
+//!   `∂L/∂z = (σ(z) − t)/(B·K)`. Averaged over labels as Keras and PyTorch do.
+//! - **Mean squared error** on outputs: `L = (1/(B·K)) Σ (y − t)²`, `∂L/∂y = 2(y − t)/(B·K)`.
+
+use ndarray::{ArrayD, ArrayViewD, Axis, Zip};
+use serde::{Deserialize, Serialize};
+
+use crate::activation::{sigmoid, Activation};
+use crate::error::{Error, Result};
+use crate::tensor::{fmt_shape, Float};
+
+/// A loss function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Softmax cross-entropy (multi-class).
+    CrossEntropy,
+    /// Sigmoid binary cross-entropy (multi-label).
+    BinaryCrossEntropy,
+    MeanSquaredError,
+}
+
+impl Loss {
+    /// The natural loss for a model head: softmax → cross-entropy, sigmoid → binary
+    /// cross-entropy, none → mean squared error.
+    pub fn for_head(head: Option<Activation>) -> Loss {
+        match head {
+            Some(Activation::Softmax) => Loss::CrossEntropy,
+            Some(Activation::Sigmoid) => Loss::BinaryCrossEntropy,
+            _ => Loss::MeanSquaredError,
+        }
+    }
+
+    /// Loss and gradient. `pred` is logits for the two cross-entropies, outputs for MSE.
+    ///
+    /// # Shapes
+    /// - `pred`, `target`: `(batch, classes)` (or any shape, for MSE/BCE); gradient like `pred`.
+    pub fn compute<T: Float>(self, pred: ArrayViewD<'_, T>, target: ArrayViewD<'_, T>) -> Result<(f64, ArrayD<T>)> {
+        if pred.shape() != target.shape() {
+            return Err(Error::Shape {
+                what: "loss target".into(),
+                expected: fmt_shape(pred.shape()),
+                got: fmt_shape(target.shape()),
+            });
+        }
+        let batch = pred.shape().first().copied().unwrap_or(1).max(1);
+        let n = pred.len().max(1);
+        Ok(match self {
+            Loss::CrossEntropy => softmax_cross_entropy(pred, target, batch),
+            Loss::BinaryCrossEntropy => {
+                let mut loss = 0.0f64;
+                let mut grad = ArrayD::zeros(pred.raw_dim());
+                let scale = T::lit(1.0 / n as f64);
+                Zip::from(&mut grad).and(&pred).and(&target).for_each(|g, &z, &t| {
+                    let zf = z.to_f64c();
+                    let tf = t.to_f64c();
+                    loss += zf.max(0.0) - zf * tf + (-zf.abs()).exp().ln_1p();
+                    *g = (sigmoid(z) - t) * scale;
+                });
+                (loss / n as f64, grad)
+            }
+            Loss::MeanSquaredError => {
+                let mut loss = 0.0f64;
+                let mut grad = ArrayD::zeros(pred.raw_dim());
+                let scale = T::lit(2.0 / n as f64);
+                Zip::from(&mut grad).and(&pred).and(&target).for_each(|g, &y, &t| {
+                    let d = y - t;
+                    loss += d.to_f64c() * d.to_f64c();
+                    *g = d * scale;
+                });
+                (loss / n as f64, grad)
+            }
+        })
+    }
+}
+
+fn softmax_cross_entropy<T: Float>(z: ArrayViewD<'_, T>, t: ArrayViewD<'_, T>, batch: usize) -> (f64, ArrayD<T>) {
+    let last = Axis(z.ndim() - 1);
+    let mut grad = z.to_owned();
+    let mut loss = 0.0f64;
+    let inv_b = T::lit(1.0 / batch as f64);
+    for ((mut g, zr), tr) in grad.lanes_mut(last).into_iter().zip(z.lanes(last)).zip(t.lanes(last)) {
+        let m = zr.fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64c()));
+        let lse = m + zr.iter().map(|v| (v.to_f64c() - m).exp()).sum::<f64>().ln();
+        loss += zr.iter().zip(tr.iter()).map(|(z, t)| t.to_f64c() * (lse - z.to_f64c())).sum::<f64>();
+        Zip::from(&mut g).and(&tr).for_each(|g, &t| {
+            *g = (T::lit((g.to_f64c() - lse).exp()) - t) * inv_b;
+        });
+    }
+    (loss / batch as f64, grad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn numeric(loss: Loss, z: &ArrayD<f64>, t: &ArrayD<f64>) -> ArrayD<f64> {
+        let eps = 1e-6;
+        let mut g = ArrayD::zeros(z.raw_dim());
+        for i in 0..z.len() {
+            let mut zp = z.clone();
+            zp.as_slice_mut().unwrap()[i] += eps;
+            let mut zm = z.clone();
+            zm.as_slice_mut().unwrap()[i] -= eps;
+            let lp = loss.compute(zp.view(), t.view()).unwrap().0;
+            let lm = loss.compute(zm.view(), t.view()).unwrap().0;
+            g.as_slice_mut().unwrap()[i] = (lp - lm) / (2.0 * eps);
+        }
+        g
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let z = array![[0.3, -1.2, 2.0], [1.5, 0.1, -0.7]].into_dyn();
+        let onehot = array![[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]].into_dyn();
+        let multi = array![[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]].into_dyn();
+        for (loss, t) in [
+            (Loss::CrossEntropy, &onehot),
+            (Loss::BinaryCrossEntropy, &multi),
+            (Loss::MeanSquaredError, &multi),
+        ] {
+            let (_, g) = loss.compute(z.view(), t.view()).unwrap();
+            let n = numeric(loss, &z, t);
+            let err = crate::gradcheck::rel_error(&g, &n);
+            assert!(err < 1e-7, "{loss:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn cross_entropy_value_matches_definition() {
+        let z = array![[1.0f64, 2.0, 3.0]].into_dyn();
+        let t = array![[0.0, 1.0, 0.0]].into_dyn();
+        let (l, _) = Loss::CrossEntropy.compute(z.view(), t.view()).unwrap();
+        let p = (2.0f64).exp() / (1.0f64.exp() + 2.0f64.exp() + 3.0f64.exp());
+        assert!((l + p.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn stable_for_huge_logits() {
+        let z = array![[100.0f32, -100.0], [-100.0, 100.0]].into_dyn();
+        let t = array![[0.0f32, 1.0], [0.0, 1.0]].into_dyn();
+        for loss in [Loss::CrossEntropy, Loss::BinaryCrossEntropy] {
+            let (l, g) = loss.compute(z.view(), t.view()).unwrap();
+            assert!(l.is_finite(), "{loss:?}");
+            assert!(g.iter().all(|v| v.is_finite()), "{loss:?}");
+        }
+        let (l, _) = Loss::BinaryCrossEntropy.compute(z.view(), t.view()).unwrap();
+        assert!((l - 50.0).abs() < 1e-3, "{l}");
+    }
+
+    #[test]
+    fn shape_mismatch_is_an_error() {
+        let z = array![[1.0f64, 2.0]].into_dyn();
+        let t = array![[1.0f64, 0.0, 0.0]].into_dyn();
+        assert!(Loss::CrossEntropy.compute(z.view(), t.view()).is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! Element types and small array helpers.
+//!
+//! seqgrad is channels-last everywhere: a batch of sequences is `(batch, length, channels)`,
+//! a batch of flat vectors is `(batch, features)`. Per-sample shapes (used by
+//! [`crate::layers::Layer::output_shape`]) leave the batch axis out: `[length, channels]` or
+//! `[features]`.
+
+use std::fmt::{Debug, Display};
+use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
+
+use ndarray::{ArrayD, ArrayViewD, LinalgScalar, ScalarOperand};
+
+/// The element types a model can run in: `f32` (training speed) or `f64` (gradient checks,
+/// references).
+pub trait Float:
+    num_traits::Float
+    + num_traits::FromPrimitive
+    + LinalgScalar
+    + ScalarOperand
+    + std::iter::Sum
+    + Debug
+    + Display
+    + Default
+    + Send
+    + Sync
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + 'static
+{
+    /// safetensors dtype name (`"F32"` or `"F64"`).
+    const DTYPE: &'static str;
+    /// Converts an `f64` constant (exact for f64, rounded for f32).
+    fn lit(x: f64) -> Self;
+    /// Widens to `f64`.
+    fn to_f64c(self) -> f64;
+}
+
+impl Float for f32 {
+    const DTYPE: &'static str = "F32";
+    #[inline]
+    fn lit(x: f64) -> Self {
+        x as f32
+    }
+    #[inline]
+    fn to_f64c(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Float for f64 {
+    const DTYPE: &'static str = "F64";
+    #[inline]
+    fn lit(x: f64) -> Self {
+        x
+    }
+    #[inline]
+    fn to_f64c(self) -> f64 {
+        self
+    }
+}
+
+/// Forward-pass mode: `Train` enables dropout; `Eval` makes it the identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// Formats a per-sample shape the way the summary and errors print it: `(75, 320)`, `(48000)`.
+pub fn fmt_shape(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("({})", parts.join(", "))
+}
+
+/// L2 norm of an array, accumulated in f64.
+pub fn l2_norm<T: Float>(a: &ArrayViewD<'_, T>) -> f64 {
+    a.iter()
+        .map(|v| {
+            let x = v.to_f64c();
+            x * x
+        })
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// Converts an array between element types.
+pub fn cast<A: Float, B: Float>(a: &ArrayD<A>) -> ArrayD<B> {
+    a.mapv(|v| B::lit(v.to_f64c()))
+}
+
+/// Views a dynamic-rank array as 1-D. For parameters whose rank is fixed when the layer is built
+/// (loads check shapes), so a mismatch is a bug, not user input.
+pub fn view1<T>(a: &ArrayD<T>) -> ndarray::ArrayView1<'_, T> {
+    a.view().into_dimensionality().expect("array is 1-D") // ok: rank fixed at build time
+}
+
+/// Views a dynamic-rank array as 2-D (see [`view1`]).
+pub fn view2<T>(a: &ArrayD<T>) -> ndarray::ArrayView2<'_, T> {
+    a.view().into_dimensionality().expect("array is 2-D") // ok: rank fixed at build time
+}
+
+/// Views a dynamic-rank array as 3-D (see [`view1`]).
+pub fn view3<T>(a: &ArrayD<T>) -> ndarray::ArrayView3<'_, T> {
+    a.view().into_dimensionality().expect("array is 3-D") // ok: rank fixed at build time
+}
+
+/// Mutable 1-D view (see [`view1`]).
+pub fn view1_mut<T>(a: &mut ArrayD<T>) -> ndarray::ArrayViewMut1<'_, T> {
+    a.view_mut().into_dimensionality().expect("array is 1-D") // ok: rank fixed at build time
+}
+
+/// Mutable 2-D view (see [`view1`]).
+pub fn view2_mut<T>(a: &mut ArrayD<T>) -> ndarray::ArrayViewMut2<'_, T> {
+    a.view_mut().into_dimensionality().expect("array is 2-D") // ok: rank fixed at build time
+}
+
+/// Mutable 3-D view (see [`view1`]).
+pub fn view3_mut<T>(a: &mut ArrayD<T>) -> ndarray::ArrayViewMut3<'_, T> {
+    a.view_mut().into_dimensionality().expect("array is 3-D") // ok: rank fixed at build time
+}
+
+/// Reshapes an owned array whose element count is known to match (a layer's own buffers).
+pub fn reshape<T: Clone, D: ndarray::Dimension>(a: ndarray::Array<T, D>, shape: &[usize]) -> ArrayD<T> {
+    let a = a.as_standard_layout().into_owned();
+    a.into_shape_with_order(ndarray::IxDyn(shape)).expect("element count matches") // ok: sizes derived from the same shapes
+}
