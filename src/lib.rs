@@ -20,13 +20,17 @@
 
 pub mod activation;
 pub mod cli;
+pub mod data;
 pub mod error;
 pub mod gradcheck;
 pub mod layers;
 pub mod loss;
+pub mod metrics;
 pub mod model;
+pub mod optim;
 pub mod spec;
 pub mod tensor;
+pub mod train;
 pub mod weights;
 
 pub use error::{BuildError, Error, Result, ShapeIssue};

@@ -1,0 +1,254 @@
+//! DNA data: reading ([`reader`]), encoding ([`dna`]), splitting ([`split`]), motif files
+//! ([`meme`]) and synthetic data ([`synth`]).
+//!
+//! A [`Dataset`] is the encoded form: `x` is `(records, length, 4)` channels-last in A, C, G, T
+//! order, `y` is `(records, classes)` one-hot (multi-class) or multi-hot (multi-label).
+//!
+//! Class names ([`Labels`]) are **sorted** (byte order), so the class order does not depend on
+//! the order of the file; they are saved in a run folder as `labels.json` so `evaluate` and
+//! `predict` map model outputs back to names.
+
+use std::path::Path;
+
+use ndarray::{Array2, Array3, Axis};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::tensor::Float;
+
+pub mod dna;
+pub mod meme;
+pub mod reader;
+pub mod split;
+pub mod synth;
+
+pub use reader::{read, RawData, ReadOptions, Record};
+
+/// The class (or label) names of a data set, in model-output order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Labels {
+    pub classes: Vec<String>,
+    /// Multi-label (sigmoid, several labels per record) rather than multi-class (softmax).
+    pub multi_label: bool,
+}
+
+impl Labels {
+    /// The sorted distinct labels of a data set.
+    pub fn from_data(raw: &RawData) -> Result<Labels> {
+        if !raw.has_labels {
+            return Err(Error::Data {
+                path: raw.path.clone(),
+                msg: "the file has no labels".into(),
+            });
+        }
+        let mut classes: Vec<String> = raw
+            .records
+            .iter()
+            .flat_map(|r| r.labels.iter().cloned())
+            .collect();
+        classes.sort();
+        classes.dedup();
+        if classes.is_empty() {
+            return Err(Error::Data {
+                path: raw.path.clone(),
+                msg: "no record has a label".into(),
+            });
+        }
+        Ok(Labels {
+            classes,
+            multi_label: raw.multi_label,
+        })
+    }
+
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.classes.iter().position(|c| c == name)
+    }
+
+    /// Reads `labels.json`.
+    pub fn load(path: &Path) -> Result<Labels> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Data {
+            path: path.display().to_string(),
+            msg: format!("not a labels file: {e}"),
+        })
+    }
+
+    /// Writes `labels.json` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Usage(e.to_string()))?;
+        crate::weights::write_atomic(path, (text + "\n").as_bytes())
+    }
+}
+
+/// How sequences of different lengths are brought to one length. With neither, all sequences
+/// must have the same length. With `crop = n`, longer sequences are cut to their centred `n`
+/// bases; with `pad = n`, shorter ones get all-zero rows (no base) appended at the end up to `n`.
+/// Both may be given with the same `n`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LengthPolicy {
+    pub crop: Option<usize>,
+    pub pad: Option<usize>,
+}
+
+impl LengthPolicy {
+    pub fn target(&self) -> Result<Option<usize>> {
+        match (self.crop, self.pad) {
+            (Some(0), _) | (_, Some(0)) => {
+                Err(Error::Usage("--crop/--pad must be at least 1".into()))
+            }
+            (Some(a), Some(b)) if a != b => Err(Error::Usage(format!(
+                "--crop {a} and --pad {b} disagree; give the same length"
+            ))),
+            (a, b) => Ok(a.or(b)),
+        }
+    }
+}
+
+/// An encoded data set.
+#[derive(Debug, Clone)]
+pub struct Dataset<T> {
+    pub ids: Vec<String>,
+    /// `(records, length, 4)`.
+    pub x: Array3<T>,
+    /// `(records, classes)`; all zeros when the file has no labels.
+    pub y: Array2<T>,
+}
+
+impl<T: Float> Dataset<T> {
+    pub fn len(&self) -> usize {
+        self.x.shape()[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sequence length.
+    pub fn seq_len(&self) -> usize {
+        self.x.shape()[1]
+    }
+
+    /// The records at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Dataset<T> {
+        Dataset {
+            ids: idx.iter().map(|&i| self.ids[i].clone()).collect(),
+            x: self.x.select(Axis(0), idx),
+            y: self.y.select(Axis(0), idx),
+        }
+    }
+
+    /// A stratum key per record for stratified splits: the class (multi-class) or the label set
+    /// (multi-label).
+    pub fn strata(&self) -> Vec<String> {
+        self.y
+            .outer_iter()
+            .map(|row| {
+                row.iter()
+                    .map(|v| if v.to_f64c() > 0.5 { '1' } else { '0' })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Encodes records. `labels` gives the class order (unknown labels are errors naming them);
+/// `with_labels = false` leaves `y` zero (prediction).
+pub fn encode<T: Float>(
+    raw: &RawData,
+    labels: &Labels,
+    policy: LengthPolicy,
+    with_labels: bool,
+) -> Result<Dataset<T>> {
+    let derr = |msg: String| Error::Data {
+        path: raw.path.clone(),
+        msg,
+    };
+    let first = raw
+        .records
+        .first()
+        .ok_or_else(|| derr("no records".into()))?;
+    let target = policy.target()?;
+    let len = target.unwrap_or(first.seq.len());
+    for r in &raw.records {
+        let l = r.seq.len();
+        let ok =
+            l == len || (l > len && policy.crop.is_some()) || (l < len && policy.pad.is_some());
+        if !ok {
+            let why = match target {
+                Some(t) if l > t => format!("is longer than {t} (use --crop {t} to cut it)"),
+                Some(t) => format!("is shorter than {t} (use --pad {t} to pad it)"),
+                None => format!(
+                    "differs from the first record's length {len} (line {}); use --crop N or --pad N",
+                    first.line
+                ),
+            };
+            return Err(derr(format!(
+                "line {}: record {} has length {l}, which {why}",
+                r.line, r.id
+            )));
+        }
+    }
+    let n = raw.records.len();
+    let k = labels.classes.len();
+    let mut x = Array3::<T>::zeros((n, len, 4));
+    let mut y = Array2::<T>::zeros((n, k));
+    for (i, r) in raw.records.iter().enumerate() {
+        let s = r.seq.as_bytes();
+        let s = if s.len() > len {
+            let start = (s.len() - len) / 2;
+            &s[start..start + len]
+        } else {
+            s
+        };
+        dna::encode_into(s, x.index_axis_mut(Axis(0), i));
+        if with_labels {
+            if !labels.multi_label && r.labels.len() != 1 {
+                return Err(derr(format!(
+                    "line {}: record {} has {} labels but the data is multi-class (use --multi-label)",
+                    r.line,
+                    r.id,
+                    r.labels.len()
+                )));
+            }
+            for l in &r.labels {
+                let j = labels.index(l).ok_or_else(|| {
+                    derr(format!(
+                        "line {}: unknown label {l:?} (the model knows: {})",
+                        r.line,
+                        labels.classes.join(", ")
+                    ))
+                })?;
+                y[[i, j]] = T::one();
+            }
+        }
+    }
+    Ok(Dataset {
+        ids: raw.records.iter().map(|r| r.id.clone()).collect(),
+        x,
+        y,
+    })
+}
+
+/// Reads and encodes a labelled file, deriving the class names from it when `labels` is None.
+pub fn load_labelled<T: Float>(
+    path: &Path,
+    opts: &ReadOptions,
+    policy: LengthPolicy,
+    labels: Option<&Labels>,
+) -> Result<(Dataset<T>, Labels)> {
+    let multi_label = opts.multi_label || labels.is_some_and(|l| l.multi_label);
+    let raw = read(
+        path,
+        &ReadOptions {
+            require_labels: true,
+            multi_label,
+            ..opts.clone()
+        },
+    )?;
+    let labels = match labels {
+        Some(l) => l.clone(),
+        None => Labels::from_data(&raw)?,
+    };
+    let ds = encode(&raw, &labels, policy, true)?;
+    Ok((ds, labels))
+}

@@ -1,0 +1,421 @@
+//! Readers for labelled DNA sequence files: CSV, TSV and FASTA.
+//!
+//! **CSV / TSV** (`.tsv`/`.tab` → tab-separated, anything else → comma-separated; fields may be
+//! double-quoted): a header row, then one record per line. Columns are found by name,
+//! case-insensitively, after trimming whitespace:
+//! - label: `label`, `class` or `labels` (or `--label-column NAME`); a `labels` column means
+//!   multi-label data;
+//! - sequence: `sequence` or `seq` (or `--sequence-column NAME`);
+//! - id (optional): `id` or `name`; without it the record id is its 1-based row number.
+//!
+//! Other columns are ignored; every field is trimmed of surrounding whitespace (the bundled
+//! splice file is `Class, Donor, Sequence` with padded fields). Blank lines are skipped.
+//!
+//! **FASTA** (`.fa`, `.fasta`, `.fna`, `.fas`): `>id label=EI` for one label,
+//! `>id labels=A,B` for several (`labels=` with nothing after it: no label); the sequence may
+//! span several lines.
+//!
+//! **Multi-label**: several labels in one field are separated by `;` or `,` (in a CSV use `;`,
+//! or quote the field). An empty field is a record with no label (multi-label only).
+//!
+//! Every sequence character is validated while reading, so errors name the file, the line and
+//! the column (1-based, counted in characters of the line).
+
+use std::path::Path;
+
+use crate::data::dna;
+use crate::error::{Error, Result};
+
+/// One record as read from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The `id` column / FASTA id, or the 1-based row number.
+    pub id: String,
+    /// The sequence, as written (validated).
+    pub seq: String,
+    /// Labels (one for multi-class, any number for multi-label; empty if the file has none).
+    pub labels: Vec<String>,
+    /// 1-based line where the record starts (its header line in FASTA).
+    pub line: usize,
+}
+
+/// What was read from one file.
+#[derive(Debug, Clone)]
+pub struct RawData {
+    pub path: String,
+    pub records: Vec<Record>,
+    /// True if the file carries labels.
+    pub has_labels: bool,
+    /// True if the file says it is multi-label (`labels` column or `labels=` headers).
+    pub multi_label: bool,
+}
+
+/// Reader options (column names override the defaults).
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub label_column: Option<String>,
+    pub sequence_column: Option<String>,
+    /// Split label fields on `;`/`,` even if the column is not called `labels`.
+    pub multi_label: bool,
+    /// Labels are required (training, evaluation); predict reads without them.
+    pub require_labels: bool,
+}
+
+fn derr(path: &str, msg: impl Into<String>) -> Error {
+    Error::Data {
+        path: path.to_string(),
+        msg: msg.into(),
+    }
+}
+
+/// The format a path's extension selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Tsv,
+    Fasta,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Format {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "tsv" | "tab" => Format::Tsv,
+            "fa" | "fasta" | "fna" | "fas" => Format::Fasta,
+            _ => Format::Csv,
+        }
+    }
+}
+
+/// Reads a data file (format by extension).
+pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawData> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    match Format::of(path) {
+        Format::Csv => parse_table(&text, b',', &name, opts),
+        Format::Tsv => parse_table(&text, b'\t', &name, opts),
+        Format::Fasta => parse_fasta(&text, &name, opts),
+    }
+}
+
+/// Splits label text into labels (`;` or `,` separated, trimmed, empties dropped).
+pub fn split_labels(s: &str) -> Vec<String> {
+    s.split([';', ','])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// One field of a delimited line: its text (unquoted, untrimmed) and the character column
+/// (1-based) where that text starts.
+fn split_fields(line: &str, delim: u8) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = line.chars().collect();
+    let d = delim as char;
+    let mut i = 0;
+    loop {
+        // skip leading spaces to see whether the field is quoted
+        let mut j = i;
+        while j < chars.len() && chars[j] == ' ' {
+            j += 1;
+        }
+        if j < chars.len() && chars[j] == '"' {
+            let start = j + 1;
+            let mut s = String::new();
+            let mut k = start;
+            while k < chars.len() {
+                if chars[k] == '"' {
+                    if k + 1 < chars.len() && chars[k + 1] == '"' {
+                        s.push('"');
+                        k += 2;
+                        continue;
+                    }
+                    break;
+                }
+                s.push(chars[k]);
+                k += 1;
+            }
+            out.push((s, start + 1));
+            // skip to the next delimiter
+            while k < chars.len() && chars[k] != d {
+                k += 1;
+            }
+            if k >= chars.len() {
+                break;
+            }
+            i = k + 1;
+        } else {
+            let mut k = i;
+            while k < chars.len() && chars[k] != d {
+                k += 1;
+            }
+            out.push((chars[i..k].iter().collect(), i + 1));
+            if k >= chars.len() {
+                break;
+            }
+            i = k + 1;
+        }
+    }
+    out
+}
+
+/// Trims a field and returns it with the column of its first non-blank character.
+fn trimmed(field: &(String, usize)) -> (String, usize) {
+    let lead = field.0.chars().take_while(|c| c.is_whitespace()).count();
+    (field.0.trim().to_string(), field.1 + lead)
+}
+
+fn check_seq(seq: &str, path: &str, line: usize, col: usize) -> Result<()> {
+    if let Some((i, c)) = dna::first_invalid(seq) {
+        let offset = seq[..i].chars().count();
+        return Err(derr(
+            path,
+            format!(
+                "line {line}, column {}: invalid character {c:?} in sequence (valid: {})",
+                col + offset,
+                dna::VALID
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<RawData> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Err(derr(
+            path,
+            "the file is empty (expected a header row and records)",
+        ));
+    };
+    let header = header.trim_start_matches('\u{feff}');
+    let cols: Vec<String> = split_fields(header, delim)
+        .iter()
+        .map(|f| trimmed(f).0)
+        .collect();
+    let find = |wanted: &Option<String>, defaults: &[&str]| -> Option<usize> {
+        match wanted {
+            Some(w) => cols.iter().position(|c| c.eq_ignore_ascii_case(w.trim())),
+            None => defaults
+                .iter()
+                .find_map(|d| cols.iter().position(|c| c.eq_ignore_ascii_case(d))),
+        }
+    };
+    let listed = cols.join(", ");
+    let seq_col = find(&opts.sequence_column, &["sequence", "seq"]).ok_or_else(|| {
+        derr(
+            path,
+            match &opts.sequence_column {
+                Some(w) => format!("no sequence column {w:?} in the header (columns: {listed})"),
+                None => format!(
+                    "no sequence column in the header (columns: {listed}); name it `sequence` or `seq`, or pass --sequence-column"
+                ),
+            },
+        )
+    })?;
+    let label_col = find(&opts.label_column, &["label", "class", "labels"]);
+    if label_col.is_none() && (opts.require_labels || opts.label_column.is_some()) {
+        return Err(derr(
+            path,
+            match &opts.label_column {
+                Some(w) => format!("no label column {w:?} in the header (columns: {listed})"),
+                None => format!(
+                    "no label column in the header (columns: {listed}); name it `label`, `class` or `labels`, or pass --label-column"
+                ),
+            },
+        ));
+    }
+    let id_col = ["id", "name"]
+        .iter()
+        .find_map(|d| cols.iter().position(|c| c.eq_ignore_ascii_case(d)));
+    let multi =
+        opts.multi_label || label_col.is_some_and(|i| cols[i].eq_ignore_ascii_case("labels"));
+    let mut records = Vec::new();
+    for (idx, line) in lines {
+        let lineno = idx + 1;
+        let fields = split_fields(line, delim);
+        let get = |c: usize, what: &str| -> Result<(String, usize)> {
+            fields.get(c).map(trimmed).ok_or_else(|| {
+                derr(
+                    path,
+                    format!(
+                        "line {lineno}: has {} field(s), no {what} column {}",
+                        fields.len(),
+                        c + 1
+                    ),
+                )
+            })
+        };
+        let (seq, col) = get(seq_col, "sequence")?;
+        check_seq(&seq, path, lineno, col)?;
+        let labels = match label_col {
+            Some(c) => {
+                let (l, _) = get(c, "label")?;
+                let labels = if multi {
+                    split_labels(&l)
+                } else {
+                    vec![l.clone()]
+                };
+                if !multi && l.is_empty() {
+                    return Err(derr(path, format!("line {lineno}: empty label")));
+                }
+                labels
+            }
+            None => Vec::new(),
+        };
+        let id = match id_col {
+            Some(c) => get(c, "id")?.0,
+            None => (records.len() + 1).to_string(),
+        };
+        records.push(Record {
+            id,
+            seq,
+            labels,
+            line: lineno,
+        });
+    }
+    if records.is_empty() {
+        return Err(derr(path, "no records after the header"));
+    }
+    Ok(RawData {
+        path: path.to_string(),
+        records,
+        has_labels: label_col.is_some(),
+        multi_label: multi,
+    })
+}
+
+fn parse_fasta(text: &str, path: &str, opts: &ReadOptions) -> Result<RawData> {
+    let mut records: Vec<Record> = Vec::new();
+    let mut multi = opts.multi_label;
+    let mut has_labels = true;
+    for (idx, line) in text.lines().enumerate() {
+        let lineno = idx + 1;
+        let t = line.trim_end();
+        if t.trim().is_empty() || t.starts_with(';') {
+            continue;
+        }
+        if let Some(h) = t.strip_prefix('>') {
+            let mut parts = h.split_whitespace();
+            let id = parts
+                .next()
+                .map(String::from)
+                .unwrap_or_else(|| (records.len() + 1).to_string());
+            let mut labels = None;
+            for p in parts {
+                if let Some(v) = p.strip_prefix("labels=") {
+                    multi = true;
+                    labels = Some(split_labels(v));
+                } else if let Some(v) = p.strip_prefix("label=") {
+                    labels = Some(if opts.multi_label {
+                        split_labels(v)
+                    } else {
+                        vec![v.to_string()]
+                    });
+                }
+            }
+            if labels.is_none() {
+                has_labels = false;
+                if opts.require_labels {
+                    return Err(derr(
+                        path,
+                        format!("line {lineno}: FASTA header has no label (write `>{id} label=CLASS` or `labels=A,B`)"),
+                    ));
+                }
+            }
+            records.push(Record {
+                id,
+                seq: String::new(),
+                labels: labels.unwrap_or_default(),
+                line: lineno,
+            });
+        } else {
+            let Some(rec) = records.last_mut() else {
+                return Err(derr(
+                    path,
+                    format!("line {lineno}: sequence before the first `>` header"),
+                ));
+            };
+            let lead = t.chars().take_while(|c| c.is_whitespace()).count();
+            let s = t.trim();
+            check_seq(s, path, lineno, lead + 1)?;
+            rec.seq.push_str(s);
+        }
+    }
+    if records.is_empty() {
+        return Err(derr(path, "the file is empty (no `>` records)"));
+    }
+    if let Some(r) = records.iter().find(|r| r.seq.is_empty()) {
+        return Err(derr(
+            path,
+            format!("line {}: record {} has an empty sequence", r.line, r.id),
+        ));
+    }
+    Ok(RawData {
+        path: path.to_string(),
+        records,
+        has_labels,
+        multi_label: multi,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> ReadOptions {
+        ReadOptions {
+            require_labels: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn padded_csv_like_splice() {
+        let t = "Class, Donor,   Sequence\nEI,    X-1,     ACGTN\n\nN ,  X-2 ,  acgtr \n";
+        let d = parse_table(t, b',', "f.csv", &opts()).unwrap();
+        assert_eq!(d.records.len(), 2);
+        assert_eq!(d.records[1].labels, vec!["N"]);
+        assert_eq!(d.records[1].seq, "acgtr");
+        assert_eq!(d.records[1].line, 4);
+        assert_eq!(d.records[0].id, "1");
+    }
+
+    #[test]
+    fn bad_character_names_line_and_column() {
+        let t = "label,seq\nA,ACGT\nB,  ACXT\n";
+        let e = parse_table(t, b',', "f.csv", &opts())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("f.csv") && e.contains("line 3, column 7") && e.contains("'X'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn quoted_multi_label_and_fasta() {
+        let t = "id,labels,sequence\nr1,\"a,b\",ACGT\nr2,,ACGT\nr3,c;a,ACGT\n";
+        let d = parse_table(t, b',', "f.csv", &opts()).unwrap();
+        assert!(d.multi_label);
+        assert_eq!(d.records[0].labels, vec!["a", "b"]);
+        assert!(d.records[1].labels.is_empty());
+        assert_eq!(d.records[2].labels, vec!["c", "a"]);
+        assert_eq!(d.records[2].id, "r3");
+        let f = ">s1 labels=x,y\nACG\nTT\n>s2 labels=\nAAAAA\n";
+        let d = parse_fasta(f, "f.fa", &opts()).unwrap();
+        assert!(d.multi_label);
+        assert_eq!(d.records[0].seq, "ACGTT");
+        assert_eq!(d.records[0].labels, vec!["x", "y"]);
+        let f = ">s1 label=EI\nACG\nTXT\n";
+        let e = parse_fasta(f, "f.fa", &opts()).unwrap_err().to_string();
+        assert!(e.contains("line 3, column 2"), "{e}");
+    }
+}
