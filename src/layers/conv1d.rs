@@ -164,7 +164,7 @@ impl<T: Float> Conv1d<T> {
             "kernel_size".to_string()
         } else {
             format!(
-                "dilated kernel (kernel_size {}, dilation_rate {}) spans",
+                "kernel span (kernel_size {}, dilation_rate {}) of",
                 self.kernel, self.dilation
             )
         };
