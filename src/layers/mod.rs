@@ -16,6 +16,7 @@ use crate::error::{Error, Result, ShapeIssue};
 use crate::tensor::{Float, Mode};
 
 pub mod dense;
+pub mod rnn;
 
 /// A named parameter and its gradient (same shape). Names and shapes follow PyTorch
 /// (`weight`, `bias`, `weight_ih_l0`, `weight_hh_l0_reverse` …); the model prefixes
@@ -31,7 +32,11 @@ impl<T: Float> Param<T> {
     /// A parameter with a zero gradient of the same shape.
     pub fn new(name: impl Into<String>, value: ArrayD<T>) -> Self {
         let grad = ArrayD::zeros(value.raw_dim());
-        Param { name: name.into(), value, grad }
+        Param {
+            name: name.into(),
+            value,
+            grad,
+        }
     }
 
     /// A zero-initialised parameter of the given shape.
@@ -111,7 +116,9 @@ pub trait Layer<T: Float>: Send + Sync {
 
 /// The error for a backward pass with no cached forward.
 pub(crate) fn no_forward(layer: &str) -> Error {
-    Error::NoForward { layer: layer.to_string() }
+    Error::NoForward {
+        layer: layer.to_string(),
+    }
 }
 
 /// Glorot-uniform limit `sqrt(6 / (fan_in + fan_out))`, Keras' default kernel initialiser.
