@@ -26,10 +26,7 @@ pub struct StoredTensor {
 }
 
 fn werr(path: &Path, msg: impl Into<String>) -> Error {
-    Error::Weights {
-        path: path.display().to_string(),
-        msg: msg.into(),
-    }
+    Error::Weights { path: path.display().to_string(), msg: msg.into() }
 }
 
 /// Reads every tensor of a safetensors file. Only F32 and F64 tensors are accepted.
@@ -40,8 +37,7 @@ pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
 
 /// Parses safetensors bytes (see [`read_tensors`]); errors are plain messages.
 pub fn parse_tensors(bytes: &[u8]) -> std::result::Result<BTreeMap<String, StoredTensor>, String> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| format!("not a valid safetensors file ({e})"))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a valid safetensors file ({e})"))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
         let shape = view.shape().to_vec();
@@ -49,9 +45,7 @@ pub fn parse_tensors(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Store
         let (dtype, values): (&'static str, Vec<f64>) = match view.dtype() {
             Dtype::F32 => (
                 "F32",
-                data.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
-                    .collect(),
+                data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
             ),
             Dtype::F64 => (
                 "F64",
@@ -59,18 +53,10 @@ pub fn parse_tensors(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Store
                     .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                     .collect(),
             ),
-            other => {
-                return Err(format!(
-                    "tensor {name} has dtype {other:?}; seqgrad reads F32 and F64"
-                ))
-            }
+            other => return Err(format!("tensor {name} has dtype {other:?}; seqgrad reads F32 and F64")),
         };
-        let array = ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|_| {
-            format!(
-                "tensor {name}: data does not fill shape {}",
-                fmt_shape(&shape)
-            )
-        })?;
+        let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
+            .map_err(|_| format!("tensor {name}: data does not fill shape {}", fmt_shape(&shape)))?;
         out.insert(name, StoredTensor { dtype, array });
     }
     Ok(out)
@@ -78,11 +64,7 @@ pub fn parse_tensors(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Store
 
 /// Writes tensors to a safetensors file atomically, in the element type `T`.
 pub fn write_tensors<T: Float>(path: &Path, tensors: &[(String, ArrayViewD<'_, T>)]) -> Result<()> {
-    let dtype = if T::DTYPE == "F64" {
-        Dtype::F64
-    } else {
-        Dtype::F32
-    };
+    let dtype = if T::DTYPE == "F64" { Dtype::F64 } else { Dtype::F32 };
     let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, a)| {
@@ -99,8 +81,7 @@ pub fn write_tensors<T: Float>(path: &Path, tensors: &[(String, ArrayViewD<'_, T
         .collect();
     let mut views = Vec::with_capacity(buffers.len());
     for (name, shape, bytes) in &buffers {
-        let view = TensorView::new(dtype, shape.clone(), bytes)
-            .map_err(|e| werr(path, format!("tensor {name}: {e}")))?;
+        let view = TensorView::new(dtype, shape.clone(), bytes).map_err(|e| werr(path, format!("tensor {name}: {e}")))?;
         views.push((name.clone(), view));
     }
     let bytes = safetensors::serialize(views, None).map_err(|e| werr(path, e.to_string()))?;
@@ -109,14 +90,8 @@ pub fn write_tensors<T: Float>(path: &Path, tensors: &[(String, ArrayViewD<'_, T
 
 /// Writes a file atomically: a temporary file in the same folder, flushed, then renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -134,10 +109,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Saves every parameter of a model under its PyTorch name.
 pub fn save<T: Float>(model: &Sequential<T>, path: &Path) -> Result<()> {
     let named = model.named_params();
-    let tensors: Vec<(String, ArrayViewD<'_, T>)> = named
-        .iter()
-        .map(|(n, p)| (n.clone(), p.value.view()))
-        .collect();
+    let tensors: Vec<(String, ArrayViewD<'_, T>)> = named.iter().map(|(n, p)| (n.clone(), p.value.view())).collect();
     write_tensors(path, &tensors)
 }
 
@@ -155,11 +127,8 @@ pub fn load_from<T: Float>(
     tensors: &BTreeMap<String, StoredTensor>,
 ) -> std::result::Result<(), String> {
     let mut problems = Vec::new();
-    let expected: Vec<(String, Vec<usize>)> = model
-        .named_params()
-        .iter()
-        .map(|(n, p)| (n.clone(), p.value.shape().to_vec()))
-        .collect();
+    let expected: Vec<(String, Vec<usize>)> =
+        model.named_params().iter().map(|(n, p)| (n.clone(), p.value.shape().to_vec())).collect();
     for (name, shape) in &expected {
         match tensors.get(name) {
             None => problems.push(format!("missing tensor {name} {}", fmt_shape(shape))),
@@ -172,11 +141,7 @@ pub fn load_from<T: Float>(
                     ));
                 }
                 if t.dtype != T::DTYPE {
-                    problems.push(format!(
-                        "tensor {name} is {} but the model runs in {}",
-                        t.dtype,
-                        T::DTYPE
-                    ));
+                    problems.push(format!("tensor {name} is {} but the model runs in {}", t.dtype, T::DTYPE));
                 }
             }
         }
@@ -187,11 +152,7 @@ pub fn load_from<T: Float>(
         }
     }
     if !problems.is_empty() {
-        return Err(format!(
-            "{} problem(s): {}",
-            problems.len(),
-            problems.join("; ")
-        ));
+        return Err(format!("{} problem(s): {}", problems.len(), problems.join("; ")));
     }
     for (name, p) in model.named_params_mut() {
         if let Some(t) = tensors.get(&name) {
@@ -247,9 +208,6 @@ mod tests {
         // Truncated file: an error, not a panic.
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-        assert!(load(&mut b, &path)
-            .unwrap_err()
-            .to_string()
-            .contains("not a valid safetensors"));
+        assert!(load(&mut b, &path).unwrap_err().to_string().contains("not a valid safetensors"));
     }
 }

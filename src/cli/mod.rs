@@ -25,8 +25,6 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Summary(a)) => summary::run(&a),
-        None => summary::run(&summary::Args {
-            model: "models/seed.json".into(),
-        }),
+        None => summary::run(&summary::Args { model: "models/seed.json".into() }),
     }
 }
