@@ -15,7 +15,13 @@ use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::tensor::{Float, Mode};
 
+pub mod activation_layer;
+pub mod conv1d;
 pub mod dense;
+pub mod dropout;
+pub mod flatten;
+pub mod global_pool;
+pub mod pool;
 pub mod rnn;
 
 /// A named parameter and its gradient (same shape). Names and shapes follow PyTorch
