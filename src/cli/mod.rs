@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+pub mod evaluate;
+pub mod predict;
 pub mod summary;
+pub mod synth;
+pub mod train;
 
 /// Hand-written neural networks over DNA sequences, with exact gradients.
 #[derive(Debug, Parser)]
@@ -19,12 +23,25 @@ pub struct Cli {
 pub enum Command {
     /// Print a model's layers, output shapes and parameter counts (or why it does not build).
     Summary(summary::Args),
+    /// Train a model on labelled sequences; writes a run folder (weights, labels, history).
+    Train(Box<train::Args>),
+    /// Loss and accuracy/confusion matrix (or ROC/PR AUC) of trained weights on labelled data.
+    Evaluate(evaluate::Args),
+    /// Class probabilities per record as TSV.
+    Predict(predict::Args),
+    /// Write a synthetic data set with planted JASPAR motifs.
+    Synth(synth::Args),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Summary(a)) => summary::run(&a),
-        None => summary::run(&summary::Args { model: "models/seed.json".into() }),
+        Some(Command::Train(a)) => train::run(&a),
+        Some(Command::Evaluate(a)) => evaluate::run(&a),
+        Some(Command::Predict(a)) => predict::run(&a),
+        Some(Command::Synth(a)) => synth::run(&a),
+        // The main job: train the bundled splice model on the bundled splice data.
+        None => train::run(&train::Args::main_job()),
     }
 }

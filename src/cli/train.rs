@@ -1,0 +1,399 @@
+//! `seqgrad train`: trains a model file on a labelled data file and writes a run folder
+//! (`weights.safetensors` best weights, `model.json`, `labels.json`, `history.csv`,
+//! `history.json`, `test_metrics.json` when there is a test split). With no subcommand,
+//! `seqgrad` runs [`main_job`]: the bundled splice model on the bundled splice data.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::data::{self, split, Dataset, Labels, LengthPolicy, ReadOptions};
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::model::Sequential;
+use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::train::{self, Progress, TrainConfig};
+
+/// Options shared by every command that reads a data file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DataArgs {
+    /// Name of the label column (default: `label`, `class` or `labels`, any case).
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// Name of the sequence column (default: `sequence` or `seq`, any case).
+    #[arg(long)]
+    pub sequence_column: Option<String>,
+    /// Cut longer sequences to their centred N bases.
+    #[arg(long, value_name = "N")]
+    pub crop: Option<usize>,
+    /// Pad shorter sequences with empty (all-zero) positions at the end up to N.
+    #[arg(long, value_name = "N")]
+    pub pad: Option<usize>,
+    /// Several labels per record (split on `;` or `,`); implied by a `labels` column or
+    /// `labels=` FASTA headers.
+    #[arg(long)]
+    pub multi_label: bool,
+}
+
+impl DataArgs {
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            label_column: self.label_column.clone(),
+            sequence_column: self.sequence_column.clone(),
+            multi_label: self.multi_label,
+            require_labels: true,
+        }
+    }
+
+    pub fn policy(&self) -> Result<LengthPolicy> {
+        let p = LengthPolicy {
+            crop: self.crop,
+            pad: self.pad,
+        };
+        p.target()?;
+        Ok(p)
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The model file (JSON).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Training data (CSV, TSV or FASTA).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// A separate validation file (otherwise --val-split of --data is held out).
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// adam, adamw, sgd or rmsprop.
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Learning rate (default: 1e-3; 0.01 for sgd).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// SGD momentum.
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// SGD Nesterov momentum.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay (L2 for sgd/adam/rmsprop, decoupled for adamw; default 0, adamw 0.01).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Clip gradients to this global L2 norm.
+    #[arg(long)]
+    pub clip_norm: Option<f64>,
+    /// Clip each gradient entry to [-v, v].
+    #[arg(long)]
+    pub clip_value: Option<f64>,
+    /// Early-stopping patience in epochs (0: no early stopping).
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    /// Share of --data held out for validation (when --valid is not given).
+    #[arg(long, default_value_t = 0.1)]
+    pub val_split: f64,
+    /// Share of --data held out for the test.
+    #[arg(long, default_value_t = 0.1)]
+    pub test_split: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Run folder (default: runs/<model>-<data>-s<seed>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Randomly reverse-complement half of the training records each epoch.
+    #[arg(long)]
+    pub rc_augment: bool,
+    #[command(flatten)]
+    pub data_args: DataArgs,
+    /// Number of threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Progress output: auto (bar on a terminal), plain (a line per epoch) or quiet.
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+}
+
+impl Args {
+    /// The main job's settings: models/splice.json on data/splice.csv.
+    pub fn main_job() -> Args {
+        Args {
+            model: bundled("models/splice.json"),
+            data: bundled("data/splice.csv"),
+            valid: None,
+            epochs: 30,
+            batch_size: 64,
+            optimizer: "adam".into(),
+            lr: None,
+            momentum: None,
+            nesterov: false,
+            weight_decay: None,
+            clip_norm: None,
+            clip_value: None,
+            patience: 5,
+            val_split: 0.1,
+            test_split: 0.1,
+            seed: 42,
+            out: Some(PathBuf::from("runs/splice")),
+            rc_augment: false,
+            data_args: DataArgs::default(),
+            threads: None,
+            progress: "auto".into(),
+        }
+    }
+}
+
+/// A bundled file: relative to the current folder if it exists there, else to the crate root.
+pub fn bundled(rel: &str) -> PathBuf {
+    let p = PathBuf::from(rel);
+    if p.exists() {
+        p
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+}
+
+/// Runs `f` in a rayon pool of `threads` threads (or the global pool).
+pub fn with_threads<R: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> Result<R> + Send,
+) -> Result<R> {
+    match threads {
+        None => f(),
+        Some(0) => Err(Error::Usage("--threads must be at least 1".into())),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?
+            .install(f),
+    }
+}
+
+fn positive(name: &str, v: Option<f64>) -> Result<()> {
+    match v {
+        Some(x) if !(x.is_finite() && x > 0.0) => Err(Error::Usage(format!(
+            "--{name} must be a positive number, got {x}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Builds the training configuration from the flags (every value checked).
+pub fn train_config(a: &Args) -> Result<TrainConfig> {
+    let mut opt = OptimizerConfig::named(&a.optimizer)?;
+    positive("lr", a.lr)?;
+    positive("clip-norm", a.clip_norm)?;
+    positive("clip-value", a.clip_value)?;
+    if let Some(lr) = a.lr {
+        opt.lr = lr;
+    }
+    if let Some(wd) = a.weight_decay {
+        if !(wd.is_finite() && wd >= 0.0) {
+            return Err(Error::Usage(format!(
+                "--weight-decay must be >= 0, got {wd}"
+            )));
+        }
+        opt.weight_decay = wd;
+    }
+    match &mut opt.kind {
+        OptimizerKind::Sgd { momentum, nesterov } => {
+            let m = a.momentum.unwrap_or(if a.nesterov { 0.9 } else { 0.0 });
+            if !(0.0..1.0).contains(&m) {
+                return Err(Error::Usage(format!(
+                    "--momentum must be in [0, 1), got {m}"
+                )));
+            }
+            *momentum = m;
+            *nesterov = a.nesterov;
+        }
+        _ => {
+            if a.momentum.is_some() || a.nesterov {
+                return Err(Error::Usage(format!(
+                    "--momentum/--nesterov apply to sgd, not {}",
+                    a.optimizer
+                )));
+            }
+        }
+    }
+    if a.epochs == 0 || a.batch_size == 0 {
+        return Err(Error::Usage(
+            "--epochs and --batch-size must be at least 1".into(),
+        ));
+    }
+    let progress = match a.progress.as_str() {
+        "auto" => Progress::Auto,
+        "plain" => Progress::Plain,
+        "quiet" => Progress::Quiet,
+        other => {
+            return Err(Error::Usage(format!(
+                "--progress must be auto, plain or quiet, got {other:?}"
+            )))
+        }
+    };
+    Ok(TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        optimizer: opt,
+        clip_norm: a.clip_norm,
+        clip_value: a.clip_value,
+        patience: (a.patience > 0).then_some(a.patience),
+        seed: a.seed,
+        rc_augment: a.rc_augment,
+        checkpoint: None,
+        progress,
+    })
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into())
+}
+
+/// Prints loss and metrics (and the confusion matrix for multi-class data).
+pub fn report(
+    what: &str,
+    eval: &train::Evaluation<f32>,
+    data: &Dataset<f32>,
+    labels: &Labels,
+) -> String {
+    let mut s = format!("{what}: {} records  loss {:.4}", data.len(), eval.loss);
+    for (k, v) in &eval.metrics {
+        s.push_str(&format!("  {k} {v:.4}"));
+    }
+    s.push('\n');
+    if labels.multi_label {
+        let (roc, pr) = metrics::per_label_auc(eval.probs.view(), data.y.view());
+        s.push_str("label  roc_auc  pr_auc\n");
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "n/a".into());
+        for (i, c) in labels.classes.iter().enumerate() {
+            s.push_str(&format!("{c}  {}  {}\n", f(roc[i]), f(pr[i])));
+        }
+    } else {
+        s.push_str("confusion matrix (rows: true class, columns: predicted):\n");
+        s.push_str(&metrics::format_confusion(
+            &metrics::confusion(eval.probs.view(), data.y.view()),
+            &labels.classes,
+        ));
+    }
+    s
+}
+
+fn metrics_json(eval: &train::Evaluation<f32>, data: &Dataset<f32>, labels: &Labels) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert("records".into(), serde_json::json!(data.len()));
+    m.insert("loss".into(), serde_json::json!(eval.loss));
+    for (k, v) in &eval.metrics {
+        m.insert(k.clone(), serde_json::json!(v));
+    }
+    if labels.multi_label {
+        let (roc, pr) = metrics::per_label_auc(eval.probs.view(), data.y.view());
+        m.insert("per_label_roc_auc".into(), serde_json::json!(roc));
+        m.insert("per_label_pr_auc".into(), serde_json::json!(pr));
+    } else {
+        m.insert(
+            "confusion".into(),
+            serde_json::json!(metrics::confusion(eval.probs.view(), data.y.view())),
+        );
+    }
+    m.insert("classes".into(), serde_json::json!(labels.classes));
+    serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default() + "\n"
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    with_threads(a.threads, || run_inner(a))
+}
+
+fn run_inner(a: &Args) -> Result<()> {
+    // Everything is checked before the run folder is created.
+    let mut cfg = train_config(a)?;
+    let policy = a.data_args.policy()?;
+    let spec = crate::spec::ModelSpec::from_file(&a.model)?;
+    let mut model = Sequential::<f32>::from_spec(&spec, a.seed)?;
+    let opts = a.data_args.read_options();
+    let (all, labels) = data::load_labelled::<f32>(&a.data, &opts, policy, None)?;
+    let (train_set, valid_set, test_set) = match &a.valid {
+        Some(v) => {
+            let (vs, _) = data::load_labelled::<f32>(v, &opts, policy, Some(&labels))?;
+            let s = split::stratified(&all.strata(), 0.0, a.test_split, a.seed)?;
+            (all.subset(&s.train), Some(vs), all.subset(&s.test))
+        }
+        None => {
+            let s = split::stratified(&all.strata(), a.val_split, a.test_split, a.seed)?;
+            let v = (!s.valid.is_empty()).then(|| all.subset(&s.valid));
+            (all.subset(&s.train), v, all.subset(&s.test))
+        }
+    };
+    if let Some(v) = &valid_set {
+        if v.seq_len() != train_set.seq_len() {
+            return Err(Error::Usage(format!(
+                "validation sequences have length {} but training sequences {}",
+                v.seq_len(),
+                train_set.seq_len()
+            )));
+        }
+    }
+    train::check_fit(&model, train_set.seq_len(), labels.classes.len())?;
+    let head = model.head();
+    if labels.multi_label && head != Some(crate::activation::Activation::Sigmoid) {
+        return Err(Error::Usage(
+            "multi-label data needs a model ending in a sigmoid".into(),
+        ));
+    }
+    if !labels.multi_label && head != Some(crate::activation::Activation::Softmax) {
+        return Err(Error::Usage(
+            "multi-class data needs a model ending in a softmax".into(),
+        ));
+    }
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{}-{}-s{}", stem(&a.model), stem(&a.data), a.seed))
+    });
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    crate::weights::write_atomic(&out.join("model.json"), (spec.to_json() + "\n").as_bytes())?;
+    labels.save(&out.join("labels.json"))?;
+    cfg.checkpoint = Some(out.join("weights.safetensors"));
+    println!(
+        "training {} ({} parameters) on {}: {} train / {} validation / {} test records, classes {}",
+        a.model.display(),
+        crate::model::group(model.param_count()),
+        a.data.display(),
+        train_set.len(),
+        valid_set.as_ref().map(|v| v.len()).unwrap_or(0),
+        test_set.len(),
+        labels.classes.join(", ")
+    );
+    let t0 = Instant::now();
+    let history = train::fit(
+        &mut model,
+        &train_set,
+        valid_set.as_ref(),
+        labels.multi_label,
+        &cfg,
+    )?;
+    let secs = t0.elapsed().as_secs_f64();
+    crate::weights::write_atomic(&out.join("history.csv"), history.to_csv().as_bytes())?;
+    crate::weights::write_atomic(&out.join("history.json"), history.to_json().as_bytes())?;
+    println!(
+        "training time: {secs:.2} s ({} epochs, best epoch {}{})",
+        history.rows.len(),
+        history.best_epoch,
+        if history.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        }
+    );
+    if !test_set.is_empty() {
+        let eval = train::evaluate(&mut model, &test_set, 256, labels.multi_label)?;
+        print!("{}", report("test", &eval, &test_set, &labels));
+        crate::weights::write_atomic(
+            &out.join("test_metrics.json"),
+            metrics_json(&eval, &test_set, &labels).as_bytes(),
+        )?;
+    }
+    println!("run folder: {}", out.display());
+    Ok(())
+}
