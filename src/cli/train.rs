@@ -73,31 +73,31 @@ pub struct Args {
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// Learning rate (default: 1e-3; 0.01 for sgd).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// SGD momentum.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
     /// SGD Nesterov momentum.
     #[arg(long)]
     pub nesterov: bool,
     /// Weight decay (L2 for sgd/adam/rmsprop, decoupled for adamw; default 0, adamw 0.01).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Clip gradients to this global L2 norm.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub clip_norm: Option<f64>,
     /// Clip each gradient entry to [-v, v].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub clip_value: Option<f64>,
     /// Early-stopping patience in epochs (0: no early stopping).
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
     /// Share of --data held out for validation (when --valid is not given).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub val_split: f64,
     /// Share of --data held out for the test.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub test_split: f64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -1,0 +1,309 @@
+//! Command-line data handling: reader errors (exit 2, one line, naming file/line/column or the
+//! record), synth determinism, train → evaluate → predict round trip.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn seqgrad(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seqgrad"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn fails_with(o: &Output, parts: &[&str]) {
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
+    let e = stderr(o);
+    assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
+    for p in parts {
+        assert!(e.contains(p), "{p:?} not in {e}");
+    }
+}
+
+const MODEL: &str = r#"{"input_shape": [8, 4], "layers": [
+  {"type": "conv1d", "filters": 4, "kernel_size": 3, "activation": "relu"},
+  {"type": "global_maxpool1d"},
+  {"type": "dense", "units": 2, "activation": "softmax"}]}"#;
+
+fn setup() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("m.json"), MODEL).unwrap();
+    let mut csv = String::from("id, label, sequence\n");
+    for i in 0..40 {
+        let (l, s) = if i % 2 == 0 {
+            ("yes", "ACGTACGT")
+        } else {
+            ("no", "TTTTGGGG")
+        };
+        csv.push_str(&format!("r{i}, {l}, {s}\n"));
+    }
+    std::fs::write(d.path().join("d.csv"), csv).unwrap();
+    d
+}
+
+fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--model",
+        "m.json",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--progress",
+        "quiet",
+    ]
+}
+
+#[test]
+fn bad_character_names_file_line_and_column() {
+    let d = setup();
+    std::fs::write(
+        d.path().join("bad.csv"),
+        "label,sequence\nyes,ACGTACGT\nno,  ACGTAXGT\n",
+    )
+    .unwrap();
+    let o = seqgrad(&train_args("bad.csv", "run"), d.path());
+    fails_with(&o, &["bad.csv", "line 3", "column 11", "'X'"]);
+    assert!(
+        !d.path().join("run").exists(),
+        "nothing written on a data error"
+    );
+    std::fs::write(d.path().join("bad.fa"), ">a label=yes\nACGT\nAC GT\n").unwrap();
+    fails_with(
+        &seqgrad(&train_args("bad.fa", "run"), d.path()),
+        &["bad.fa", "line 3", "column 3", "' '"],
+    );
+}
+
+#[test]
+fn mixed_lengths_name_the_record() {
+    let d = setup();
+    std::fs::write(
+        d.path().join("mixed.csv"),
+        "id,label,sequence\na,yes,ACGTACGT\nb,no,ACGTACGTA\n",
+    )
+    .unwrap();
+    fails_with(
+        &seqgrad(&train_args("mixed.csv", "run"), d.path()),
+        &["mixed.csv", "line 3", "record b", "length 9", "--crop"],
+    );
+    std::fs::write(
+        d.path().join("mixed.fa"),
+        ">a label=yes\nACGTACGT\n>b label=no\nACG\nT\n",
+    )
+    .unwrap();
+    fails_with(
+        &seqgrad(&train_args("mixed.fa", "run"), d.path()),
+        &["mixed.fa", "line 3", "record b", "length 4"],
+    );
+}
+
+#[test]
+fn empty_file_and_missing_columns() {
+    let d = setup();
+    std::fs::write(d.path().join("empty.csv"), "").unwrap();
+    fails_with(
+        &seqgrad(&train_args("empty.csv", "run"), d.path()),
+        &["empty.csv", "empty"],
+    );
+    std::fs::write(d.path().join("header.csv"), "label,sequence\n").unwrap();
+    fails_with(
+        &seqgrad(&train_args("header.csv", "run"), d.path()),
+        &["header.csv", "no records"],
+    );
+    std::fs::write(d.path().join("nolabel.csv"), "name,sequence\na,ACGTACGT\n").unwrap();
+    fails_with(
+        &seqgrad(&train_args("nolabel.csv", "run"), d.path()),
+        &["nolabel.csv", "no label column", "name, sequence"],
+    );
+    std::fs::write(d.path().join("noseq.csv"), "label,dna\nyes,ACGTACGT\n").unwrap();
+    fails_with(
+        &seqgrad(&train_args("noseq.csv", "run"), d.path()),
+        &["noseq.csv", "no sequence column"],
+    );
+    // a named column that is absent
+    let mut a = train_args("d.csv", "run");
+    a.extend(["--label-column", "target"]);
+    fails_with(&seqgrad(&a, d.path()), &["no label column \"target\""]);
+    // the same file with the right names given
+    std::fs::write(
+        d.path().join("renamed.csv"),
+        "target,dna\nyes,ACGTACGT\nno,TTTTGGGG\n",
+    )
+    .unwrap();
+    let mut a = train_args("renamed.csv", "run2");
+    a.extend([
+        "--label-column",
+        "target",
+        "--sequence-column",
+        "DNA",
+        "--val-split",
+        "0",
+        "--test-split",
+        "0",
+    ]);
+    let o = seqgrad(&a, d.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!d.path().join("run").exists());
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let d = setup();
+    let mut a = train_args("d.csv", "run");
+    a.extend(["--optimizer", "lbfgs"]);
+    fails_with(&seqgrad(&a, d.path()), &["unknown optimizer", "lbfgs"]);
+    let mut a = train_args("d.csv", "run");
+    a.extend(["--lr", "-1"]);
+    fails_with(&seqgrad(&a, d.path()), &["--lr"]);
+    assert!(!d.path().join("run").exists());
+    let o = seqgrad(&["train", "--model", "m.json"], d.path());
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn train_evaluate_predict_round_trip_and_unknown_label() {
+    let d = setup();
+    let mut a = train_args("d.csv", "run");
+    a.extend(["--epochs", "20", "--optimizer", "adam", "--lr", "0.05"]);
+    let o = seqgrad(&a, d.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("test: 4 records") && out.contains("confusion matrix"),
+        "{out}"
+    );
+    for f in [
+        "weights.safetensors",
+        "model.json",
+        "labels.json",
+        "history.csv",
+        "history.json",
+        "test_metrics.json",
+    ] {
+        assert!(d.path().join("run").join(f).exists(), "{f}");
+    }
+    let labels = std::fs::read_to_string(d.path().join("run/labels.json")).unwrap();
+    assert!(
+        labels.contains("\"no\",\n    \"yes\""),
+        "sorted classes: {labels}"
+    );
+    let o = seqgrad(&["evaluate", "--run", "run", "--data", "d.csv"], d.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("accuracy 1.0000"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // unknown label at evaluate time
+    std::fs::write(
+        d.path().join("other.csv"),
+        "label,sequence\nyes,ACGTACGT\nmaybe,ACGTACGT\n",
+    )
+    .unwrap();
+    let o = seqgrad(
+        &[
+            "evaluate",
+            "--model",
+            "run/model.json",
+            "--weights",
+            "run/weights.safetensors",
+            "--data",
+            "other.csv",
+        ],
+        d.path(),
+    );
+    fails_with(
+        &o,
+        &["other.csv", "line 3", "unknown label \"maybe\"", "no, yes"],
+    );
+    // predict (no labels needed), with the reverse-complement average
+    std::fs::write(d.path().join("p.fa"), ">q1\nACGTACGT\n>q2\nTTTTGGGG\n").unwrap();
+    let o = seqgrad(
+        &[
+            "predict",
+            "--run",
+            "run",
+            "--data",
+            "p.fa",
+            "--rc-average",
+            "--out",
+            "preds.tsv",
+        ],
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tsv = std::fs::read_to_string(d.path().join("preds.tsv")).unwrap();
+    let lines: Vec<&str> = tsv.lines().collect();
+    assert_eq!(lines[0], "id\tno\tyes");
+    assert!(
+        lines[1].starts_with("q1\t") && lines[2].starts_with("q2\t"),
+        "{tsv}"
+    );
+    let p: Vec<f64> = lines[1]
+        .split('\t')
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!((p[0] + p[1] - 1.0).abs() < 1e-4);
+}
+
+#[test]
+fn synth_is_deterministic_and_readable() {
+    let d = setup();
+    for (out, extra) in [
+        ("a.csv", vec!["--classes", "3"]),
+        ("b.csv", vec!["--classes", "3"]),
+        ("c.fa", vec!["--labels", "4"]),
+    ] {
+        let mut a = vec![
+            "synth", "--count", "30", "--length", "50", "--seed", "7", "--out", out,
+        ];
+        a.extend(extra);
+        let o = seqgrad(&a, d.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let a = std::fs::read(d.path().join("a.csv")).unwrap();
+    assert_eq!(a, std::fs::read(d.path().join("b.csv")).unwrap());
+    let text = String::from_utf8(a).unwrap();
+    assert!(
+        text.starts_with("id,label,sequence\nseq1,JASPAR2016_"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 31);
+    let fa = std::fs::read_to_string(d.path().join("c.fa")).unwrap();
+    assert!(fa.starts_with(">seq1 labels="), "{fa}");
+    let o = seqgrad(
+        &[
+            "synth", "--count", "30", "--length", "50", "--seed", "8", "--out", "e.csv",
+        ],
+        d.path(),
+    );
+    assert!(o.status.success());
+    assert_ne!(
+        std::fs::read(d.path().join("e.csv")).unwrap(),
+        text.as_bytes()
+    );
+    fails_with(
+        &seqgrad(
+            &[
+                "synth",
+                "--motifs",
+                "NOPE",
+                "--classes",
+                "1",
+                "--out",
+                "x.csv",
+            ],
+            d.path(),
+        ),
+        &["no motif named \"NOPE\""],
+    );
+    assert!(!d.path().join("x.csv").exists());
+}
