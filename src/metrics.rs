@@ -81,7 +81,6 @@ pub fn format_confusion(m: &[Vec<usize>], names: &[String]) -> String {
                 .join(" "),
             w = w.max(9)
         ));
-        let _ = w;
     }
     s
 }
