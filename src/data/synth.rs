@@ -9,7 +9,7 @@
 //!   planted motif (if one can be found in 100 tries); a record can have no label or several.
 //!
 //! Class/label names are the motifs' ids (the first word after `MOTIF`). The motifs are chosen
-//! by name or index, or by default a seeded choice among informative motifs (≥ 8 bits, width
+//! by name or index, or by default a seeded choice among informative motifs (≥ 12 bits, width
 //! 6–20). The output depends only on the options and the seed.
 
 use std::path::Path;
@@ -49,7 +49,7 @@ pub fn choose_motifs(
         let mut pool: Vec<usize> = (0..motifs.len())
             .filter(|&i| {
                 let m = &motifs[i];
-                (6..=20).contains(&m.width()) && m.width() <= length && m.information() >= 8.0
+                (6..=20).contains(&m.width()) && m.width() <= length && m.information() >= 12.0
             })
             .collect();
         if pool.len() < n {
