@@ -185,3 +185,31 @@ fn early_stopping_restores_the_best_epoch() {
         e.loss
     );
 }
+
+#[test]
+fn flat_input_model_trains_on_flattened_sequences() {
+    let (ds, _) = motif_data(200, 51);
+    let spec = ModelSpec::from_json(
+        r#"{"input_shape": [160], "layers": [
+          {"type": "dense", "units": 16, "activation": "relu"},
+          {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
+        "flat",
+    )
+    .unwrap();
+    let mut m = Sequential::<f32>::from_spec(&spec, 1).unwrap();
+    let mut cfg = config(10);
+    cfg.optimizer = seqgrad::optim::OptimizerConfig::named("sgd").unwrap();
+    cfg.optimizer.kind = seqgrad::optim::OptimizerKind::Sgd {
+        momentum: 0.9,
+        nesterov: true,
+    };
+    cfg.optimizer.lr = 0.05;
+    let h = fit(&mut m, &ds, None, false, &cfg).unwrap();
+    let loss = h.column("loss").unwrap();
+    assert!(loss[loss.len() - 1] < 0.5 * loss[0], "{loss:?}");
+    // a model whose input does not match the data is refused with both shapes
+    let bad = ModelSpec::from_json(r#"{"input_shape": [50, 4], "layers": [{"type": "flatten"}, {"type": "dense", "units": 2, "activation": "softmax"}]}"#, "b").unwrap();
+    let mut b = Sequential::<f32>::from_spec(&bad, 1).unwrap();
+    let e = fit(&mut b, &ds, None, false, &cfg).unwrap_err().to_string();
+    assert!(e.contains("(50, 4)") && e.contains("(40, 4)"), "{e}");
+}
