@@ -362,8 +362,12 @@ fn hint_for(spec: &ModelSpec, shapes: &[Vec<usize>], layer: &LayerSpec, issue: &
     Some(match what {
         LayerSpec::Flatten(_) => format!(
             "Flatten (#{j}) removed the time axis, turning {before} into {after}: remove the Flatten so \
-             {this} gets {before} as (length, features); to classify the whole sequence, set \
-             return_sequences=false on the last recurrent layer"
+             {this} gets {before} as (length, features){}",
+            if layer.is_recurrent() {
+                "; to classify the whole sequence, set return_sequences=false on the last recurrent layer"
+            } else {
+                ""
+            }
         ),
         LayerSpec::GlobalMaxpool1d(_) | LayerSpec::GlobalAvgpool1d(_) => format!(
             "{kind} (#{j}) removed the time axis, turning {before} into {after}: remove the {kind} or move \
