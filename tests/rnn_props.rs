@@ -453,3 +453,42 @@ fn f32_matches_f64() {
     let d = max_abs_diff(&y64, &y32.mapv(|v| v as f64));
     assert!(d < 1e-5, "{d}");
 }
+
+/// Buffers reused from a previous pass (same or different shape) leave no trace: a layer that
+/// has already run gives exactly what a fresh copy gives.
+#[test]
+fn reused_buffers_leave_no_trace() {
+    for rs in [false, true] {
+        for cell in cells(rs) {
+            let spec = BidirectionalSpec {
+                layer: cell,
+                merge_mode: MergeMode::Concat,
+            };
+            let mut used =
+                Bidirectional::<f64>::new(&spec, &[L, F], &mut ChaCha8Rng::seed_from_u64(3))
+                    .unwrap();
+            let mut fresh =
+                Bidirectional::<f64>::new(&spec, &[L, F], &mut ChaCha8Rng::seed_from_u64(3))
+                    .unwrap();
+            for (shape, seed) in [([B, L, F], 1), ([2, 7, F], 2), ([B, L, F], 3)] {
+                let x = random_array(&shape, -3.0, 3.0, seed);
+                let y = used.forward(x.view(), Mode::Train).unwrap();
+                let dy = random_array(y.shape(), -1.0, 1.0, seed + 10);
+                used.backward(dy.view()).unwrap();
+            }
+            used.zero_grad();
+            let x = random_array(&[B, L, F], -1.0, 1.0, 4);
+            let y1 = used.forward(x.view(), Mode::Train).unwrap();
+            let y2 = fresh.forward(x.view(), Mode::Train).unwrap();
+            assert_eq!(y1, y2, "{}", used.kind());
+            let dy = random_array(y1.shape(), -1.0, 1.0, 5);
+            assert_eq!(
+                used.backward(dy.view()).unwrap(),
+                fresh.backward(dy.view()).unwrap()
+            );
+            for (a, b) in used.params().iter().zip(fresh.params()) {
+                assert_eq!(a.grad, b.grad, "{} {}", used.kind(), a.name);
+            }
+        }
+    }
+}
