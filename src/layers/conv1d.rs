@@ -266,9 +266,10 @@ fn gemm_rows<T: Float>(a: &[T], m: usize, b: &ArrayView2<'_, T>, out: &mut [T], 
         .zip(a.par_chunks(ROW_BLOCK * m))
         .for_each(|(o, a)| {
             let rows = a.len() / m;
-            // ok: slice lengths are rows·m and rows·n by construction
-            let a = ArrayView2::from_shape((rows, m), a).expect("block shape");
-            let mut o = ArrayViewMut2::from_shape((rows, n), o).expect("block shape"); // ok: as above
+            // Callers pass `a` of `R·m` and `out` of `R·n` elements, so block `i` holds the same
+            // `rows` in both.
+            let a = ArrayView2::from_shape((rows, m), a).expect("a block"); // ok: len = rows·m
+            let mut o = ArrayViewMut2::from_shape((rows, n), o).expect("out block"); // ok: rows·n
             general_mat_mul(T::one(), &a, b, T::one(), &mut o);
         });
 }
