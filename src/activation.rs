@@ -79,22 +79,13 @@ impl Activation {
                     *g = T::zero()
                 }
             }),
-            Activation::Tanh => Zip::from(&mut grad)
-                .and(y)
-                .for_each(|g, &y| *g *= one - y * y),
-            Activation::Sigmoid => Zip::from(&mut grad)
-                .and(y)
-                .for_each(|g, &y| *g *= y * (one - y)),
+            Activation::Tanh => Zip::from(&mut grad).and(y).for_each(|g, &y| *g *= one - y * y),
+            Activation::Sigmoid => Zip::from(&mut grad).and(y).for_each(|g, &y| *g *= y * (one - y)),
             Activation::Softmax => {
                 let last = Axis(y.ndim() - 1);
                 for (mut g, yr) in grad.lanes_mut(last).into_iter().zip(y.lanes(last)) {
-                    let dot = g
-                        .iter()
-                        .zip(yr.iter())
-                        .fold(T::zero(), |a, (&g, &y)| a + g * y);
-                    Zip::from(&mut g)
-                        .and(&yr)
-                        .for_each(|g, &y| *g = y * (*g - dot));
+                    let dot = g.iter().zip(yr.iter()).fold(T::zero(), |a, (&g, &y)| a + g * y);
+                    Zip::from(&mut g).and(&yr).for_each(|g, &y| *g = y * (*g - dot));
                 }
             }
         }

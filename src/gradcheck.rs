@@ -51,10 +51,7 @@ pub const EPS: f64 = 1e-5;
 /// Worst element-wise relative error between an analytic and a numeric gradient (see module
 /// docs).
 pub fn rel_error(analytic: &ArrayD<f64>, numeric: &ArrayD<f64>) -> f64 {
-    let scale = analytic
-        .iter()
-        .chain(numeric.iter())
-        .fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = analytic.iter().chain(numeric.iter()).fold(0.0f64, |m, v| m.max(v.abs()));
     if scale == 0.0 {
         return 0.0;
     }
@@ -66,12 +63,7 @@ pub fn rel_error(analytic: &ArrayD<f64>, numeric: &ArrayD<f64>) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn objective(
-    layer: &mut dyn Layer<f64>,
-    x: &ArrayD<f64>,
-    dy: &ArrayD<f64>,
-    mode: Mode,
-) -> Result<f64> {
+fn objective(layer: &mut dyn Layer<f64>, x: &ArrayD<f64>, dy: &ArrayD<f64>, mode: Mode) -> Result<f64> {
     let y = layer.forward(x.view(), mode)?;
     Ok(y.iter().zip(dy.iter()).map(|(a, b)| a * b).sum())
 }
@@ -80,12 +72,7 @@ fn objective(
 ///
 /// # Shapes
 /// - `x`: `(batch, …input)`; `dy`: like the layer's output for `x`.
-pub fn check_layer(
-    layer: &mut dyn Layer<f64>,
-    x: &ArrayD<f64>,
-    dy: &ArrayD<f64>,
-    mode: Mode,
-) -> Result<GradReport> {
+pub fn check_layer(layer: &mut dyn Layer<f64>, x: &ArrayD<f64>, dy: &ArrayD<f64>, mode: Mode) -> Result<GradReport> {
     let names: Vec<String> = layer.params().iter().map(|p| p.name.clone()).collect();
     check_inner(layer, x, dy, mode, names)
 }
@@ -94,12 +81,7 @@ pub fn check_layer(
 ///
 /// # Shapes
 /// - `x`: `(batch, …input_shape)`; `dy`: `(batch, …output_shape)`.
-pub fn check_model(
-    model: &mut Sequential<f64>,
-    x: &ArrayD<f64>,
-    dy: &ArrayD<f64>,
-    mode: Mode,
-) -> Result<GradReport> {
+pub fn check_model(model: &mut Sequential<f64>, x: &ArrayD<f64>, dy: &ArrayD<f64>, mode: Mode) -> Result<GradReport> {
     let names: Vec<String> = model.named_params().into_iter().map(|(n, _)| n).collect();
     check_inner(model, x, dy, mode, names)
 }

@@ -42,11 +42,7 @@ impl Loss {
     ///
     /// # Shapes
     /// - `pred`, `target`: `(batch, classes)` (or any shape, for MSE/BCE); gradient like `pred`.
-    pub fn compute<T: Float>(
-        self,
-        pred: ArrayViewD<'_, T>,
-        target: ArrayViewD<'_, T>,
-    ) -> Result<(f64, ArrayD<T>)> {
+    pub fn compute<T: Float>(self, pred: ArrayViewD<'_, T>, target: ArrayViewD<'_, T>) -> Result<(f64, ArrayD<T>)> {
         if pred.shape() != target.shape() {
             return Err(Error::Shape {
                 what: "loss target".into(),
@@ -62,57 +58,38 @@ impl Loss {
                 let mut loss = 0.0f64;
                 let mut grad = ArrayD::zeros(pred.raw_dim());
                 let scale = T::lit(1.0 / n as f64);
-                Zip::from(&mut grad)
-                    .and(&pred)
-                    .and(&target)
-                    .for_each(|g, &z, &t| {
-                        let zf = z.to_f64c();
-                        let tf = t.to_f64c();
-                        loss += zf.max(0.0) - zf * tf + (-zf.abs()).exp().ln_1p();
-                        *g = (sigmoid(z) - t) * scale;
-                    });
+                Zip::from(&mut grad).and(&pred).and(&target).for_each(|g, &z, &t| {
+                    let zf = z.to_f64c();
+                    let tf = t.to_f64c();
+                    loss += zf.max(0.0) - zf * tf + (-zf.abs()).exp().ln_1p();
+                    *g = (sigmoid(z) - t) * scale;
+                });
                 (loss / n as f64, grad)
             }
             Loss::MeanSquaredError => {
                 let mut loss = 0.0f64;
                 let mut grad = ArrayD::zeros(pred.raw_dim());
                 let scale = T::lit(2.0 / n as f64);
-                Zip::from(&mut grad)
-                    .and(&pred)
-                    .and(&target)
-                    .for_each(|g, &y, &t| {
-                        let d = y - t;
-                        loss += d.to_f64c() * d.to_f64c();
-                        *g = d * scale;
-                    });
+                Zip::from(&mut grad).and(&pred).and(&target).for_each(|g, &y, &t| {
+                    let d = y - t;
+                    loss += d.to_f64c() * d.to_f64c();
+                    *g = d * scale;
+                });
                 (loss / n as f64, grad)
             }
         })
     }
 }
 
-fn softmax_cross_entropy<T: Float>(
-    z: ArrayViewD<'_, T>,
-    t: ArrayViewD<'_, T>,
-    batch: usize,
-) -> (f64, ArrayD<T>) {
+fn softmax_cross_entropy<T: Float>(z: ArrayViewD<'_, T>, t: ArrayViewD<'_, T>, batch: usize) -> (f64, ArrayD<T>) {
     let last = Axis(z.ndim() - 1);
     let mut grad = z.to_owned();
     let mut loss = 0.0f64;
     let inv_b = T::lit(1.0 / batch as f64);
-    for ((mut g, zr), tr) in grad
-        .lanes_mut(last)
-        .into_iter()
-        .zip(z.lanes(last))
-        .zip(t.lanes(last))
-    {
+    for ((mut g, zr), tr) in grad.lanes_mut(last).into_iter().zip(z.lanes(last)).zip(t.lanes(last)) {
         let m = zr.fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64c()));
         let lse = m + zr.iter().map(|v| (v.to_f64c() - m).exp()).sum::<f64>().ln();
-        loss += zr
-            .iter()
-            .zip(tr.iter())
-            .map(|(z, t)| t.to_f64c() * (lse - z.to_f64c()))
-            .sum::<f64>();
+        loss += zr.iter().zip(tr.iter()).map(|(z, t)| t.to_f64c() * (lse - z.to_f64c())).sum::<f64>();
         Zip::from(&mut g).and(&tr).for_each(|g, &t| {
             *g = (T::lit((g.to_f64c() - lse).exp()) - t) * inv_b;
         });
@@ -175,9 +152,7 @@ mod tests {
             assert!(l.is_finite(), "{loss:?}");
             assert!(g.iter().all(|v| v.is_finite()), "{loss:?}");
         }
-        let (l, _) = Loss::BinaryCrossEntropy
-            .compute(z.view(), t.view())
-            .unwrap();
+        let (l, _) = Loss::BinaryCrossEntropy.compute(z.view(), t.view()).unwrap();
         assert!((l - 50.0).abs() < 1e-3, "{l}");
     }
 

@@ -41,22 +41,14 @@ pub fn build_layer<T: Float>(
     let _ = seed;
     Ok(match spec {
         LayerSpec::Dense(s) => Box::new(layers::dense::Dense::new(s, input, rng)?),
-        other => {
-            return Err(ShapeIssue::Invalid(format!(
-                "{} is not available in this build",
-                other.kind()
-            )))
-        }
+        other => return Err(ShapeIssue::Invalid(format!("{} is not available in this build", other.kind()))),
     })
 }
 
 impl<T: Float> Sequential<T> {
     /// Builds and validates a model; `seed` drives weight initialisation and dropout masks.
     pub fn from_spec(spec: &ModelSpec, seed: u64) -> Result<Self> {
-        if spec.input_shape.is_empty()
-            || spec.input_shape.len() > 2
-            || spec.input_shape.contains(&0)
-        {
+        if spec.input_shape.is_empty() || spec.input_shape.len() > 2 || spec.input_shape.contains(&0) {
             return Err(Error::Spec {
                 path: "input_shape".into(),
                 msg: format!(
@@ -70,8 +62,7 @@ impl<T: Float> Sequential<T> {
         let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(spec.layers.len());
         for (index, ls) in spec.layers.iter().enumerate() {
             let input = shapes.last().unwrap_or(&spec.input_shape).clone();
-            let layer_seed =
-                seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(index as u64 + 1));
+            let layer_seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(index as u64 + 1));
             let built = build_layer::<T>(ls, &input, layer_seed, &mut rng)
                 .and_then(|l| l.output_shape(&input).map(|out| (l, out)));
             match built {
@@ -81,26 +72,12 @@ impl<T: Float> Sequential<T> {
                 }
                 Err(issue) => {
                     let hint = hint_for(spec, &shapes, ls, &issue);
-                    return Err(BuildError {
-                        index,
-                        kind: ls.kind(),
-                        input,
-                        issue,
-                        hint,
-                    }
-                    .into());
+                    return Err(BuildError { index, kind: ls.kind(), input, issue, hint }.into());
                 }
             }
         }
         let head = layers.last_mut().and_then(|l| l.take_output_activation());
-        Ok(Sequential {
-            spec: spec.clone(),
-            layers,
-            shapes,
-            head,
-            head_out: None,
-            grad_norms: Vec::new(),
-        })
+        Ok(Sequential { spec: spec.clone(), layers, shapes, head, head_out: None, grad_norms: Vec::new() })
     }
 
     /// Parses and builds a model file.
@@ -110,12 +87,7 @@ impl<T: Float> Sequential<T> {
 
     /// Starts a model in Rust: `Sequential::builder(&[60, 4]).add(...).build(seed)`.
     pub fn builder(input_shape: &[usize]) -> Builder {
-        Builder {
-            spec: ModelSpec {
-                input_shape: input_shape.to_vec(),
-                layers: Vec::new(),
-            },
-        }
+        Builder { spec: ModelSpec { input_shape: input_shape.to_vec(), layers: Vec::new() } }
     }
 
     pub fn spec(&self) -> &ModelSpec {
@@ -128,10 +100,7 @@ impl<T: Float> Sequential<T> {
 
     /// Per-sample output shape of the model.
     pub fn output_shape(&self) -> &[usize] {
-        self.shapes
-            .last()
-            .map(|s| s.as_slice())
-            .unwrap_or(&self.spec.input_shape)
+        self.shapes.last().map(|s| s.as_slice()).unwrap_or(&self.spec.input_shape)
     }
 
     /// Per-sample output shape of every layer.
@@ -157,11 +126,7 @@ impl<T: Float> Sequential<T> {
         self.layers
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| {
-                l.params()
-                    .into_iter()
-                    .map(move |p| (format!("layers.{i}.{}", p.name), p))
-            })
+            .flat_map(|(i, l)| l.params().into_iter().map(move |p| (format!("layers.{i}.{}", p.name), p)))
             .collect()
     }
 
@@ -170,11 +135,7 @@ impl<T: Float> Sequential<T> {
         self.layers
             .iter_mut()
             .enumerate()
-            .flat_map(|(i, l)| {
-                l.params_mut()
-                    .into_iter()
-                    .map(move |p| (format!("layers.{i}.{}", p.name), p))
-            })
+            .flat_map(|(i, l)| l.params_mut().into_iter().map(move |p| (format!("layers.{i}.{}", p.name), p)))
             .collect()
     }
 
@@ -210,15 +171,10 @@ impl<T: Float> Sequential<T> {
     }
 
     fn check_input(&self, x: &ArrayViewD<'_, T>) -> Result<()> {
-        if x.ndim() != self.spec.input_shape.len() + 1
-            || x.shape()[1..] != self.spec.input_shape[..]
-        {
+        if x.ndim() != self.spec.input_shape.len() + 1 || x.shape()[1..] != self.spec.input_shape[..] {
             return Err(Error::Shape {
                 what: "model input".into(),
-                expected: format!(
-                    "(batch, {})",
-                    fmt_shape(&self.spec.input_shape).trim_matches(['(', ')'])
-                ),
+                expected: format!("(batch, {})", fmt_shape(&self.spec.input_shape).trim_matches(['(', ')'])),
                 got: fmt_shape(x.shape()),
             });
         }
@@ -272,9 +228,7 @@ impl<T: Float> Sequential<T> {
     pub fn backward(&mut self, grad: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
         match self.head {
             Some(h) => {
-                let y = self.head_out.as_ref().ok_or_else(|| Error::NoForward {
-                    layer: "model head".into(),
-                })?;
+                let y = self.head_out.as_ref().ok_or_else(|| Error::NoForward { layer: "model head".into() })?;
                 let mut g = grad.to_owned();
                 h.backward_inplace(&y.view(), g.view_mut());
                 self.backward_logits(g.view())
@@ -293,20 +247,10 @@ impl<T: Float> Sequential<T> {
             "Param #".to_string(),
             "Share".to_string(),
         )];
-        rows.push((
-            "".into(),
-            "input".into(),
-            fmt_shape(&self.spec.input_shape),
-            "0".into(),
-            "".into(),
-        ));
+        rows.push(("".into(), "input".into(), fmt_shape(&self.spec.input_shape), "0".into(), "".into()));
         for (i, (l, s)) in self.layers.iter().zip(&self.shapes).enumerate() {
             let p = l.param_count();
-            let share = if total > 0 {
-                format!("{:.1}%", 100.0 * p as f64 / total as f64)
-            } else {
-                "-".into()
-            };
+            let share = if total > 0 { format!("{:.1}%", 100.0 * p as f64 / total as f64) } else { "-".into() };
             let mut kind = self.spec.layers[i].kind();
             if let LayerSpec::Dense(d) = &self.spec.layers[i] {
                 if s.len() == 2 {
@@ -377,30 +321,17 @@ pub fn group(n: usize) -> String {
 }
 
 /// Explains where a wrong shape came from and how to fix it.
-fn hint_for(
-    spec: &ModelSpec,
-    shapes: &[Vec<usize>],
-    layer: &LayerSpec,
-    issue: &ShapeIssue,
-) -> Option<String> {
+fn hint_for(spec: &ModelSpec, shapes: &[Vec<usize>], layer: &LayerSpec, issue: &ShapeIssue) -> Option<String> {
     let ShapeIssue::NeedsSequence { got } = issue else {
         return None;
     };
     if got.len() != 1 {
         return None;
     }
-    let needs = if layer.is_recurrent() {
-        "a recurrent layer"
-    } else {
-        "this layer"
-    };
+    let needs = if layer.is_recurrent() { "a recurrent layer" } else { "this layer" };
     // The last layer that turned a (length, features) input into a flat one.
     let culprit = (0..shapes.len()).rev().find(|&j| {
-        let before = if j == 0 {
-            &spec.input_shape
-        } else {
-            &shapes[j - 1]
-        };
+        let before = if j == 0 { &spec.input_shape } else { &shapes[j - 1] };
         before.len() == 2 && shapes[j].len() == 1
     });
     let Some(j) = culprit else {
@@ -423,11 +354,7 @@ fn hint_for(
         }
         _ => format!("remove layer #{j} or reorder the layers"),
     };
-    let needs_cap = if layer.is_recurrent() {
-        "a recurrent layer"
-    } else {
-        "it"
-    };
+    let needs_cap = if layer.is_recurrent() { "a recurrent layer" } else { "it" };
     Some(format!(
         "{} (#{j}) removed the time axis; {needs_cap} needs (length, features): {fix}",
         capitalise(&kind)
@@ -474,10 +401,7 @@ impl<T: Float> Layer<T> for Sequential<T> {
         if input == self.spec.input_shape.as_slice() {
             Ok(Sequential::output_shape(self).to_vec())
         } else {
-            Err(ShapeIssue::Rank {
-                expected: fmt_shape(&self.spec.input_shape),
-                got: input.to_vec(),
-            })
+            Err(ShapeIssue::Rank { expected: fmt_shape(&self.spec.input_shape), got: input.to_vec() })
         }
     }
 
@@ -494,10 +418,7 @@ impl<T: Float> Layer<T> for Sequential<T> {
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
-        self.layers
-            .iter_mut()
-            .flat_map(|l| l.params_mut())
-            .collect()
+        self.layers.iter_mut().flat_map(|l| l.params_mut()).collect()
     }
 
     fn set_step(&mut self, step: u64) {

@@ -34,10 +34,7 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// Parses a model from JSON text; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| Error::Spec {
-            path: origin.to_string(),
-            msg: e.to_string(),
-        })
+        serde_json::from_str(text).map_err(|e| Error::Spec { path: origin.to_string(), msg: e.to_string() })
     }
 
     /// Reads a model file.
@@ -110,10 +107,7 @@ impl LayerSpec {
     pub fn is_recurrent(&self) -> bool {
         matches!(
             self,
-            LayerSpec::SimpleRnn(_)
-                | LayerSpec::Lstm(_)
-                | LayerSpec::Gru(_)
-                | LayerSpec::Bidirectional(_)
+            LayerSpec::SimpleRnn(_) | LayerSpec::Lstm(_) | LayerSpec::Gru(_) | LayerSpec::Bidirectional(_)
         )
     }
 }
@@ -178,11 +172,7 @@ pub struct PoolSpec {
 
 impl Default for PoolSpec {
     fn default() -> Self {
-        PoolSpec {
-            pool_size: 2,
-            strides: None,
-            padding: Padding::Valid,
-        }
+        PoolSpec { pool_size: 2, strides: None, padding: Padding::Valid }
     }
 }
 
@@ -207,11 +197,7 @@ pub struct DenseSpec {
 
 impl Default for DenseSpec {
     fn default() -> Self {
-        DenseSpec {
-            units: 0,
-            activation: Activation::Linear,
-            use_bias: true,
-        }
+        DenseSpec { units: 0, activation: Activation::Linear, use_bias: true }
     }
 }
 
@@ -257,12 +243,7 @@ pub struct RnnSpec {
 
 impl Default for RnnSpec {
     fn default() -> Self {
-        RnnSpec {
-            units: 0,
-            return_sequences: false,
-            activation: Activation::Tanh,
-            init: RnnInit::Keras,
-        }
+        RnnSpec { units: 0, return_sequences: false, activation: Activation::Tanh, init: RnnInit::Keras }
     }
 }
 
@@ -332,10 +313,7 @@ mod tests {
         assert_eq!(m.layers.len(), 6);
         match &m.layers[0] {
             LayerSpec::Conv1d(c) => {
-                assert_eq!(
-                    (c.filters, c.kernel_size, c.strides, c.dilation_rate),
-                    (100, 10, 1, 1)
-                );
+                assert_eq!((c.filters, c.kernel_size, c.strides, c.dilation_rate), (100, 10, 1, 1));
                 assert!(c.use_bias);
                 assert_eq!(c.padding, Padding::Valid);
             }
@@ -357,17 +335,11 @@ mod tests {
 
     #[test]
     fn unknown_type_lists_valid_types() {
-        let err = ModelSpec::from_json(
-            r#"{"input_shape":[4,4],"layers":[{"type":"conv2d"}]}"#,
-            "m.json",
-        )
-        .unwrap_err()
-        .to_string();
+        let err = ModelSpec::from_json(r#"{"input_shape":[4,4],"layers":[{"type":"conv2d"}]}"#, "m.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("m.json"), "{err}");
-        assert!(
-            err.contains("conv2d") && err.contains("conv1d") && err.contains("bidirectional"),
-            "{err}"
-        );
+        assert!(err.contains("conv2d") && err.contains("conv1d") && err.contains("bidirectional"), "{err}");
     }
 
     #[test]
@@ -378,9 +350,6 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(
-            err.contains("kernel") && err.contains("kernel_size"),
-            "{err}"
-        );
+        assert!(err.contains("kernel") && err.contains("kernel_size"), "{err}");
     }
 }

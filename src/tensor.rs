@@ -122,11 +122,7 @@ pub fn view3_mut<T>(a: &mut ArrayD<T>) -> ndarray::ArrayViewMut3<'_, T> {
 }
 
 /// Reshapes an owned array whose element count is known to match (a layer's own buffers).
-pub fn reshape<T: Clone, D: ndarray::Dimension>(
-    a: ndarray::Array<T, D>,
-    shape: &[usize],
-) -> ArrayD<T> {
+pub fn reshape<T: Clone, D: ndarray::Dimension>(a: ndarray::Array<T, D>, shape: &[usize]) -> ArrayD<T> {
     let a = a.as_standard_layout().into_owned();
-    a.into_shape_with_order(ndarray::IxDyn(shape))
-        .expect("element count matches") // ok: sizes derived from the same shapes
+    a.into_shape_with_order(ndarray::IxDyn(shape)).expect("element count matches") // ok: sizes derived from the same shapes
 }

@@ -29,8 +29,6 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Summary(a)) => summary::run(&a),
         Some(Command::Grad(a)) => grad::run(&a),
-        None => summary::run(&summary::Args {
-            model: "models/seed.json".into(),
-        }),
+        None => summary::run(&summary::Args { model: "models/seed.json".into() }),
     }
 }

@@ -43,11 +43,7 @@ pub struct Dense<T: Float> {
 impl<T: Float> Dense<T> {
     /// Builds the layer for a per-sample input `[features]` or `[length, features]`, with
     /// Glorot-uniform weights (Keras' default) and zero bias.
-    pub fn new(
-        spec: &DenseSpec,
-        input: &[usize],
-        rng: &mut ChaCha8Rng,
-    ) -> std::result::Result<Self, ShapeIssue> {
+    pub fn new(spec: &DenseSpec, input: &[usize], rng: &mut ChaCha8Rng) -> std::result::Result<Self, ShapeIssue> {
         if spec.units == 0 {
             return Err(ShapeIssue::Invalid("units must be at least 1".into()));
         }
@@ -63,15 +59,9 @@ impl<T: Float> Dense<T> {
         let limit = glorot_limit(in_features, spec.units);
         let weight = Param::new("weight", uniform(&[spec.units, in_features], limit, rng));
         let bias = spec.use_bias.then(|| Param::zeros("bias", &[spec.units]));
-        Ok(Dense {
-            units: spec.units,
-            in_features,
-            activation: spec.activation,
-            weight,
-            bias,
-            cache: None,
-        })
+        Ok(Dense { units: spec.units, in_features, activation: spec.activation, weight, bias, cache: None })
     }
+
 }
 
 impl<T: Float> Layer<T> for Dense<T> {
@@ -94,31 +84,19 @@ impl<T: Float> Layer<T> for Dense<T> {
         let in_shape = x.shape().to_vec();
         let rows = x.len() / self.in_features;
         let x2 = reshape(x.to_owned(), &[rows, self.in_features]);
-        let x2 = x2
-            .into_dimensionality::<Ix2>()
-            .map_err(|_| no_forward("dense"))?;
+        let x2 = x2.into_dimensionality::<Ix2>().map_err(|_| no_forward("dense"))?;
         let mut z = Array2::zeros((rows, self.units));
         if let Some(b) = &self.bias {
             z += &view1(&b.value);
         }
-        general_mat_mul(
-            T::one(),
-            &x2,
-            &view2(&self.weight.value).t(),
-            T::one(),
-            &mut z,
-        );
+        general_mat_mul(T::one(), &x2, &view2(&self.weight.value).t(), T::one(), &mut z);
         self.activation.forward_inplace(z.view_mut().into_dyn());
         let mut out_shape = in_shape.clone();
         if let Some(last) = out_shape.last_mut() {
             *last = self.units;
         }
         let out = reshape(z.clone(), &out_shape);
-        self.cache = Some(DenseCache {
-            x: x2,
-            y: z,
-            in_shape,
-        });
+        self.cache = Some(DenseCache { x: x2, y: z, in_shape });
         Ok(out)
     }
 
@@ -133,16 +111,9 @@ impl<T: Float> Layer<T> for Dense<T> {
             });
         }
         let mut dz = reshape(grad_out.to_owned(), &[rows, self.units]);
-        self.activation
-            .backward_inplace(&cache.y.view().into_dyn(), dz.view_mut());
+        self.activation.backward_inplace(&cache.y.view().into_dyn(), dz.view_mut());
         let dz = view2(&dz);
-        general_mat_mul(
-            T::one(),
-            &dz.t(),
-            &cache.x,
-            T::one(),
-            &mut view2_mut(&mut self.weight.grad),
-        );
+        general_mat_mul(T::one(), &dz.t(), &cache.x, T::one(), &mut view2_mut(&mut self.weight.grad));
         if let Some(b) = &mut self.bias {
             view1_mut(&mut b.grad).add_assign(&dz.sum_axis(Axis(0)));
         }
@@ -151,15 +122,11 @@ impl<T: Float> Layer<T> for Dense<T> {
     }
 
     fn params(&self) -> Vec<&Param<T>> {
-        std::iter::once(&self.weight)
-            .chain(self.bias.as_ref())
-            .collect()
+        std::iter::once(&self.weight).chain(self.bias.as_ref()).collect()
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
-        std::iter::once(&mut self.weight)
-            .chain(self.bias.as_mut())
-            .collect()
+        std::iter::once(&mut self.weight).chain(self.bias.as_mut()).collect()
     }
 
     fn take_output_activation(&mut self) -> Option<Activation> {

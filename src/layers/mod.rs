@@ -31,11 +31,7 @@ impl<T: Float> Param<T> {
     /// A parameter with a zero gradient of the same shape.
     pub fn new(name: impl Into<String>, value: ArrayD<T>) -> Self {
         let grad = ArrayD::zeros(value.raw_dim());
-        Param {
-            name: name.into(),
-            value,
-            grad,
-        }
+        Param { name: name.into(), value, grad }
     }
 
     /// A zero-initialised parameter of the given shape.
@@ -115,9 +111,7 @@ pub trait Layer<T: Float>: Send + Sync {
 
 /// The error for a backward pass with no cached forward.
 pub(crate) fn no_forward(layer: &str) -> Error {
-    Error::NoForward {
-        layer: layer.to_string(),
-    }
+    Error::NoForward { layer: layer.to_string() }
 }
 
 /// Glorot-uniform limit `sqrt(6 / (fan_in + fan_out))`, Keras' default kernel initialiser.
