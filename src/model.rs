@@ -38,9 +38,17 @@ pub fn build_layer<T: Float>(
     seed: u64,
     rng: &mut ChaCha8Rng,
 ) -> std::result::Result<Box<dyn Layer<T>>, ShapeIssue> {
-    let _ = seed;
+    use layers::pool::{Pool1d, PoolOp};
     Ok(match spec {
         LayerSpec::Dense(s) => Box::new(layers::dense::Dense::new(s, input, rng)?),
+        LayerSpec::Conv1d(s) => Box::new(layers::conv1d::Conv1d::new(s, input, rng)?),
+        LayerSpec::Maxpool1d(s) => Box::new(Pool1d::new(PoolOp::Max, s, input)?),
+        LayerSpec::Avgpool1d(s) => Box::new(Pool1d::new(PoolOp::Avg, s, input)?),
+        LayerSpec::GlobalMaxpool1d(_) => Box::new(layers::global_pool::GlobalPool1d::new(PoolOp::Max, input)?),
+        LayerSpec::GlobalAvgpool1d(_) => Box::new(layers::global_pool::GlobalPool1d::new(PoolOp::Avg, input)?),
+        LayerSpec::Flatten(_) => Box::new(layers::flatten::Flatten::new(input)?),
+        LayerSpec::Dropout(s) => Box::new(layers::dropout::Dropout::new(s, seed)?),
+        LayerSpec::Activation(s) => Box::new(layers::activation_layer::ActivationLayer::new(s, input)?),
         other => return Err(ShapeIssue::Invalid(format!("{} is not available in this build", other.kind()))),
     })
 }

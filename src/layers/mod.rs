@@ -15,7 +15,13 @@ use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::tensor::{Float, Mode};
 
+pub mod activation_layer;
+pub mod conv1d;
 pub mod dense;
+pub mod dropout;
+pub mod flatten;
+pub mod global_pool;
+pub mod pool;
 
 /// A named parameter and its gradient (same shape). Names and shapes follow PyTorch
 /// (`weight`, `bias`, `weight_ih_l0`, `weight_hh_l0_reverse` …); the model prefixes

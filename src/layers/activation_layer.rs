@@ -1,0 +1,87 @@
+//! `activation`: applies `linear`, `relu`, `tanh`, `sigmoid` or `softmax` (over the last axis)
+//! as its own layer. Forward `y = act(x)`; backward from the cached output `y`
+//! (see [`crate::activation`]): `relu: dx = dy·[y > 0]`, `tanh: dx = dy·(1 − y²)`,
+//! `sigmoid: dx = dy·y·(1 − y)`, `softmax: dx_j = y_j·(dy_j − Σ_k dy_k y_k)` (the
+//! Jacobian-vector product, never the full Jacobian).
+//!
+//! As the last layer of a model, a `softmax`/`sigmoid` activation layer hands its function to
+//! the model head ([`Layer::take_output_activation`]) so the loss can work on logits.
+
+use ndarray::{ArrayD, ArrayViewD};
+
+use crate::activation::Activation;
+use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::{no_forward, Layer};
+use crate::spec::ActivationSpec;
+use crate::tensor::{fmt_shape, Float, Mode};
+
+/// An activation layer (no parameters).
+pub struct ActivationLayer<T: Float> {
+    activation: Activation,
+    /// Output of the last forward pass, like the input `(batch, …)`.
+    cache: Option<ArrayD<T>>,
+}
+
+impl<T: Float> ActivationLayer<T> {
+    /// Builds the layer for any per-sample input shape.
+    pub fn new(spec: &ActivationSpec, input: &[usize]) -> std::result::Result<Self, ShapeIssue> {
+        if input.is_empty() {
+            return Err(ShapeIssue::Rank {
+                expected: "(features) or (length, features)".into(),
+                got: Vec::new(),
+            });
+        }
+        Ok(ActivationLayer {
+            activation: spec.activation,
+            cache: None,
+        })
+    }
+
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+}
+
+impl<T: Float> Layer<T> for ActivationLayer<T> {
+    fn kind(&self) -> String {
+        "activation".into()
+    }
+
+    fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue> {
+        Ok(input.to_vec())
+    }
+
+    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+        let y = self.activation.forward(&x);
+        self.cache = Some(y.clone());
+        Ok(y)
+    }
+
+    fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        let y = self
+            .cache
+            .as_ref()
+            .ok_or_else(|| no_forward("activation"))?;
+        if grad_out.shape() != y.shape() {
+            return Err(Error::Shape {
+                what: "activation output gradient".into(),
+                expected: fmt_shape(y.shape()),
+                got: fmt_shape(grad_out.shape()),
+            });
+        }
+        let mut dx = grad_out.to_owned();
+        self.activation.backward_inplace(&y.view(), dx.view_mut());
+        Ok(dx)
+    }
+
+    fn take_output_activation(&mut self) -> Option<Activation> {
+        match self.activation {
+            Activation::Softmax | Activation::Sigmoid => {
+                let a = self.activation;
+                self.activation = Activation::Linear;
+                Some(a)
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! `conv1d`: a 1-D convolution over a channels-last sequence (Keras `Conv1D` semantics,
+//! PyTorch weight layout).
+//!
+//! Notation: input `x (B, L, C)`, weight `W (F, C, K)`, bias `b (F)`, stride `s`, dilation `d`,
+//! dilated kernel span `S = (K − 1)·d + 1`, left padding `P`, output length `L'`.
+//!
+//! Geometry:
+//! - `valid`: `P = 0`, `L' = ⌊(L − S) / s⌋ + 1` (an error if `S > L`).
+//! - `same` (Keras, also for `s > 1`): `L' = ⌈L / s⌉`, total padding
+//!   `max((L' − 1)·s + S − L, 0)`, `P = ⌊total / 2⌋`, the rest on the right.
+//!
+//! Forward: `z[b, t, f] = b[f] + Σ_{k, c} W[f, c, k] · x[b, t·s + k·d − P, c]` (zero outside
+//! `[0, L)`), `y = act(z)`.
+//!
+//! As one matrix product (im2col): the patch matrix `X̂ (B·L', K·C)` has row `b·L' + t` and
+//! column `k·C + c` equal to `x[b, t·s + k·d − P, c]`; with `Ŵ (K·C, F)`,
+//! `Ŵ[k·C + c, f] = W[f, c, k]`, the forward pass is `Z = X̂ Ŵ + 1 bᵀ`.
+//!
+//! Backward, given `dY`: `dZ = act'(dY)` (from the cached output), then
+//! `dŴ = X̂ᵀ dZ` (scattered back: `dW[f, c, k] += dŴ[k·C + c, f]`), `db += Σ_rows dZ`,
+//! `dX̂ = dZ Ŵᵀ`, and col2im: `dx[b, t·s + k·d − P, c] += dX̂[b·L' + t, k·C + c]` — every
+//! input position that several windows (or taps) read receives the *sum* of their gradients.
+//!
+//! The GEMMs run on fixed blocks of [`ROW_BLOCK`] rows in parallel; the block partials of `dŴ`
+//! are summed in block order, so results are bit-identical whatever the number of threads.
+
+use ndarray::{
+    linalg::general_mat_mul, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis,
+};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::activation::Activation;
+use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::{glorot_limit, no_forward, uniform, Layer, Param};
+use crate::spec::{Conv1dSpec, Padding};
+use crate::tensor::{fmt_shape, reshape, view1, view1_mut, view3, view3_mut, Float, Mode};
+
+/// Rows of the patch matrix per parallel GEMM block (a constant, so the arithmetic does not
+/// depend on the thread count).
+pub const ROW_BLOCK: usize = 256;
+
+/// Output length and left padding of a sliding window of `window` taps spaced `dilation` apart,
+/// moved by `stride`, over a sequence of `len` steps (Keras `valid`/`same`), or `None` when the
+/// window's span is longer than a `valid` input (or the input is empty).
+pub fn window_geometry(
+    len: usize,
+    window: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+) -> Option<(usize, usize)> {
+    if len == 0 || window == 0 || stride == 0 || dilation == 0 {
+        return None;
+    }
+    let span = (window - 1) * dilation + 1;
+    match padding {
+        Padding::Valid => (span <= len).then(|| ((len - span) / stride + 1, 0)),
+        Padding::Same => {
+            let out = len.div_ceil(stride);
+            let total = ((out - 1) * stride + span).saturating_sub(len);
+            Some((out, total / 2))
+        }
+    }
+}
+
+/// What backward needs from the last forward pass.
+struct ConvCache<T> {
+    /// im2col patches. `(batch·out_len, kernel·in_channels)`, column `k·C + c`.
+    cols: Array2<T>,
+    /// The weight as the GEMM uses it. `(kernel·in_channels, filters)`.
+    wmat: Array2<T>,
+    /// Activation output. `(batch·out_len, filters)`.
+    y: Array2<T>,
+    batch: usize,
+    /// Input length `L`.
+    len: usize,
+    /// Output length `L'`.
+    out_len: usize,
+    /// Left padding `P`.
+    pad_left: usize,
+}
+
+/// A 1-D convolution. Parameters `weight (filters, in_channels, kernel_size)`, `bias (filters)`.
+pub struct Conv1d<T: Float> {
+    filters: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+    in_channels: usize,
+    activation: Activation,
+    weight: Param<T>,
+    bias: Option<Param<T>>,
+    cache: Option<ConvCache<T>>,
+    /// Reused buffer for `dX̂ (batch·out_len, kernel·in_channels)`.
+    dcols: Vec<T>,
+}
+
+impl<T: Float> Conv1d<T> {
+    /// Builds the layer for a per-sample input `[length, channels]`, with Glorot-uniform weights
+    /// (Keras: `fan_in = C·K`, `fan_out = F·K`) and zero bias.
+    ///
+    /// # Shapes
+    /// - `input`: `[length, in_channels]`.
+    pub fn new(
+        spec: &Conv1dSpec,
+        input: &[usize],
+        rng: &mut ChaCha8Rng,
+    ) -> std::result::Result<Self, ShapeIssue> {
+        for (name, v) in [
+            ("filters", spec.filters),
+            ("kernel_size", spec.kernel_size),
+            ("strides", spec.strides),
+            ("dilation_rate", spec.dilation_rate),
+        ] {
+            if v == 0 {
+                return Err(ShapeIssue::Invalid(format!(
+                    "{name} must be at least 1, got 0"
+                )));
+            }
+        }
+        let in_channels = match input {
+            [_, c] => *c,
+            _ => {
+                return Err(ShapeIssue::NeedsSequence {
+                    got: input.to_vec(),
+                })
+            }
+        };
+        let (f, k) = (spec.filters, spec.kernel_size);
+        let limit = glorot_limit(in_channels * k, f * k);
+        let weight = Param::new("weight", uniform(&[f, in_channels, k], limit, rng));
+        let bias = spec.use_bias.then(|| Param::zeros("bias", &[f]));
+        Ok(Conv1d {
+            filters: f,
+            kernel: k,
+            stride: spec.strides,
+            dilation: spec.dilation_rate,
+            padding: spec.padding,
+            in_channels,
+            activation: spec.activation,
+            weight,
+            bias,
+            cache: None,
+            dcols: Vec::new(),
+        })
+    }
+
+    /// Dilated kernel span `(K − 1)·d + 1`.
+    pub fn span(&self) -> usize {
+        (self.kernel - 1) * self.dilation + 1
+    }
+
+    /// Output length for an input of `len` steps, or why it is too short.
+    pub fn output_len(&self, len: usize) -> std::result::Result<usize, ShapeIssue> {
+        window_geometry(len, self.kernel, self.stride, self.dilation, self.padding)
+            .map(|g| g.0)
+            .ok_or_else(|| self.too_short(len))
+    }
+
+    fn too_short(&self, len: usize) -> ShapeIssue {
+        let what = if self.dilation == 1 {
+            "kernel_size".to_string()
+        } else {
+            format!(
+                "kernel span (kernel_size {}, dilation_rate {}) of",
+                self.kernel, self.dilation
+            )
+        };
+        ShapeIssue::TooShort {
+            what,
+            needed: self.span(),
+            got: len,
+        }
+    }
+
+    /// `Ŵ[k·C + c, f] = W[f, c, k]`.
+    fn weight_matrix(&self) -> Array2<T> {
+        let w = view3(&self.weight.value);
+        let c = self.in_channels;
+        Array2::from_shape_fn((self.kernel * c, self.filters), |(r, f)| {
+            w[[f, r % c, r / c]]
+        })
+    }
+}
+
+/// Fills one sample's patch rows. `src (L, C)`, `dst (L', K·C)`, both row-major.
+#[allow(clippy::too_many_arguments)]
+fn im2col_item<T: Float>(
+    src: &[T],
+    dst: &mut [T],
+    len: usize,
+    c: usize,
+    k: usize,
+    s: usize,
+    d: usize,
+    pad: usize,
+) {
+    let kc = k * c;
+    for (t, row) in dst.chunks_exact_mut(kc).enumerate() {
+        for (j, seg) in row.chunks_exact_mut(c).enumerate() {
+            let p = t * s + j * d;
+            if p >= pad && p - pad < len {
+                let p = p - pad;
+                seg.copy_from_slice(&src[p * c..(p + 1) * c]);
+            } else {
+                seg.fill(T::zero());
+            }
+        }
+    }
+}
+
+/// Adds one sample's patch gradients back into its input gradient. `dcols (L', K·C)`,
+/// `dx (L, C)` (zeroed by the caller), both row-major.
+#[allow(clippy::too_many_arguments)]
+fn col2im_item<T: Float>(
+    dcols: &[T],
+    dx: &mut [T],
+    len: usize,
+    c: usize,
+    k: usize,
+    s: usize,
+    d: usize,
+    pad: usize,
+) {
+    let kc = k * c;
+    for (t, row) in dcols.chunks_exact(kc).enumerate() {
+        for (j, seg) in row.chunks_exact(c).enumerate() {
+            let p = t * s + j * d;
+            if p >= pad && p - pad < len {
+                let p = p - pad;
+                for (o, &g) in dx[p * c..(p + 1) * c].iter_mut().zip(seg) {
+                    *o += g;
+                }
+            }
+        }
+    }
+}
+
+/// `out (rows, n) += a (rows, m) · b (m, n)`, in parallel over fixed blocks of rows.
+fn gemm_rows<T: Float>(a: &[T], m: usize, b: &ArrayView2<'_, T>, out: &mut [T], n: usize) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    out.par_chunks_mut(ROW_BLOCK * n)
+        .zip(a.par_chunks(ROW_BLOCK * m))
+        .for_each(|(o, a)| {
+            let rows = a.len() / m;
+            // ok: slice lengths are rows·m and rows·n by construction
+            let a = ArrayView2::from_shape((rows, m), a).expect("block shape");
+            let mut o = ArrayViewMut2::from_shape((rows, n), o).expect("block shape"); // ok: as above
+            general_mat_mul(T::one(), &a, b, T::one(), &mut o);
+        });
+}
+
+impl<T: Float> Layer<T> for Conv1d<T> {
+    fn kind(&self) -> String {
+        "conv1d".into()
+    }
+
+    fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue> {
+        match input {
+            [l, c] if *c == self.in_channels => Ok(vec![self.output_len(*l)?, self.filters]),
+            [_, _] => Err(ShapeIssue::Rank {
+                expected: format!("(length, {})", self.in_channels),
+                got: input.to_vec(),
+            }),
+            _ => Err(ShapeIssue::NeedsSequence {
+                got: input.to_vec(),
+            }),
+        }
+    }
+
+    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+        let shape = x.shape().to_vec();
+        let (c, k, f) = (self.in_channels, self.kernel, self.filters);
+        if shape.len() != 3 || shape[2] != c {
+            return Err(Error::Shape {
+                what: "conv1d input".into(),
+                expected: format!("(batch, length, {c})"),
+                got: fmt_shape(&shape),
+            });
+        }
+        let (batch, len) = (shape[0], shape[1]);
+        let (out_len, pad) = window_geometry(len, k, self.stride, self.dilation, self.padding)
+            .ok_or_else(|| Error::Shape {
+                what: "conv1d input".into(),
+                expected: format!("(batch, length ≥ {}, {c})", self.span()),
+                got: fmt_shape(&shape),
+            })?;
+        let (kc, rows) = (k * c, batch * out_len);
+
+        // im2col into the previous forward's buffer when there is one.
+        let mut buf = match self.cache.take() {
+            Some(old) => old.cols.into_raw_vec_and_offset().0,
+            None => Vec::new(),
+        };
+        buf.resize(rows * kc, T::zero());
+        let xs = x.as_standard_layout();
+        let xs = xs.as_slice().ok_or_else(|| no_forward("conv1d"))?;
+        let (s, d) = (self.stride, self.dilation);
+        if rows > 0 {
+            buf.par_chunks_mut(out_len * kc)
+                .zip(xs.par_chunks(len * c))
+                .for_each(|(dst, src)| im2col_item(src, dst, len, c, k, s, d, pad));
+        }
+
+        let wmat = self.weight_matrix();
+        let mut z = Array2::zeros((rows, f));
+        if let Some(b) = &self.bias {
+            z += &view1(&b.value);
+        }
+        if let Some(zs) = z.as_slice_mut() {
+            gemm_rows(&buf, kc, &wmat.view(), zs, f);
+        }
+        self.activation.forward_inplace(z.view_mut().into_dyn());
+        let out = reshape(z.clone(), &[batch, out_len, f]);
+        let cols = Array2::from_shape_vec((rows, kc), buf).map_err(|_| no_forward("conv1d"))?;
+        self.cache = Some(ConvCache {
+            cols,
+            wmat,
+            y: z,
+            batch,
+            len,
+            out_len,
+            pad_left: pad,
+        });
+        Ok(out)
+    }
+
+    fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        let cache = self.cache.as_ref().ok_or_else(|| no_forward("conv1d"))?;
+        let (c, k, f) = (self.in_channels, self.kernel, self.filters);
+        let (batch, len, out_len, pad) = (cache.batch, cache.len, cache.out_len, cache.pad_left);
+        let (kc, rows) = (k * c, batch * out_len);
+        if grad_out.shape() != [batch, out_len, f] {
+            return Err(Error::Shape {
+                what: "conv1d output gradient".into(),
+                expected: fmt_shape(&[batch, out_len, f]),
+                got: fmt_shape(grad_out.shape()),
+            });
+        }
+        let mut dz = reshape(grad_out.to_owned(), &[rows, f])
+            .into_dimensionality::<ndarray::Ix2>()
+            .map_err(|_| no_forward("conv1d"))?;
+        self.activation
+            .backward_inplace(&cache.y.view().into_dyn(), dz.view_mut().into_dyn());
+
+        // db += Σ_rows dZ (sequential, fixed order).
+        if let Some(b) = &mut self.bias {
+            view1_mut(&mut b.grad).scaled_add(T::one(), &dz.sum_axis(Axis(0)));
+        }
+
+        // dŴ = X̂ᵀ dZ: per-block partials in parallel, summed in block order.
+        let partials: Vec<Array2<T>> = cache
+            .cols
+            .axis_chunks_iter(Axis(0), ROW_BLOCK)
+            .zip(dz.axis_chunks_iter(Axis(0), ROW_BLOCK))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(xc, dzc)| xc.t().dot(&dzc))
+            .collect();
+        let mut dwmat = Array2::<T>::zeros((kc, f));
+        for p in &partials {
+            dwmat += p;
+        }
+        let mut dw = view3_mut(&mut self.weight.grad);
+        for ((fi, ci, ki), g) in dw.indexed_iter_mut() {
+            *g += dwmat[[ki * c + ci, fi]];
+        }
+
+        // dX̂ = dZ Ŵᵀ, then col2im (adding overlapping contributions), in parallel over samples.
+        self.dcols.clear();
+        self.dcols.resize(rows * kc, T::zero());
+        let dzs = dz.as_slice().ok_or_else(|| no_forward("conv1d"))?;
+        gemm_rows(dzs, f, &cache.wmat.t(), &mut self.dcols, kc);
+        let mut dx = vec![T::zero(); batch * len * c];
+        let (s, d) = (self.stride, self.dilation);
+        if rows > 0 {
+            dx.par_chunks_mut(len * c)
+                .zip(self.dcols.par_chunks(out_len * kc))
+                .for_each(|(dxi, dci)| col2im_item(dci, dxi, len, c, k, s, d, pad));
+        }
+        let dx = ndarray::Array1::from_vec(dx);
+        Ok(reshape(dx, &[batch, len, c]))
+    }
+
+    fn params(&self) -> Vec<&Param<T>> {
+        std::iter::once(&self.weight)
+            .chain(self.bias.as_ref())
+            .collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        std::iter::once(&mut self.weight)
+            .chain(self.bias.as_mut())
+            .collect()
+    }
+
+    fn take_output_activation(&mut self) -> Option<Activation> {
+        match self.activation {
+            Activation::Softmax | Activation::Sigmoid => {
+                let a = self.activation;
+                self.activation = Activation::Linear;
+                Some(a)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keras_same_geometry() {
+        assert_eq!(window_geometry(10, 3, 2, 1, Padding::Same), Some((5, 0)));
+        assert_eq!(window_geometry(10, 4, 1, 1, Padding::Same), Some((10, 1)));
+        assert_eq!(window_geometry(11, 3, 3, 2, Padding::Same), Some((4, 1)));
+        assert_eq!(window_geometry(10, 3, 1, 1, Padding::Valid), Some((8, 0)));
+        assert_eq!(window_geometry(10, 3, 1, 5, Padding::Valid), None);
+    }
+}

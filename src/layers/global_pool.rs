@@ -1,0 +1,157 @@
+//! `global_maxpool1d` and `global_avgpool1d`: reduce the whole time axis, per channel
+//! (Keras `GlobalMaxPooling1D` / `GlobalAveragePooling1D`): `(L, C) → (C)`.
+//!
+//! Max: `y[b, c] = max_i x[b, i, c]`; backward `dx[b, a, c] = dy[b, c]` at the arg max `a`
+//! (the **first** position of the maximum on ties), zero elsewhere.
+//!
+//! Average: `y[b, c] = (1/L) Σ_i x[b, i, c]`; backward `dx[b, i, c] = dy[b, c] / L` for all `i`.
+
+use std::marker::PhantomData;
+
+use ndarray::{Array2, ArrayD, ArrayViewD, Ix3};
+
+use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::pool::PoolOp;
+use crate::layers::{no_forward, Layer};
+use crate::tensor::{fmt_shape, Float, Mode};
+
+/// What backward needs from the last forward pass.
+struct GlobalPoolCache {
+    /// Arg-max position along the length axis (max only; empty for average). `(batch, channels)`.
+    argmax: Array2<usize>,
+    /// Input shape `(batch, length, channels)`.
+    in_shape: [usize; 3],
+}
+
+/// A global max or average pooling layer (no parameters).
+pub struct GlobalPool1d<T: Float> {
+    op: PoolOp,
+    cache: Option<GlobalPoolCache>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Float> GlobalPool1d<T> {
+    /// Builds the layer for a per-sample input `[length, channels]`.
+    pub fn new(op: PoolOp, input: &[usize]) -> std::result::Result<Self, ShapeIssue> {
+        if input.len() != 2 {
+            return Err(ShapeIssue::NeedsSequence {
+                got: input.to_vec(),
+            });
+        }
+        Ok(GlobalPool1d {
+            op,
+            cache: None,
+            _t: PhantomData,
+        })
+    }
+}
+
+impl<T: Float> Layer<T> for GlobalPool1d<T> {
+    fn kind(&self) -> String {
+        match self.op {
+            PoolOp::Max => "global_maxpool1d".into(),
+            PoolOp::Avg => "global_avgpool1d".into(),
+        }
+    }
+
+    fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue> {
+        match input {
+            [l, c] if *l > 0 => Ok(vec![*c]),
+            [_, _] => Err(ShapeIssue::TooShort {
+                what: "global pooling window".into(),
+                needed: 1,
+                got: 0,
+            }),
+            _ => Err(ShapeIssue::NeedsSequence {
+                got: input.to_vec(),
+            }),
+        }
+    }
+
+    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+        let kind = Layer::<T>::kind(self);
+        let bad = || Error::Shape {
+            what: format!("{kind} input"),
+            expected: "(batch, length ≥ 1, channels)".into(),
+            got: fmt_shape(x.shape()),
+        };
+        let x3 = x.view().into_dimensionality::<Ix3>().map_err(|_| bad())?;
+        let (batch, len, c) = x3.dim();
+        if len == 0 {
+            return Err(bad());
+        }
+        let mut y = Array2::<T>::zeros((batch, c));
+        let mut argmax = Array2::<usize>::zeros((0, 0));
+        match self.op {
+            PoolOp::Max => {
+                argmax = Array2::zeros((batch, c));
+                for b in 0..batch {
+                    for ch in 0..c {
+                        let mut best = x3[[b, 0, ch]];
+                        let mut at = 0;
+                        for i in 1..len {
+                            let v = x3[[b, i, ch]];
+                            if v > best {
+                                best = v;
+                                at = i;
+                            }
+                        }
+                        y[[b, ch]] = best;
+                        argmax[[b, ch]] = at;
+                    }
+                }
+            }
+            PoolOp::Avg => {
+                let inv = T::one() / T::lit(len as f64);
+                for b in 0..batch {
+                    for i in 0..len {
+                        for ch in 0..c {
+                            y[[b, ch]] += x3[[b, i, ch]];
+                        }
+                    }
+                }
+                y.mapv_inplace(|v| v * inv);
+            }
+        }
+        self.cache = Some(GlobalPoolCache {
+            argmax,
+            in_shape: [batch, len, c],
+        });
+        Ok(y.into_dyn())
+    }
+
+    fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        let kind = Layer::<T>::kind(self);
+        let cache = self.cache.as_ref().ok_or_else(|| no_forward(&kind))?;
+        let [batch, len, c] = cache.in_shape;
+        let g = grad_out
+            .view()
+            .into_dimensionality::<ndarray::Ix2>()
+            .ok()
+            .filter(|g| g.dim() == (batch, c));
+        let g = g.ok_or_else(|| Error::Shape {
+            what: format!("{kind} output gradient"),
+            expected: fmt_shape(&[batch, c]),
+            got: fmt_shape(grad_out.shape()),
+        })?;
+        let mut dx = ndarray::Array3::<T>::zeros((batch, len, c));
+        match self.op {
+            PoolOp::Max => {
+                for ((b, ch), &a) in cache.argmax.indexed_iter() {
+                    dx[[b, a, ch]] += g[[b, ch]];
+                }
+            }
+            PoolOp::Avg => {
+                let inv = T::one() / T::lit(len as f64);
+                for b in 0..batch {
+                    for i in 0..len {
+                        for ch in 0..c {
+                            dx[[b, i, ch]] = g[[b, ch]] * inv;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(dx.into_dyn())
+    }
+}

@@ -1,0 +1,273 @@
+//! `maxpool1d` and `avgpool1d`: pooling over windows of the time axis, per channel (Keras
+//! `MaxPooling1D` / `AveragePooling1D`, channels-last).
+//!
+//! Notation: input `x (B, L, C)`, pool size `p`, stride `s` (default `p`), left padding `P`,
+//! output length `L'`, window `W_t = {t·s − P, …, t·s − P + p − 1} ∩ [0, L)` — only *real*
+//! positions; padded ones are ignored.
+//!
+//! Geometry (as `conv1d` with dilation 1): `valid`: `L' = ⌊(L − p)/s⌋ + 1` (an error if
+//! `p > L`); `same`: `L' = ⌈L/s⌉`, total padding `max((L' − 1)·s + p − L, 0)`, `P = ⌊total/2⌋`.
+//! Every `same` window holds at least one real position.
+//!
+//! Max: `y[b, t, c] = max_{i ∈ W_t} x[b, i, c]`; backward routes the gradient to the arg max:
+//! `dx[b, a_t, c] += dy[b, t, c]` with `a_t` the **first** position of the maximum in the window
+//! (ties go to the earliest position, as a strict `>` scan finds it).
+//!
+//! Average: `y[b, t, c] = (1/|W_t|) Σ_{i ∈ W_t} x[b, i, c]` where `|W_t|` counts only real
+//! positions (Keras/TF `same` behaviour); backward `dx[b, i, c] += dy[b, t, c] / |W_t|` for
+//! `i ∈ W_t`.
+//!
+//! When windows overlap (`s < p`), a position in several windows receives the **sum** of their
+//! gradients (`+=`).
+
+use std::marker::PhantomData;
+
+use ndarray::{ArrayD, ArrayViewD};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::conv1d::window_geometry;
+use crate::layers::{no_forward, Layer};
+use crate::spec::{Padding, PoolSpec};
+use crate::tensor::{fmt_shape, reshape, Float, Mode};
+
+/// Which reduction a pooling layer applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolOp {
+    Max,
+    Avg,
+}
+
+/// What backward needs from the last forward pass.
+struct PoolCache {
+    /// For max pooling: the arg-max position (index along the length axis) of every output.
+    /// `(batch, out_len, channels)` row-major; empty for average pooling.
+    argmax: Vec<usize>,
+    /// Input shape `(batch, length, channels)`.
+    in_shape: [usize; 3],
+    out_len: usize,
+    pad_left: usize,
+}
+
+/// A 1-D max or average pooling layer (no parameters).
+pub struct Pool1d<T: Float> {
+    op: PoolOp,
+    pool: usize,
+    stride: usize,
+    padding: Padding,
+    cache: Option<PoolCache>,
+    _t: PhantomData<T>,
+}
+
+/// The real positions `[lo, hi)` of window `t`.
+#[inline]
+fn window(t: usize, stride: usize, pool: usize, pad: usize, len: usize) -> (usize, usize) {
+    let start = t * stride;
+    let lo = start.saturating_sub(pad).min(len);
+    let hi = (start + pool).saturating_sub(pad).min(len);
+    (lo, hi)
+}
+
+impl<T: Float> Pool1d<T> {
+    /// Builds a pooling layer for a per-sample input `[length, channels]`.
+    pub fn new(
+        op: PoolOp,
+        spec: &PoolSpec,
+        input: &[usize],
+    ) -> std::result::Result<Self, ShapeIssue> {
+        if spec.pool_size == 0 {
+            return Err(ShapeIssue::Invalid(
+                "pool_size must be at least 1, got 0".into(),
+            ));
+        }
+        if spec.stride() == 0 {
+            return Err(ShapeIssue::Invalid(
+                "strides must be at least 1, got 0".into(),
+            ));
+        }
+        if input.len() != 2 {
+            return Err(ShapeIssue::NeedsSequence {
+                got: input.to_vec(),
+            });
+        }
+        Ok(Pool1d {
+            op,
+            pool: spec.pool_size,
+            stride: spec.stride(),
+            padding: spec.padding,
+            cache: None,
+            _t: PhantomData,
+        })
+    }
+
+    /// A `maxpool1d` layer.
+    pub fn max(spec: &PoolSpec, input: &[usize]) -> std::result::Result<Self, ShapeIssue> {
+        Self::new(PoolOp::Max, spec, input)
+    }
+
+    /// An `avgpool1d` layer.
+    pub fn avg(spec: &PoolSpec, input: &[usize]) -> std::result::Result<Self, ShapeIssue> {
+        Self::new(PoolOp::Avg, spec, input)
+    }
+
+    fn geometry(&self, len: usize) -> std::result::Result<(usize, usize), ShapeIssue> {
+        window_geometry(len, self.pool, self.stride, 1, self.padding).ok_or_else(|| {
+            ShapeIssue::TooShort {
+                what: "pool_size".into(),
+                needed: self.pool,
+                got: len,
+            }
+        })
+    }
+}
+
+impl<T: Float> Layer<T> for Pool1d<T> {
+    fn kind(&self) -> String {
+        match self.op {
+            PoolOp::Max => "maxpool1d".into(),
+            PoolOp::Avg => "avgpool1d".into(),
+        }
+    }
+
+    fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue> {
+        match input {
+            [l, c] => Ok(vec![self.geometry(*l)?.0, *c]),
+            _ => Err(ShapeIssue::NeedsSequence {
+                got: input.to_vec(),
+            }),
+        }
+    }
+
+    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+        let what = format!("{} input", Layer::<T>::kind(self));
+        let [batch, len, c] = match x.shape() {
+            &[b, l, c] => [b, l, c],
+            other => {
+                return Err(Error::Shape {
+                    what,
+                    expected: "(batch, length, channels)".into(),
+                    got: fmt_shape(other),
+                })
+            }
+        };
+        let (out_len, pad) = self.geometry(len).map_err(|e| Error::Shape {
+            what: what.clone(),
+            expected: format!("a longer sequence ({e})"),
+            got: fmt_shape(x.shape()),
+        })?;
+        let xs = x.as_standard_layout();
+        let xs = xs.as_slice().ok_or_else(|| no_forward("pool"))?;
+        let mut y = vec![T::zero(); batch * out_len * c];
+        let mut argmax = match self.op {
+            PoolOp::Max => vec![0usize; batch * out_len * c],
+            PoolOp::Avg => Vec::new(),
+        };
+        let (p, s) = (self.pool, self.stride);
+        let item = (len * c).max(1);
+        let oitem = (out_len * c).max(1);
+        match self.op {
+            PoolOp::Max => {
+                y.par_chunks_mut(oitem)
+                    .zip(argmax.par_chunks_mut(oitem))
+                    .zip(xs.par_chunks(item))
+                    .for_each(|((yi, ai), xi)| {
+                        for t in 0..out_len {
+                            let (lo, hi) = window(t, s, p, pad, len);
+                            let yr = &mut yi[t * c..(t + 1) * c];
+                            let ar = &mut ai[t * c..(t + 1) * c];
+                            yr.copy_from_slice(&xi[lo * c..(lo + 1) * c]);
+                            ar.fill(lo);
+                            for q in lo + 1..hi {
+                                for ((yv, av), &xv) in yr
+                                    .iter_mut()
+                                    .zip(ar.iter_mut())
+                                    .zip(&xi[q * c..(q + 1) * c])
+                                {
+                                    if xv > *yv {
+                                        *yv = xv;
+                                        *av = q;
+                                    }
+                                }
+                            }
+                        }
+                    });
+            }
+            PoolOp::Avg => {
+                y.par_chunks_mut(oitem)
+                    .zip(xs.par_chunks(item))
+                    .for_each(|(yi, xi)| {
+                        for t in 0..out_len {
+                            let (lo, hi) = window(t, s, p, pad, len);
+                            let yr = &mut yi[t * c..(t + 1) * c];
+                            for q in lo..hi {
+                                for (yv, &xv) in yr.iter_mut().zip(&xi[q * c..(q + 1) * c]) {
+                                    *yv += xv;
+                                }
+                            }
+                            let inv = T::one() / T::lit((hi - lo) as f64);
+                            yr.iter_mut().for_each(|v| *v *= inv);
+                        }
+                    });
+            }
+        }
+        self.cache = Some(PoolCache {
+            argmax,
+            in_shape: [batch, len, c],
+            out_len,
+            pad_left: pad,
+        });
+        Ok(reshape(ndarray::Array1::from_vec(y), &[batch, out_len, c]))
+    }
+
+    fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        let kind = Layer::<T>::kind(self);
+        let cache = self.cache.as_ref().ok_or_else(|| no_forward(&kind))?;
+        let [batch, len, c] = cache.in_shape;
+        let (out_len, pad) = (cache.out_len, cache.pad_left);
+        if grad_out.shape() != [batch, out_len, c] {
+            return Err(Error::Shape {
+                what: format!("{kind} output gradient"),
+                expected: fmt_shape(&[batch, out_len, c]),
+                got: fmt_shape(grad_out.shape()),
+            });
+        }
+        let gs = grad_out.as_standard_layout();
+        let gs = gs.as_slice().ok_or_else(|| no_forward(&kind))?;
+        let mut dx = vec![T::zero(); batch * len * c];
+        let (p, s) = (self.pool, self.stride);
+        let item = (len * c).max(1);
+        let oitem = (out_len * c).max(1);
+        match self.op {
+            PoolOp::Max => {
+                dx.par_chunks_mut(item)
+                    .zip(gs.par_chunks(oitem))
+                    .zip(cache.argmax.par_chunks(oitem))
+                    .for_each(|((dxi, gi), ai)| {
+                        for t in 0..out_len {
+                            for ch in 0..c {
+                                let o = t * c + ch;
+                                dxi[ai[o] * c + ch] += gi[o];
+                            }
+                        }
+                    });
+            }
+            PoolOp::Avg => {
+                dx.par_chunks_mut(item)
+                    .zip(gs.par_chunks(oitem))
+                    .for_each(|(dxi, gi)| {
+                        for t in 0..out_len {
+                            let (lo, hi) = window(t, s, p, pad, len);
+                            let inv = T::one() / T::lit((hi - lo) as f64);
+                            let gr = &gi[t * c..(t + 1) * c];
+                            for q in lo..hi {
+                                for (d, &g) in dxi[q * c..(q + 1) * c].iter_mut().zip(gr) {
+                                    *d += g * inv;
+                                }
+                            }
+                        }
+                    });
+            }
+        }
+        Ok(reshape(ndarray::Array1::from_vec(dx), &[batch, len, c]))
+    }
+}
