@@ -14,8 +14,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::activation::Activation;
 use crate::error::{BuildError, Error, Result, ShapeIssue};
+use crate::layers::rnn::{Direction, Recurrent};
 use crate::layers::{self, Layer, Param};
-use crate::spec::{LayerSpec, ModelSpec};
+use crate::spec::{LayerSpec, ModelSpec, RecurrentSpec};
 use crate::tensor::{fmt_shape, l2_norm, Float, Mode};
 
 /// A sequential model.
@@ -49,7 +50,12 @@ pub fn build_layer<T: Float>(
         LayerSpec::Flatten(_) => Box::new(layers::flatten::Flatten::new(input)?),
         LayerSpec::Dropout(s) => Box::new(layers::dropout::Dropout::new(s, seed)?),
         LayerSpec::Activation(s) => Box::new(layers::activation_layer::ActivationLayer::new(s, input)?),
-        other => return Err(ShapeIssue::Invalid(format!("{} is not available in this build", other.kind()))),
+        LayerSpec::SimpleRnn(s) => {
+            Box::new(Recurrent::new(&RecurrentSpec::SimpleRnn(s.clone()), input, Direction::Forward, rng)?)
+        }
+        LayerSpec::Lstm(s) => Box::new(Recurrent::new(&RecurrentSpec::Lstm(s.clone()), input, Direction::Forward, rng)?),
+        LayerSpec::Gru(s) => Box::new(Recurrent::new(&RecurrentSpec::Gru(s.clone()), input, Direction::Forward, rng)?),
+        LayerSpec::Bidirectional(s) => Box::new(layers::rnn::Bidirectional::new(s, input, rng)?),
     })
 }
 

@@ -22,6 +22,7 @@ pub mod dropout;
 pub mod flatten;
 pub mod global_pool;
 pub mod pool;
+pub mod rnn;
 
 /// A named parameter and its gradient (same shape). Names and shapes follow PyTorch
 /// (`weight`, `bias`, `weight_ih_l0`, `weight_hh_l0_reverse` …); the model prefixes

@@ -1,0 +1,180 @@
+//! `bidirectional`: runs a recurrent layer forward and a second copy (own parameters, names
+//! suffixed `_reverse`) on the time-reversed sequence, and merges the two.
+//!
+//! Forward: `y_f = RNN_f(x)`, `y_b[t] = RNN_b(reverse(x))[L−1−t]` (the reverse direction's
+//! outputs sit at their original time index). With `return_sequences` false, `y_f` is the forward
+//! direction's state at t = L−1 and `y_b` the reverse direction's final state, at t = 0.
+//! Merge: `concat` → `[y_f, y_b]` on the feature axis (forward first), `sum` → `y_f + y_b`,
+//! `mul` → `y_f ⊙ y_b`, `ave` → `(y_f + y_b) / 2`.
+//!
+//! Backward, given `dy`: `concat` → `dy_f, dy_b` = the two halves; `sum` → both `dy`;
+//! `ave` → both `dy / 2`; `mul` → `dy_f = dy ⊙ y_b`, `dy_b = dy ⊙ y_f`. Then each direction
+//! back-propagates through time on its own and `dx = dx_f + dx_b`.
+//!
+//! The two directions own their parameters and caches, so they run concurrently
+//! (`rayon::join`) with no shared writes; results do not depend on the thread count.
+
+use ndarray::{concatenate, ArrayD, ArrayViewD, Axis, Slice};
+use rand_chacha::ChaCha8Rng;
+
+use super::{Direction, Recurrent};
+use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::{no_forward, Layer, Param};
+use crate::spec::{BidirectionalSpec, MergeMode};
+use crate::tensor::{Float, Mode};
+
+/// What backward needs: the two directions' outputs (used by `mul`).
+struct MergeCache<T> {
+    /// Forward direction's output. `(B, L, U)` or `(B, U)`.
+    yf: ArrayD<T>,
+    /// Reverse direction's output, original time order. Same shape as `yf`.
+    yb: ArrayD<T>,
+}
+
+/// A bidirectional recurrent layer.
+pub struct Bidirectional<T: Float> {
+    fwd: Recurrent<T>,
+    bwd: Recurrent<T>,
+    merge: MergeMode,
+    cache: Option<MergeCache<T>>,
+}
+
+impl<T: Float> Bidirectional<T> {
+    /// Builds both directions for a per-sample input `[length, features]` (forward direction's
+    /// weights drawn first).
+    ///
+    /// # Shapes
+    /// - `input`: `[L, F]`; a 1-D `[F]` gives [`ShapeIssue::NeedsSequence`].
+    pub fn new(
+        spec: &BidirectionalSpec,
+        input: &[usize],
+        rng: &mut ChaCha8Rng,
+    ) -> std::result::Result<Self, ShapeIssue> {
+        let fwd = Recurrent::new(&spec.layer, input, Direction::Forward, rng)?;
+        let bwd = Recurrent::new(&spec.layer, input, Direction::Reverse, rng)?;
+        Ok(Bidirectional {
+            fwd,
+            bwd,
+            merge: spec.merge_mode,
+            cache: None,
+        })
+    }
+
+    pub fn merge_mode(&self) -> MergeMode {
+        self.merge
+    }
+
+    /// The forward and reverse directions.
+    pub fn directions(&self) -> (&Recurrent<T>, &Recurrent<T>) {
+        (&self.fwd, &self.bwd)
+    }
+
+    /// Mutable access to the two directions.
+    pub fn directions_mut(&mut self) -> (&mut Recurrent<T>, &mut Recurrent<T>) {
+        (&mut self.fwd, &mut self.bwd)
+    }
+}
+
+impl<T: Float> Layer<T> for Bidirectional<T> {
+    fn kind(&self) -> String {
+        format!("bidirectional({})", self.fwd.cell().name())
+    }
+
+    fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue> {
+        let mut out = self.fwd.output_shape(input)?;
+        if self.merge == MergeMode::Concat {
+            if let Some(last) = out.last_mut() {
+                *last *= 2;
+            }
+        }
+        Ok(out)
+    }
+
+    fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
+        let (fwd, bwd) = (&mut self.fwd, &mut self.bwd);
+        let (yf, yb) = rayon::join(
+            || fwd.forward(x.view(), mode),
+            || bwd.forward(x.view(), mode),
+        );
+        let (yf, yb) = (yf?, yb?);
+        let last = Axis(yf.ndim() - 1);
+        let out = match self.merge {
+            MergeMode::Concat => {
+                concatenate(last, &[yf.view(), yb.view()]).map_err(|e| Error::Shape {
+                    what: "bidirectional merge".into(),
+                    expected: format!("{:?}", yf.shape()),
+                    got: format!("{:?} ({e})", yb.shape()),
+                })?
+            }
+            MergeMode::Sum => &yf + &yb,
+            MergeMode::Mul => &yf * &yb,
+            MergeMode::Ave => (&yf + &yb) * T::lit(0.5),
+        };
+        self.cache = Some(MergeCache { yf, yb });
+        Ok(out)
+    }
+
+    fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        let kind = self.kind();
+        let cache = self.cache.as_ref().ok_or_else(|| no_forward(&kind))?;
+        let mut want = cache.yf.shape().to_vec();
+        if self.merge == MergeMode::Concat {
+            if let Some(l) = want.last_mut() {
+                *l *= 2;
+            }
+        }
+        if grad_out.shape() != want.as_slice() {
+            return Err(Error::Shape {
+                what: format!("{kind} output gradient"),
+                expected: format!("{want:?}"),
+                got: format!("{:?}", grad_out.shape()),
+            });
+        }
+        let last = Axis(grad_out.ndim() - 1);
+        let u = cache.yf.shape()[last.index()];
+        let (gf, gb): (ArrayD<T>, ArrayD<T>) = match self.merge {
+            MergeMode::Concat => (
+                grad_out.slice_axis(last, Slice::from(0..u)).to_owned(),
+                grad_out.slice_axis(last, Slice::from(u..2 * u)).to_owned(),
+            ),
+            MergeMode::Sum => (grad_out.to_owned(), grad_out.to_owned()),
+            MergeMode::Mul => (&grad_out * &cache.yb, &grad_out * &cache.yf),
+            MergeMode::Ave => {
+                let h = grad_out.mapv(|v| v * T::lit(0.5));
+                (h.clone(), h)
+            }
+        };
+        let (fwd, bwd) = (&mut self.fwd, &mut self.bwd);
+        let (dxf, dxb) = rayon::join(|| fwd.backward(gf.view()), || bwd.backward(gb.view()));
+        Ok(dxf? + dxb?)
+    }
+
+    fn params(&self) -> Vec<&Param<T>> {
+        self.fwd
+            .params()
+            .into_iter()
+            .chain(self.bwd.params())
+            .collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        self.fwd
+            .params_mut()
+            .into_iter()
+            .chain(self.bwd.params_mut())
+            .collect()
+    }
+
+    fn set_record_step_grads(&mut self, on: bool) {
+        self.fwd.set_record_step_grads(on);
+        self.bwd.set_record_step_grads(on);
+    }
+
+    fn step_grad_norms(&self) -> Vec<(String, ndarray::Array2<f64>)> {
+        self.fwd
+            .step_grad_norms()
+            .into_iter()
+            .chain(self.bwd.step_grad_norms())
+            .collect()
+    }
+}

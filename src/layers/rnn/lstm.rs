@@ -1,0 +1,70 @@
+//! `lstm`: the long short-term memory cell, gates i, f, g, o (G = 4, PyTorch's row order in
+//! `weight_ih_l0` / `weight_hh_l0`).
+//!
+//! Forward (per batch row), with `a_t = W_ih x_t + b_ih + W_hh h_{t−1} + b_hh` split in four:
+//! `i = σ(a_i)`, `f = σ(a_f)`, `g = tanh(a_g)`, `o = σ(a_o)`,
+//! `c_t = f ⊙ c_{t−1} + i ⊙ g`, `h_t = o ⊙ tanh(c_t)`.
+//!
+//! Backward, given the total `dh_t` and the cell-state gradient `dc` carried from step t+1:
+//! `do = dh_t ⊙ tanh(c_t)`, `dc_t = dc + dh_t ⊙ o ⊙ (1 − tanh²(c_t))`,
+//! `di = dc_t ⊙ g`, `df = dc_t ⊙ c_{t−1}`, `dg = dc_t ⊙ i`, `dc_{t−1} = dc_t ⊙ f`;
+//! pre-activations: `da_i = di ⊙ i(1−i)`, `da_f = df ⊙ f(1−f)`, `da_g = dg ⊙ (1−g²)`,
+//! `da_o = do ⊙ o(1−o)`. `dh_{t−1} = W_hhᵀ da` (GEMM in the shared loop).
+//!
+//! The recurrent loop, caches and parameter GEMMs are shared by all cells (see [`super`]).
+
+use crate::activation::sigmoid;
+use crate::tensor::Float;
+
+/// One forward step for one batch row: activates the four gates in place, writes `c_t`, `h_t`.
+///
+/// # Shapes
+/// - `pre`: `(4·units)` pre-activations in, gates `[i, f, g, o]` out; `c_prev`, `c`, `h`: `(units)`.
+#[inline]
+pub(crate) fn forward_row<T: Float>(pre: &mut [T], c_prev: &[T], c: &mut [T], h: &mut [T]) {
+    let u = h.len();
+    let (i, rest) = pre.split_at_mut(u);
+    let (f, rest) = rest.split_at_mut(u);
+    let (g, o) = rest.split_at_mut(u);
+    for j in 0..u {
+        let (iv, fv, gv, ov) = (sigmoid(i[j]), sigmoid(f[j]), g[j].tanh(), sigmoid(o[j]));
+        i[j] = iv;
+        f[j] = fv;
+        g[j] = gv;
+        o[j] = ov;
+        let cv = fv * c_prev[j] + iv * gv;
+        c[j] = cv;
+        h[j] = ov * cv.tanh();
+    }
+}
+
+/// One backward step for one batch row. `dc` holds the cell-state gradient from step t+1 on
+/// entry and `dc_{t−1}` on exit.
+///
+/// # Shapes
+/// - `gates`, `da`: `(4·units)`; `c_prev`, `c`, `dh`, `dc`: `(units)`.
+#[inline]
+pub(crate) fn backward_row<T: Float>(
+    gates: &[T],
+    c_prev: &[T],
+    c: &[T],
+    dh: &[T],
+    dc: &mut [T],
+    da: &mut [T],
+) {
+    let u = dh.len();
+    let one = T::one();
+    let (dai, rest) = da.split_at_mut(u);
+    let (daf, rest) = rest.split_at_mut(u);
+    let (dag, dao) = rest.split_at_mut(u);
+    for j in 0..u {
+        let (iv, fv, gv, ov) = (gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]);
+        let tc = c[j].tanh();
+        let dct = dc[j] + dh[j] * ov * (one - tc * tc);
+        dai[j] = dct * gv * iv * (one - iv);
+        daf[j] = dct * c_prev[j] * fv * (one - fv);
+        dag[j] = dct * iv * (one - gv * gv);
+        dao[j] = dh[j] * tc * ov * (one - ov);
+        dc[j] = dct * fv;
+    }
+}

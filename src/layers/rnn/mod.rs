@@ -1,0 +1,612 @@
+//! Recurrent layers: `simple_rnn`, `lstm`, `gru` (one shared unidirectional [`Recurrent`]
+//! layer, the cells differing only in their per-row step) and the [`Bidirectional`] wrapper.
+//! Full derivations: `docs/rnn.md`.
+//!
+//! Input `(B, L, F)` (channels-last, PyTorch `batch_first=True`), `U` units, `G` gates
+//! (1, 4, 3). Parameters as PyTorch: `weight_ih_l0 (G·U, F)`, `weight_hh_l0 (G·U, U)`,
+//! `bias_ih_l0 (G·U)`, `bias_hh_l0 (G·U)` (`_reverse` suffix for a reverse direction).
+//! Initial state `h = c = 0`.
+//!
+//! Forward, time-major (row `t·B + b` of every `(L·B, ·)` buffer is item `b` at time `t`):
+//! 1. `X̂ = X W_ihᵀ + b_ih` for all steps in ONE GEMM `(L·B, F)·(F, G·U)` (plus `b_hh` folded in
+//!    for simple_rnn/lstm).
+//! 2. For each step (t = 0…L−1, or L−1…0 for the reverse direction): one GEMM
+//!    `h_prev (B, U) · W_hhᵀ (U, G·U)` added into that step's rows (GRU: into a separate
+//!    `Ĥ` buffer, since its reset gate multiplies `Ĥ_n`), then the cell's element-wise step.
+//!
+//! Backward through time (steps in the reverse of the forward order): the total
+//! `dh_t = dY_t + (dh carried from the next-processed step)`; the cell turns it into the
+//! pre-activation gradients of step t, stored in one `(L·B, G·U)` buffer `dA` (GRU: also `dĤ`),
+//! and `dh_prev = (direct part) + dA_t W_hh` (one GEMM per step). Then with big GEMMs:
+//! `dW_ih += dAᵀ X`, `dW_hh += dĤᵀ H_prev`, `db_ih += Σ_rows dA`, `db_hh += Σ_rows dĤ`,
+//! `dX = dA W_ih` (`dĤ = dA` except for the GRU).
+//!
+//! Output: `return_sequences` true → `(B, L, U)` (h_t at its original time index); false →
+//! `(B, U)`, the final state: h at t = L−1 for the forward direction, at t = 0 for the reverse.
+//!
+//! Per-step record (when [`Layer::set_record_step_grads`] is on): `‖dh_t‖₂` per batch item and
+//! time, the total gradient reaching `h_t` as defined above, `(B, L)` in original time order.
+//!
+//! Everything is deterministic: the only reductions are GEMMs (fixed blocking, no threads) and
+//! row sums in a fixed order.
+
+pub mod bidirectional;
+pub mod gru;
+pub mod init;
+pub mod lstm;
+pub mod simple_rnn;
+
+use std::ops::AddAssign;
+
+use ndarray::{linalg::general_mat_mul, s, Array2, Array3, ArrayD, ArrayViewD, Axis, Ix3};
+use rand_chacha::ChaCha8Rng;
+
+pub use bidirectional::Bidirectional;
+
+use crate::activation::Activation;
+use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::{no_forward, Layer, Param};
+use crate::spec::{RecurrentSpec, RnnSpec};
+use crate::tensor::{view1, view1_mut, view2, view2_mut, Float, Mode};
+
+/// Which recurrent cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellKind {
+    /// Elman cell with `tanh` or `relu`.
+    SimpleRnn(Activation),
+    Lstm,
+    Gru,
+}
+
+impl CellKind {
+    /// The cell for a spec, or why its options are invalid.
+    pub fn from_spec(spec: &RecurrentSpec) -> std::result::Result<Self, ShapeIssue> {
+        let act = spec.rnn().activation;
+        match spec {
+            RecurrentSpec::SimpleRnn(_) => match act {
+                Activation::Tanh | Activation::Relu => Ok(CellKind::SimpleRnn(act)),
+                other => Err(ShapeIssue::Invalid(format!(
+                    "simple_rnn activation must be tanh or relu, got {}",
+                    other.name()
+                ))),
+            },
+            RecurrentSpec::Lstm(_) | RecurrentSpec::Gru(_) if act != Activation::Tanh => {
+                Err(ShapeIssue::Invalid(format!(
+                    "{} activation must be tanh (the only one supported), got {}",
+                    spec.kind(),
+                    act.name()
+                )))
+            }
+            RecurrentSpec::Lstm(_) => Ok(CellKind::Lstm),
+            RecurrentSpec::Gru(_) => Ok(CellKind::Gru),
+        }
+    }
+
+    /// Number of gates G (rows of the weights are `G·units`).
+    pub fn gates(self) -> usize {
+        match self {
+            CellKind::SimpleRnn(_) => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+        }
+    }
+
+    /// Type name as in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::SimpleRnn(_) => "simple_rnn",
+            CellKind::Lstm => "lstm",
+            CellKind::Gru => "gru",
+        }
+    }
+
+    /// GRU keeps the recurrent pre-activations apart (its reset gate multiplies them).
+    fn split_hh(self) -> bool {
+        self == CellKind::Gru
+    }
+
+    fn has_cell_state(self) -> bool {
+        self == CellKind::Lstm
+    }
+}
+
+/// Reading direction of a unidirectional layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// t = 0 … L−1; parameters without suffix.
+    Forward,
+    /// t = L−1 … 0 (outputs kept at their original index); parameters with `_reverse`.
+    Reverse,
+}
+
+impl Direction {
+    fn suffix(self) -> &'static str {
+        match self {
+            Direction::Forward => "",
+            Direction::Reverse => "_reverse",
+        }
+    }
+
+    /// Name used for the per-step gradient record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Forward => "forward",
+            Direction::Reverse => "reverse",
+        }
+    }
+}
+
+/// What backward needs from the last forward pass. Time-major rows `t·B + b`.
+///
+/// State buffers have `L + 1` slots of `B` rows: the forward direction keeps `h_t` in slot
+/// `t + 1` (slot 0 = initial zeros), the reverse direction keeps `h_t` in slot `t` (slot `L` =
+/// initial zeros); so `H_prev` (the state each step read) is one contiguous `(L·B, U)` block.
+struct RnnCache<T> {
+    /// Input. `(L·B, F)`.
+    x: Array2<T>,
+    /// Activated gates of every step (simple_rnn: `h_t`; lstm: `[i, f, g, o]`; gru: `[r, z, n]`).
+    /// `(L·B, G·U)`.
+    gates: Array2<T>,
+    /// GRU only: `Ĥ = W_hh h_prev + b_hh` of every step. `(L·B, G·U)`; `(0, 0)` otherwise.
+    hh: Array2<T>,
+    /// Hidden states in slots. `((L+1)·B, U)`.
+    hs: Array2<T>,
+    /// LSTM only: cell states in the same slots. `((L+1)·B, U)`; `(0, 0)` otherwise.
+    cs: Array2<T>,
+    batch: usize,
+    length: usize,
+}
+
+/// A unidirectional recurrent layer (`simple_rnn`, `lstm`, `gru`).
+pub struct Recurrent<T: Float> {
+    cell: CellKind,
+    units: usize,
+    features: usize,
+    return_sequences: bool,
+    direction: Direction,
+    /// `[weight_ih, weight_hh, bias_ih, bias_hh]` (PyTorch order).
+    params: [Param<T>; 4],
+    cache: Option<RnnCache<T>>,
+    record: bool,
+    /// `‖dh_t‖` per item and time from the last backward pass. `(B, L)`.
+    step_norms: Option<ndarray::Array2<f64>>,
+}
+
+/// The rows of slot/time block `k` of a `(n·B, w)` buffer's flat slice.
+#[inline]
+fn block<T>(buf: &[T], k: usize, len: usize) -> &[T] {
+    &buf[k * len..(k + 1) * len]
+}
+
+#[inline]
+fn block_mut<T>(buf: &mut [T], k: usize, len: usize) -> &mut [T] {
+    &mut buf[k * len..(k + 1) * len]
+}
+
+/// Block `prev` to read and block `cur` to write (`prev ≠ cur`) of one flat buffer.
+#[inline]
+fn read_write<T>(buf: &mut [T], prev: usize, cur: usize, len: usize) -> (&[T], &mut [T]) {
+    if prev < cur {
+        let (a, b) = buf.split_at_mut(cur * len);
+        (&a[prev * len..(prev + 1) * len], &mut b[..len])
+    } else {
+        let (a, b) = buf.split_at_mut(prev * len);
+        (&b[..len], &mut a[cur * len..(cur + 1) * len])
+    }
+}
+
+/// The flat slice of a buffer this module created in standard layout.
+#[inline]
+fn flat<T>(a: &Array2<T>) -> &[T] {
+    a.as_slice().expect("standard layout") // ok: every buffer here is built by Array2::zeros
+}
+
+#[inline]
+fn flat_mut<T>(a: &mut Array2<T>) -> &mut [T] {
+    a.as_slice_mut().expect("standard layout") // ok: every buffer here is built by Array2::zeros
+}
+
+impl<T: Float> Recurrent<T> {
+    /// Builds a layer for a per-sample input `[length, features]`.
+    ///
+    /// # Shapes
+    /// - `input`: `[L, F]`; a 1-D `[F]` gives [`ShapeIssue::NeedsSequence`].
+    pub fn new(
+        spec: &RecurrentSpec,
+        input: &[usize],
+        direction: Direction,
+        rng: &mut ChaCha8Rng,
+    ) -> std::result::Result<Self, ShapeIssue> {
+        let cell = CellKind::from_spec(spec)?;
+        let rnn: &RnnSpec = spec.rnn();
+        if rnn.units == 0 {
+            return Err(ShapeIssue::Invalid("units must be at least 1".into()));
+        }
+        let features = sequence_features(input)?;
+        let g = cell.gates();
+        let [w_ih, w_hh, b_ih, b_hh] = init::init_params(
+            rnn.init,
+            g,
+            cell == CellKind::Lstm,
+            features,
+            rnn.units,
+            rng,
+        );
+        let sfx = direction.suffix();
+        let params = [
+            Param::new(format!("weight_ih_l0{sfx}"), w_ih),
+            Param::new(format!("weight_hh_l0{sfx}"), w_hh),
+            Param::new(format!("bias_ih_l0{sfx}"), b_ih),
+            Param::new(format!("bias_hh_l0{sfx}"), b_hh),
+        ];
+        Ok(Recurrent {
+            cell,
+            units: rnn.units,
+            features,
+            return_sequences: rnn.return_sequences,
+            direction,
+            params,
+            cache: None,
+            record: false,
+            step_norms: None,
+        })
+    }
+
+    pub fn cell(&self) -> CellKind {
+        self.cell
+    }
+
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    pub fn return_sequences(&self) -> bool {
+        self.return_sequences
+    }
+
+    /// Slot holding h_t, and slot holding the state step t reads.
+    #[inline]
+    fn slots(&self, t: usize) -> (usize, usize) {
+        match self.direction {
+            Direction::Forward => (t, t + 1),
+            Direction::Reverse => (t + 1, t),
+        }
+    }
+
+    /// Original time index of processing step `k`.
+    #[inline]
+    fn time(&self, k: usize, length: usize) -> usize {
+        match self.direction {
+            Direction::Forward => k,
+            Direction::Reverse => length - 1 - k,
+        }
+    }
+
+    /// Slot of the final state (h at t = L−1 forward, t = 0 reverse).
+    fn final_slot(&self, length: usize) -> usize {
+        match self.direction {
+            Direction::Forward => length,
+            Direction::Reverse => 0,
+        }
+    }
+
+    fn output_dims(&self, batch: usize, length: usize) -> Vec<usize> {
+        if self.return_sequences {
+            vec![batch, length, self.units]
+        } else {
+            vec![batch, self.units]
+        }
+    }
+}
+
+/// The feature count of a `[length, features]` input, or why it is not a sequence.
+fn sequence_features(input: &[usize]) -> std::result::Result<usize, ShapeIssue> {
+    match input {
+        [l, f] if *l > 0 && *f > 0 => Ok(*f),
+        [_, _] => Err(ShapeIssue::Invalid(format!(
+            "needs a non-empty sequence (length, features) but got ({}, {})",
+            input[0], input[1]
+        ))),
+        _ => Err(ShapeIssue::NeedsSequence {
+            got: input.to_vec(),
+        }),
+    }
+}
+
+impl<T: Float> Layer<T> for Recurrent<T> {
+    fn kind(&self) -> String {
+        self.cell.name().into()
+    }
+
+    fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue> {
+        let f = sequence_features(input)?;
+        if f != self.features {
+            return Err(ShapeIssue::Rank {
+                expected: format!("(length, {})", self.features),
+                got: input.to_vec(),
+            });
+        }
+        Ok(if self.return_sequences {
+            vec![input[0], self.units]
+        } else {
+            vec![self.units]
+        })
+    }
+
+    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+        let bad = || Error::Shape {
+            what: format!("{} input", self.cell.name()),
+            expected: format!("(batch, length ≥ 1, {})", self.features),
+            got: format!("{:?}", x.shape()),
+        };
+        let x3 = x.view().into_dimensionality::<Ix3>().map_err(|_| bad())?;
+        let (b, l, f) = x3.dim();
+        if f != self.features || l == 0 {
+            return Err(bad());
+        }
+        let (u, gu) = (self.units, self.cell.gates() * self.units);
+        let split = self.cell.split_hh();
+        let w_ih = view2(&self.params[0].value);
+        let w_hh = view2(&self.params[1].value);
+
+        // Time-major input.
+        let mut xs = Array2::zeros((l * b, f));
+        for t in 0..l {
+            xs.slice_mut(s![t * b..(t + 1) * b, ..])
+                .assign(&x3.index_axis(Axis(1), t));
+        }
+        // All input projections in one GEMM, biases first.
+        let mut gates = Array2::zeros((l * b, gu));
+        gates += &view1(&self.params[2].value);
+        let mut hh = if split {
+            let mut hh = Array2::zeros((l * b, gu));
+            hh += &view1(&self.params[3].value);
+            hh
+        } else {
+            gates += &view1(&self.params[3].value);
+            Array2::zeros((0, 0))
+        };
+        general_mat_mul(T::one(), &xs, &w_ih.t(), T::one(), &mut gates);
+
+        let mut hs = Array2::zeros(((l + 1) * b, u));
+        let mut cs = if self.cell.has_cell_state() {
+            Array2::zeros(((l + 1) * b, u))
+        } else {
+            Array2::zeros((0, 0))
+        };
+        for k in 0..l {
+            let t = self.time(k, l);
+            let (p, c) = self.slots(t);
+            // Recurrent GEMM into this step's rows.
+            {
+                let h_prev = hs.slice(s![p * b..(p + 1) * b, ..]);
+                let target = if split { &mut hh } else { &mut gates };
+                let mut dst = target.slice_mut(s![t * b..(t + 1) * b, ..]);
+                general_mat_mul(T::one(), &h_prev, &w_hh.t(), T::one(), &mut dst);
+            }
+            let pre = block_mut(flat_mut(&mut gates), t, b * gu);
+            let (h_prev, h_cur) = read_write(flat_mut(&mut hs), p, c, b * u);
+            match self.cell {
+                CellKind::SimpleRnn(act) => {
+                    for r in 0..b {
+                        simple_rnn::forward_row(act, block_mut(pre, r, gu), block_mut(h_cur, r, u));
+                    }
+                }
+                CellKind::Lstm => {
+                    let (c_prev, c_cur) = read_write(flat_mut(&mut cs), p, c, b * u);
+                    for r in 0..b {
+                        lstm::forward_row(
+                            block_mut(pre, r, gu),
+                            block(c_prev, r, u),
+                            block_mut(c_cur, r, u),
+                            block_mut(h_cur, r, u),
+                        );
+                    }
+                }
+                CellKind::Gru => {
+                    let hh_t = block(flat(&hh), t, b * gu);
+                    for r in 0..b {
+                        gru::forward_row(
+                            block_mut(pre, r, gu),
+                            block(hh_t, r, gu),
+                            block(h_prev, r, u),
+                            block_mut(h_cur, r, u),
+                        );
+                    }
+                }
+            }
+        }
+
+        let out = if self.return_sequences {
+            let mut out = Array3::zeros((b, l, u));
+            for t in 0..l {
+                let c = self.slots(t).1;
+                out.index_axis_mut(Axis(1), t)
+                    .assign(&hs.slice(s![c * b..(c + 1) * b, ..]));
+            }
+            out.into_dyn()
+        } else {
+            let c = self.final_slot(l);
+            hs.slice(s![c * b..(c + 1) * b, ..]).to_owned().into_dyn()
+        };
+        self.cache = Some(RnnCache {
+            x: xs,
+            gates,
+            hh,
+            hs,
+            cs,
+            batch: b,
+            length: l,
+        });
+        Ok(out)
+    }
+
+    fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        let name = self.cell.name();
+        let cache = self.cache.as_ref().ok_or_else(|| no_forward(name))?;
+        let (b, l) = (cache.batch, cache.length);
+        let (u, f, gu) = (self.units, self.features, self.cell.gates() * self.units);
+        let want = self.output_dims(b, l);
+        if grad_out.shape() != want.as_slice() {
+            return Err(Error::Shape {
+                what: format!("{name} output gradient"),
+                expected: format!("{want:?}"),
+                got: format!("{:?}", grad_out.shape()),
+            });
+        }
+        let split = self.cell.split_hh();
+        let w_hh = view2(&self.params[1].value);
+
+        let mut da = Array2::<T>::zeros((l * b, gu));
+        let mut dah = if split {
+            Array2::<T>::zeros((l * b, gu))
+        } else {
+            Array2::zeros((0, 0))
+        };
+        let mut dh = Array2::<T>::zeros((b, u));
+        let mut dh_next = Array2::<T>::zeros((b, u));
+        let mut dc = if self.cell.has_cell_state() {
+            Array2::<T>::zeros((b, u))
+        } else {
+            Array2::zeros((0, 0))
+        };
+        let mut norms = self.record.then(|| ndarray::Array2::<f64>::zeros((b, l)));
+        let gates = flat(&cache.gates);
+        let hs = flat(&cache.hs);
+
+        // Walk processing steps in reverse: kk = l-1 … 0.
+        for kk in (0..l).rev() {
+            let t = self.time(kk, l);
+            let (p, c) = self.slots(t);
+            if self.return_sequences {
+                dh.add_assign(&grad_out.index_axis(Axis(1), t));
+            } else if kk == l - 1 {
+                dh.add_assign(&grad_out);
+            }
+            if let Some(n) = norms.as_mut() {
+                for (r, row) in dh.rows().into_iter().enumerate() {
+                    n[[r, t]] = row
+                        .iter()
+                        .map(|v| v.to_f64c() * v.to_f64c())
+                        .sum::<f64>()
+                        .sqrt();
+                }
+            }
+            let g_t = block(gates, t, b * gu);
+            let h_prev = block(hs, p, b * u);
+            let h_cur = block(hs, c, b * u);
+            let dh_s = flat(&dh);
+            let dnext = flat_mut(&mut dh_next);
+            let da_t = block_mut(flat_mut(&mut da), t, b * gu);
+            match self.cell {
+                CellKind::SimpleRnn(act) => {
+                    for r in 0..b {
+                        simple_rnn::backward_row(
+                            act,
+                            block(h_cur, r, u),
+                            block(dh_s, r, u),
+                            block_mut(da_t, r, gu),
+                        );
+                    }
+                    dnext.fill(T::zero());
+                }
+                CellKind::Lstm => {
+                    let cs = flat(&cache.cs);
+                    let (c_prev, c_cur) = (block(cs, p, b * u), block(cs, c, b * u));
+                    let dc_s = flat_mut(&mut dc);
+                    for r in 0..b {
+                        lstm::backward_row(
+                            block(g_t, r, gu),
+                            block(c_prev, r, u),
+                            block(c_cur, r, u),
+                            block(dh_s, r, u),
+                            block_mut(dc_s, r, u),
+                            block_mut(da_t, r, gu),
+                        );
+                    }
+                    dnext.fill(T::zero());
+                }
+                CellKind::Gru => {
+                    let hh_t = block(flat(&cache.hh), t, b * gu);
+                    let dah_t = block_mut(flat_mut(&mut dah), t, b * gu);
+                    for r in 0..b {
+                        gru::backward_row(
+                            block(g_t, r, gu),
+                            block(hh_t, r, gu),
+                            block(h_prev, r, u),
+                            block(dh_s, r, u),
+                            block_mut(da_t, r, gu),
+                            block_mut(dah_t, r, gu),
+                            block_mut(dnext, r, u),
+                        );
+                    }
+                }
+            }
+            // dh_{prev} = direct + dĤ_t W_hh.
+            {
+                let src = if split { &dah } else { &da };
+                let dat = src.slice(s![t * b..(t + 1) * b, ..]);
+                general_mat_mul(T::one(), &dat, &w_hh, T::one(), &mut dh_next);
+            }
+            std::mem::swap(&mut dh, &mut dh_next);
+        }
+
+        // Parameter gradients and the input gradient with big GEMMs.
+        let dah_ref = if split { &dah } else { &da };
+        let h_prev_all = match self.direction {
+            Direction::Forward => cache.hs.slice(s![0..l * b, ..]),
+            Direction::Reverse => cache.hs.slice(s![b..(l + 1) * b, ..]),
+        };
+        let dxs = da.dot(&view2(&self.params[0].value));
+        let [p_ih, p_hh, p_bih, p_bhh] = &mut self.params;
+        general_mat_mul(
+            T::one(),
+            &da.t(),
+            &cache.x,
+            T::one(),
+            &mut view2_mut(&mut p_ih.grad),
+        );
+        general_mat_mul(
+            T::one(),
+            &dah_ref.t(),
+            &h_prev_all,
+            T::one(),
+            &mut view2_mut(&mut p_hh.grad),
+        );
+        view1_mut(&mut p_bih.grad).add_assign(&da.sum_axis(Axis(0)));
+        view1_mut(&mut p_bhh.grad).add_assign(&dah_ref.sum_axis(Axis(0)));
+        let mut dx = Array3::zeros((b, l, f));
+        for t in 0..l {
+            dx.index_axis_mut(Axis(1), t)
+                .assign(&dxs.slice(s![t * b..(t + 1) * b, ..]));
+        }
+        self.step_norms = norms;
+        Ok(dx.into_dyn())
+    }
+
+    fn params(&self) -> Vec<&Param<T>> {
+        self.params.iter().collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        self.params.iter_mut().collect()
+    }
+
+    fn set_record_step_grads(&mut self, on: bool) {
+        self.record = on;
+        if !on {
+            self.step_norms = None;
+        }
+    }
+
+    fn step_grad_norms(&self) -> Vec<(String, ndarray::Array2<f64>)> {
+        self.step_norms
+            .iter()
+            .map(|n| (self.direction.name().to_string(), n.clone()))
+            .collect()
+    }
+}
