@@ -89,7 +89,7 @@ def main() -> int:
     ap.add_argument("--seqgrad", default=os.path.join(ROOT, "target", "release", "seqgrad"),
                     help="the seqgrad binary (default target/release/seqgrad; build it with cargo build --release)")
     ap.add_argument("--workdir", help="keep the files here (default: a temporary folder)")
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=40)
     args = ap.parse_args()
     if not os.path.exists(args.seqgrad):
         print(f"{args.seqgrad} not found: run `cargo build --release` first (or pass --seqgrad)", file=sys.stderr)

@@ -196,6 +196,81 @@ def naive_pool(x, kind, p, s, padding):
     return y
 
 
+def _sig(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def keras_reference(x, kw, spec):
+    """Forward pass in Keras' conventions (kernels (in, out), GRU gates z, r, h with
+    reset_after, one LSTM/SimpleRNN bias), written from the Keras cell equations; for checking
+    seqgrad_torch.from_keras_weights. Supports conv1d (valid), dense, simple_rnn, lstm, gru and
+    bidirectional(concat)."""
+    def cell(kind, w, seq):
+        K, U, b = w
+        u = U.shape[0]
+        h = np.zeros((seq.shape[0], u))
+        c = np.zeros_like(h)
+        outs = []
+        for t in range(seq.shape[1]):
+            xt = seq[:, t, :]
+            if kind == "gru":
+                mx, mh = xt @ K + b[0], h @ U + b[1]
+                z = _sig(mx[:, :u] + mh[:, :u])
+                r = _sig(mx[:, u:2 * u] + mh[:, u:2 * u])
+                hh = np.tanh(mx[:, 2 * u:] + r * mh[:, 2 * u:])
+                h = z * h + (1 - z) * hh
+            elif kind == "lstm":
+                m = xt @ K + h @ U + b
+                i, f, g, o = _sig(m[:, :u]), _sig(m[:, u:2 * u]), np.tanh(m[:, 2 * u:3 * u]), _sig(m[:, 3 * u:])
+                c = f * c + i * g
+                h = o * np.tanh(c)
+            else:
+                h = np.tanh(xt @ K + h @ U + b)
+            outs.append(h)
+        return np.stack(outs, axis=1)
+
+    for ls, w in zip(spec["layers"], kw):
+        kind = ls["type"]
+        if kind == "conv1d":
+            K, b = w
+            k = K.shape[0]
+            x = np.stack([np.einsum("bjc,jcf->bf", x[:, t:t + k, :], K) for t in range(x.shape[1] - k + 1)], 1) + b
+        elif kind == "dense":
+            x = x @ w[0] + w[1]
+        elif kind == "bidirectional":
+            inner = ls["layer"]
+            half = len(w) // 2
+            f = cell(inner["type"], w[:half], x)
+            bw = cell(inner["type"], w[half:], x[:, ::-1, :])[:, ::-1, :]
+            x = np.concatenate([f, bw], -1) if inner.get("return_sequences") else np.concatenate([f[:, -1], bw[:, 0]], -1)
+        else:
+            y = cell(kind, w, x)
+            x = y if ls.get("return_sequences") else y[:, -1]
+    return x
+
+
+def keras_check():
+    rng = np.random.default_rng(5)
+    spec = {"input_shape": [7, 3], "layers": [
+        conv(4, 3), bidi(rnn("gru", 3, True), "concat"), rnn("lstm", 4, True), rnn("simple_rnn", 3, False), dense(2)]}
+    r = lambda *s: rng.normal(0, 0.5, s)  # noqa: E731
+    kw = [[r(3, 3, 4), r(4)],
+          [r(4, 9), r(3, 9), r(2, 9), r(4, 9), r(3, 9), r(2, 9)],
+          [r(6, 16), r(4, 16), r(16)],
+          [r(4, 3), r(3, 3), r(3)],
+          [r(3, 2), r(2)]]
+    x = rng.normal(size=(2, 7, 3))
+    m = st.from_spec(spec, torch.float64).eval()
+    st.load_weights(m, {k: torch.from_numpy(v) for k, v in st.from_keras_weights(spec, kw).items()})
+    got = m(torch.from_numpy(x)).detach().numpy()
+    want = keras_reference(x, kw, spec)
+    assert np.allclose(got, want, rtol=0, atol=1e-12), np.abs(got - want).max()
+    back = st.to_keras_weights(spec, st.from_keras_weights(spec, kw))
+    for a, b in zip(kw, back):
+        assert all(np.allclose(u, v, rtol=0, atol=1e-15) for u, v in zip(a, b))
+    print("self-check: Keras weights (conv1d, bidirectional gru, lstm, simple_rnn, dense) convert exactly")
+
+
 def self_check(all_cases):
     n = 0
     for name, spec, _ in all_cases:
@@ -236,6 +311,7 @@ def self_check(all_cases):
     fwd.load_state_dict({k.replace("_reverse", ""): v for k, v in bi.state_dict().items() if "_reverse" in k})
     assert torch.allclose(full[:, :, 3:], fwd(x.flip(1)).flip(1), rtol=0, atol=1e-14)
     print(f"self-check: {n} conv/pool cases match the naive definitions; flatten and bidirectional rules hold")
+    keras_check()
 
 
 # ---------------------------------------------------------------- generation

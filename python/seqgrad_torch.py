@@ -531,6 +531,113 @@ def gradients(model: SeqgradModel, x: torch.Tensor, output_grad: torch.Tensor) -
     return result
 
 
+# ---------------------------------------------------------------- Keras weights
+
+def _blocks(a, n: int, axis: int):
+    import numpy as np
+
+    return np.split(a, n, axis=axis)
+
+
+def _keras_gru_order_to_torch(a, axis: int):
+    """Keras GRU gate blocks z, r, h -> torch r, z, n (along ``axis``)."""
+    import numpy as np
+
+    z, r, h = _blocks(a, 3, axis)
+    return np.concatenate([r, z, h], axis=axis)
+
+
+def _torch_gru_order_to_keras(a, axis: int):
+    import numpy as np
+
+    r, z, n = _blocks(a, 3, axis)
+    return np.concatenate([z, r, n], axis=axis)
+
+
+def _keras_cell_to_torch(kind: str, weights: list, suffix: str) -> Dict[str, "object"]:
+    import numpy as np
+
+    kernel, recurrent, bias = (np.asarray(w) for w in weights)
+    if kind == "gru":
+        kernel = _keras_gru_order_to_torch(kernel, 1)
+        recurrent = _keras_gru_order_to_torch(recurrent, 1)
+        if bias.ndim == 2:  # reset_after=True: row 0 input bias, row 1 recurrent bias
+            b_ih, b_hh = (_keras_gru_order_to_torch(b, 0) for b in bias)
+        else:
+            raise ValueError("Keras GRU with reset_after=False has no seqgrad/PyTorch equivalent")
+    else:  # simple_rnn, lstm (gate order i, f, c, o is PyTorch's i, f, g, o)
+        b_ih, b_hh = bias, np.zeros_like(bias)
+    return {f"weight_ih_l0{suffix}": kernel.T, f"weight_hh_l0{suffix}": recurrent.T,
+            f"bias_ih_l0{suffix}": b_ih, f"bias_hh_l0{suffix}": b_hh}
+
+
+def from_keras_weights(spec: dict, keras_weights: List[list]) -> Dict[str, "object"]:
+    """seqgrad tensors (numpy, by name) from Keras weights: ``keras_weights[i]`` is
+    ``layer.get_weights()`` of the Keras layer matching seqgrad layer ``i`` (``[]`` for layers
+    without weights; for Bidirectional, forward then backward weights as Keras lists them).
+    Keras RNNs must use their default activations (recurrent_activation sigmoid) and GRU
+    reset_after=True (Keras 2.3+ default)."""
+    import numpy as np
+
+    out: Dict[str, object] = {}
+    if len(keras_weights) != len(spec["layers"]):
+        raise ValueError(f"{len(keras_weights)} Keras weight lists for {len(spec['layers'])} layers")
+    for i, (ls, w) in enumerate(zip(spec["layers"], keras_weights)):
+        kind = _kind(ls)
+        pre = f"layers.{i}."
+        if kind == "conv1d":
+            out[pre + "weight"] = np.transpose(np.asarray(w[0]), (2, 1, 0))  # (k, in, f) -> (f, in, k)
+            if len(w) > 1:
+                out[pre + "bias"] = np.asarray(w[1])
+        elif kind == "dense":
+            out[pre + "weight"] = np.asarray(w[0]).T  # (in, units) -> (units, in)
+            if len(w) > 1:
+                out[pre + "bias"] = np.asarray(w[1])
+        elif kind in _CELLS:
+            out.update({pre + k: v for k, v in _keras_cell_to_torch(kind, w, "").items()})
+        elif kind == "bidirectional":
+            inner = _kind(ls["layer"])
+            half = len(w) // 2
+            out.update({pre + k: v for k, v in _keras_cell_to_torch(inner, w[:half], "").items()})
+            out.update({pre + k: v for k, v in _keras_cell_to_torch(inner, w[half:], "_reverse").items()})
+        elif w:
+            raise ValueError(f"layer #{i} ({kind}) has no weights but Keras gave {len(w)}")
+    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+def _torch_cell_to_keras(kind: str, t: Dict[str, "object"], pre: str, suffix: str) -> list:
+    import numpy as np
+
+    g = lambda n: np.asarray(t[f"{pre}{n}_l0{suffix}"])  # noqa: E731
+    w_ih, w_hh, b_ih, b_hh = g("weight_ih"), g("weight_hh"), g("bias_ih"), g("bias_hh")
+    if kind == "gru":
+        return [_torch_gru_order_to_keras(w_ih.T, 1), _torch_gru_order_to_keras(w_hh.T, 1),
+                np.stack([_torch_gru_order_to_keras(b_ih, 0), _torch_gru_order_to_keras(b_hh, 0)])]
+    return [w_ih.T, w_hh.T, b_ih + b_hh]  # Keras has one bias: the sum is exact in the maths
+
+
+def to_keras_weights(spec: dict, tensors: Dict[str, "object"]) -> List[list]:
+    """The inverse of :func:`from_keras_weights`: one ``set_weights`` list per layer."""
+    import numpy as np
+
+    res = []
+    for i, ls in enumerate(spec["layers"]):
+        kind = _kind(ls)
+        pre = f"layers.{i}."
+        if kind in ("conv1d", "dense"):
+            w = np.asarray(tensors[pre + "weight"])
+            w = np.transpose(w, (2, 1, 0)) if kind == "conv1d" else w.T
+            res.append([w] + ([np.asarray(tensors[pre + "bias"])] if pre + "bias" in tensors else []))
+        elif kind in _CELLS:
+            res.append(_torch_cell_to_keras(kind, tensors, pre, ""))
+        elif kind == "bidirectional":
+            inner = _kind(ls["layer"])
+            res.append(_torch_cell_to_keras(inner, tensors, pre, "") + _torch_cell_to_keras(inner, tensors, pre, "_reverse"))
+        else:
+            res.append([])
+    return res
+
+
 def one_hot(seqs: Sequence[str], dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """One-hot DNA (A, C, G, T; IUPAC codes as probability vectors), ``(batch, length, 4)``."""
     iupac = {"A": "A", "C": "C", "G": "G", "T": "T", "U": "T", "R": "AG", "Y": "CT", "S": "CG",
@@ -582,7 +689,7 @@ def _main(argv: Optional[List[str]] = None) -> int:
         x = inputs["input"].to(dtype)
         og = inputs.get("output_grad")
         if og is None:
-            og = torch.ones_like(model.eval()(x))
+            raise ValueError(f"{args.input}: no tensor named output_grad (shaped like the model output)")
         result = gradients(model, x, og.to(dtype))
         save_tensors(result, args.out)
         return 0
