@@ -474,6 +474,12 @@ impl<T: Float> Layer<T> for Recurrent<T> {
         } else {
             Array2::zeros((0, 0))
         };
+        // Upstream gradient per step (return_sequences) as a fixed-rank view. `(B, L, U)`.
+        let g_seq = if self.return_sequences {
+            grad_out.view().into_dimensionality::<Ix3>().ok()
+        } else {
+            None
+        };
         let mut norms = self.record.then(|| ndarray::Array2::<f64>::zeros((b, l)));
         let gates = flat(&cache.gates);
         let hs = flat(&cache.hs);
@@ -482,10 +488,10 @@ impl<T: Float> Layer<T> for Recurrent<T> {
         for kk in (0..l).rev() {
             let t = self.time(kk, l);
             let (p, c) = self.slots(t);
-            if self.return_sequences {
-                dh.add_assign(&grad_out.index_axis(Axis(1), t));
-            } else if kk == l - 1 {
-                dh.add_assign(&grad_out);
+            match &g_seq {
+                Some(g) => dh.add_assign(&g.index_axis(Axis(1), t)),
+                None if kk == l - 1 => dh.add_assign(&grad_out),
+                None => {}
             }
             if let Some(n) = norms.as_mut() {
                 for (r, row) in dh.rows().into_iter().enumerate() {
