@@ -11,11 +11,14 @@
 //!
 //! ```
 //! use seqgrad::{Sequential, spec::{LayerSpec, Conv1dSpec, PoolSpec, DenseSpec}, activation::Activation};
-//! let model: seqgrad::Result<Sequential<f32>> = Sequential::<f32>::builder(&[60, 4])
+//! # fn main() -> seqgrad::Result<()> {
+//! let model: Sequential<f32> = Sequential::<f32>::builder(&[60, 4])
 //!     .add(LayerSpec::Conv1d(Conv1dSpec { filters: 8, kernel_size: 9, activation: Activation::Relu, ..Default::default() }))
 //!     .add(LayerSpec::Dense(DenseSpec { units: 3, activation: Activation::Softmax, ..Default::default() }))
-//!     .build(7);
-//! assert_eq!(model.unwrap().output_shape(), &[52, 3]);
+//!     .build(7)?;
+//! assert_eq!(model.output_shape(), &[52, 3]);
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod activation;

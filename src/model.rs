@@ -356,31 +356,32 @@ fn hint_for(spec: &ModelSpec, shapes: &[Vec<usize>], layer: &LayerSpec, issue: &
     };
     let what = &spec.layers[j];
     let kind = what.kind();
-    let fix = match what {
+    let before = fmt_shape(if j == 0 { &spec.input_shape } else { &shapes[j - 1] });
+    let after = fmt_shape(&shapes[j]);
+    let this = if layer.is_recurrent() { "the recurrent layer" } else { "this layer" };
+    Some(match what {
         LayerSpec::Flatten(_) => format!(
-            "remove the flatten; to classify the whole sequence, set return_sequences=false on the last recurrent layer"
+            "Flatten (#{j}) removed the time axis, turning {before} into {after}: remove the Flatten so \
+             {this} gets {before} as (length, features){}",
+            if layer.is_recurrent() {
+                "; to classify the whole sequence, set return_sequences=false on the last recurrent layer"
+            } else {
+                ""
+            }
         ),
-        LayerSpec::GlobalMaxpool1d(_) | LayerSpec::GlobalAvgpool1d(_) => {
-            format!("remove the {kind} or move it after {needs}")
-        }
-        LayerSpec::SimpleRnn(_) | LayerSpec::Lstm(_) | LayerSpec::Gru(_) | LayerSpec::Bidirectional(_) => {
-            format!("set return_sequences=true on layer #{j} so it outputs (length, units)")
-        }
-        _ => format!("remove layer #{j} or reorder the layers"),
-    };
-    let needs_cap = if layer.is_recurrent() { "a recurrent layer" } else { "it" };
-    Some(format!(
-        "{} (#{j}) removed the time axis; {needs_cap} needs (length, features): {fix}",
-        capitalise(&kind)
-    ))
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
+        LayerSpec::GlobalMaxpool1d(_) | LayerSpec::GlobalAvgpool1d(_) => format!(
+            "{kind} (#{j}) removed the time axis, turning {before} into {after}: remove the {kind} or move \
+             it after {needs}"
+        ),
+        LayerSpec::SimpleRnn(_) | LayerSpec::Lstm(_) | LayerSpec::Gru(_) | LayerSpec::Bidirectional(_) => format!(
+            "{kind} (#{j}) with return_sequences=false removed the time axis, turning {before} into \
+             {after}: set return_sequences=true on layer #{j} so it outputs (length, units)"
+        ),
+        _ => format!(
+            "{kind} (#{j}) removed the time axis, turning {before} into {after}: remove layer #{j} or \
+             reorder the layers"
+        ),
+    })
 }
 
 /// Builds a model in Rust, layer by layer, with the same validation as a model file.

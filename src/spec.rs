@@ -46,8 +46,7 @@ impl ModelSpec {
 
     /// The model as pretty JSON.
     pub fn to_json(&self) -> String {
-        // ok: serialising plain structs of numbers, strings and enums cannot fail
-        serde_json::to_string_pretty(self).expect("model spec serialises")
+        serde_json::to_string_pretty(self).expect("model spec serialises") // ok: plain structs of numbers, strings, enums
     }
 }
 

@@ -26,7 +26,10 @@ pub struct StoredTensor {
 }
 
 fn werr(path: &Path, msg: impl Into<String>) -> Error {
-    Error::Weights { path: path.display().to_string(), msg: msg.into() }
+    Error::Weights {
+        path: path.display().to_string(),
+        msg: msg.into(),
+    }
 }
 
 /// Reads every tensor of a safetensors file. Only F32 and F64 tensors are accepted.
@@ -37,7 +40,8 @@ pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
 
 /// Parses safetensors bytes (see [`read_tensors`]); errors are plain messages.
 pub fn parse_tensors(bytes: &[u8]) -> std::result::Result<BTreeMap<String, StoredTensor>, String> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a valid safetensors file ({e})"))?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| format!("not a valid safetensors file ({e})"))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
         let shape = view.shape().to_vec();
@@ -45,7 +49,9 @@ pub fn parse_tensors(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Store
         let (dtype, values): (&'static str, Vec<f64>) = match view.dtype() {
             Dtype::F32 => (
                 "F32",
-                data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
+                data.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+                    .collect(),
             ),
             Dtype::F64 => (
                 "F64",
@@ -53,10 +59,18 @@ pub fn parse_tensors(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Store
                     .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                     .collect(),
             ),
-            other => return Err(format!("tensor {name} has dtype {other:?}; seqgrad reads F32 and F64")),
+            other => {
+                return Err(format!(
+                    "tensor {name} has dtype {other:?}; seqgrad reads F32 and F64"
+                ))
+            }
         };
-        let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
-            .map_err(|_| format!("tensor {name}: data does not fill shape {}", fmt_shape(&shape)))?;
+        let array = ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|_| {
+            format!(
+                "tensor {name}: data does not fill shape {}",
+                fmt_shape(&shape)
+            )
+        })?;
         out.insert(name, StoredTensor { dtype, array });
     }
     Ok(out)
@@ -64,7 +78,11 @@ pub fn parse_tensors(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Store
 
 /// Writes tensors to a safetensors file atomically, in the element type `T`.
 pub fn write_tensors<T: Float>(path: &Path, tensors: &[(String, ArrayViewD<'_, T>)]) -> Result<()> {
-    let dtype = if T::DTYPE == "F64" { Dtype::F64 } else { Dtype::F32 };
+    let dtype = if T::DTYPE == "F64" {
+        Dtype::F64
+    } else {
+        Dtype::F32
+    };
     let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, a)| {
@@ -79,20 +97,36 @@ pub fn write_tensors<T: Float>(path: &Path, tensors: &[(String, ArrayViewD<'_, T
             (name.clone(), a.shape().to_vec(), bytes)
         })
         .collect();
+    let mut names: Vec<&str> = buffers.iter().map(|(n, _, _)| n.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(werr(path, format!("tensor name {} given twice", w[0])));
+    }
     let mut views = Vec::with_capacity(buffers.len());
     for (name, shape, bytes) in &buffers {
-        let view = TensorView::new(dtype, shape.clone(), bytes).map_err(|e| werr(path, format!("tensor {name}: {e}")))?;
+        let view = TensorView::new(dtype, shape.clone(), bytes)
+            .map_err(|e| werr(path, format!("tensor {name}: {e}")))?;
         views.push((name.clone(), view));
     }
     let bytes = safetensors::serialize(views, None).map_err(|e| werr(path, e.to_string()))?;
     write_atomic(path, &bytes)
 }
 
-/// Writes a file atomically: a temporary file in the same folder, flushed, then renamed.
+/// Writes a file atomically: a temporary file in the same folder, flushed, then renamed over
+/// `path`. Readers see the old file or the new one, never a partial one; on any failure the
+/// temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -109,7 +143,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Saves every parameter of a model under its PyTorch name.
 pub fn save<T: Float>(model: &Sequential<T>, path: &Path) -> Result<()> {
     let named = model.named_params();
-    let tensors: Vec<(String, ArrayViewD<'_, T>)> = named.iter().map(|(n, p)| (n.clone(), p.value.view())).collect();
+    let tensors: Vec<(String, ArrayViewD<'_, T>)> = named
+        .iter()
+        .map(|(n, p)| (n.clone(), p.value.view()))
+        .collect();
     write_tensors(path, &tensors)
 }
 
@@ -127,8 +164,12 @@ pub fn load_from<T: Float>(
     tensors: &BTreeMap<String, StoredTensor>,
 ) -> std::result::Result<(), String> {
     let mut problems = Vec::new();
-    let expected: Vec<(String, Vec<usize>)> =
-        model.named_params().iter().map(|(n, p)| (n.clone(), p.value.shape().to_vec())).collect();
+    let expected: Vec<(String, Vec<usize>)> = model
+        .named_params()
+        .iter()
+        .map(|(n, p)| (n.clone(), p.value.shape().to_vec()))
+        .collect();
+    let mut wrong_dtype = Vec::new();
     for (name, shape) in &expected {
         match tensors.get(name) {
             None => problems.push(format!("missing tensor {name} {}", fmt_shape(shape))),
@@ -141,8 +182,38 @@ pub fn load_from<T: Float>(
                     ));
                 }
                 if t.dtype != T::DTYPE {
-                    problems.push(format!("tensor {name} is {} but the model runs in {}", t.dtype, T::DTYPE));
+                    wrong_dtype.push((name.as_str(), t.dtype));
                 }
+                let bad = t.array.iter().filter(|v| !v.is_finite()).count();
+                if bad > 0 {
+                    problems.push(format!("tensor {name} has {bad} non-finite value(s)"));
+                }
+            }
+        }
+    }
+    // One line for a whole file in the other dtype, else one per tensor.
+    let present = expected
+        .iter()
+        .filter(|(n, _)| tensors.contains_key(n))
+        .count();
+    match wrong_dtype.as_slice() {
+        [] => {}
+        [(_, d), ..]
+            if wrong_dtype.len() == present
+                && present > 1
+                && wrong_dtype.iter().all(|w| w.1 == *d) =>
+        {
+            problems.push(format!(
+                "all {present} tensors are {d} but the model runs in {}",
+                T::DTYPE
+            ))
+        }
+        many => {
+            for (name, d) in many {
+                problems.push(format!(
+                    "tensor {name} is {d} but the model runs in {}",
+                    T::DTYPE
+                ));
             }
         }
     }
@@ -152,7 +223,11 @@ pub fn load_from<T: Float>(
         }
     }
     if !problems.is_empty() {
-        return Err(format!("{} problem(s): {}", problems.len(), problems.join("; ")));
+        return Err(format!(
+            "{} problem(s): {}",
+            problems.len(),
+            problems.join("; ")
+        ));
     }
     for (name, p) in model.named_params_mut() {
         if let Some(t) = tensors.get(&name) {
@@ -163,15 +238,35 @@ pub fn load_from<T: Float>(
 }
 
 /// The dtype of a weights file's tensors (`"F32"` or `"F64"`), to pick the model's element type.
+/// A file without tensors (a model without parameters) counts as `"F32"`.
 pub fn file_dtype(path: &Path) -> Result<&'static str> {
     let tensors = read_tensors(path)?;
+    dtype_of(&tensors).map_err(|msg| werr(path, msg))
+}
+
+/// The common dtype of tensors already read (see [`file_dtype`]); mixed dtypes are an error.
+pub fn dtype_of(
+    tensors: &BTreeMap<String, StoredTensor>,
+) -> std::result::Result<&'static str, String> {
     let mut dtypes: Vec<&'static str> = tensors.values().map(|t| t.dtype).collect();
     dtypes.sort_unstable();
     dtypes.dedup();
     match dtypes.as_slice() {
         [] => Ok("F32"),
         [d] => Ok(d),
-        _ => Err(werr(path, "mixes F32 and F64 tensors")),
+        _ => {
+            let f32s: Vec<&str> = tensors
+                .iter()
+                .filter(|(_, t)| t.dtype == "F32")
+                .map(|(n, _)| n.as_str())
+                .collect();
+            Err(format!(
+                "mixes F32 and F64 tensors ({} F32: {}{}); seqgrad files are all F32 or all F64",
+                f32s.len(),
+                f32s.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+                if f32s.len() > 3 { ", …" } else { "" }
+            ))
+        }
     }
 }
 
@@ -201,13 +296,121 @@ mod tests {
             assert_eq!(n1, n2);
             assert_eq!(p1.value, p2.value);
         }
-        // f32 model from an f64 file: a dtype problem for every tensor, listed together.
+        // f32 model from an f64 file: one dtype problem for the whole file.
         let mut c = model::<f32>(2);
         let err = load(&mut c, &path).unwrap_err().to_string();
-        assert!(err.contains("3 problem(s)") && err.contains("F64"), "{err}");
+        assert!(
+            err.contains("1 problem(s): all 3 tensors are F64 but the model runs in F32"),
+            "{err}"
+        );
         // Truncated file: an error, not a panic.
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-        assert!(load(&mut b, &path).unwrap_err().to_string().contains("not a valid safetensors"));
+        assert!(load(&mut b, &path)
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid safetensors"));
+        // Empty and garbage files too.
+        std::fs::write(&path, b"").unwrap();
+        assert!(load(&mut b, &path)
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid safetensors"));
+        std::fs::write(&path, [0xffu8; 64]).unwrap();
+        assert!(load(&mut b, &path)
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid safetensors"));
+    }
+
+    #[test]
+    fn every_problem_is_listed_and_the_model_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let w = ndarray::Array2::<f64>::zeros((3, 5)).into_dyn(); // model expects (3, 4)
+        let b = ndarray::arr1(&[1.0, f64::NAN, 2.0]).into_dyn();
+        let extra = ndarray::Array1::<f64>::zeros(2).into_dyn();
+        write_tensors(
+            &path,
+            &[
+                ("layers.0.weight".into(), w.view()),
+                ("layers.0.bias".into(), b.view()),
+                ("layers.9.weight".into(), extra.view()),
+            ],
+        )
+        .unwrap();
+        let mut m = model::<f64>(3);
+        let before: Vec<_> = m
+            .named_params()
+            .iter()
+            .map(|(_, p)| p.value.clone())
+            .collect();
+        let err = load(&mut m, &path).unwrap_err().to_string();
+        for want in [
+            "4 problem(s)",
+            "layers.0.weight has shape (3, 5) but the model expects (3, 4)",
+            "layers.0.bias has 1 non-finite value(s)",
+            "missing tensor layers.1.weight (2, 3)",
+            "unexpected tensor layers.9.weight",
+        ] {
+            assert!(err.contains(want), "{want:?} not in {err}");
+        }
+        assert!(!err.contains('\n'), "one line: {err}");
+        let after: Vec<_> = m
+            .named_params()
+            .iter()
+            .map(|(_, p)| p.value.clone())
+            .collect();
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn dtype_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let p64 = dir.path().join("a.safetensors");
+        save(&model::<f64>(1), &p64).unwrap();
+        assert_eq!(file_dtype(&p64).unwrap(), "F64");
+        let p32 = dir.path().join("b.safetensors");
+        save(&model::<f32>(1), &p32).unwrap();
+        assert_eq!(file_dtype(&p32).unwrap(), "F32");
+        // An f64 model from an f32 file: one line for the whole file.
+        let err = load(&mut model::<f64>(1), &p32).unwrap_err().to_string();
+        assert!(
+            err.contains("all 3 tensors are F32 but the model runs in F64"),
+            "{err}"
+        );
+        // Mixed dtypes in one file are named.
+        let mut mixed = read_tensors(&p64).unwrap();
+        mixed.get_mut("layers.0.bias").unwrap().dtype = "F32";
+        assert!(dtype_of(&mixed).unwrap_err().contains("layers.0.bias"));
+    }
+
+    #[test]
+    fn writes_are_atomic_and_names_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        let a = ndarray::Array1::<f32>::zeros(2).into_dyn();
+        let err =
+            write_tensors(&path, &[("x".into(), a.view()), ("x".into(), a.view())]).unwrap_err();
+        assert!(err.to_string().contains("x given twice"), "{err}");
+        assert!(!path.exists());
+        write_tensors(&path, &[("x".into(), a.view())]).unwrap();
+        write_tensors(&path, &[("y".into(), a.view())]).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("t.safetensors")],
+            "no temporary file left"
+        );
+        assert!(read_tensors(&path).unwrap().contains_key("y"));
+        // A folder that does not exist: an error naming the path, nothing written.
+        let bad = dir.path().join("nope").join("t.safetensors");
+        assert!(write_tensors(&bad, &[("x".into(), a.view())])
+            .unwrap_err()
+            .to_string()
+            .contains("nope"));
     }
 }

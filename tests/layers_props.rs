@@ -609,6 +609,8 @@ fn activation_layer_values_and_head() {
         );
     }
     assert_eq!(a.take_output_activation(), Some(Activation::Softmax));
+    assert_eq!(Layer::<f64>::output_shape(&a, &[2, 3]).unwrap(), vec![2, 3]);
+    assert_eq!(Layer::<f64>::output_shape(&a, &[7]).unwrap(), vec![7]);
     let mut r = ActivationLayer::<f64>::new(
         &ActivationSpec {
             activation: Activation::Relu,

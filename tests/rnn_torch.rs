@@ -21,6 +21,8 @@
 //!     y, h = m(x)   # y: (B, L, 2U), printed flattened
 //! ```
 
+#![allow(clippy::excessive_precision)]
+
 use ndarray::{s, ArrayD, Axis, IxDyn};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::error::Result;
 
 pub mod evaluate;
+pub mod grad;
 pub mod predict;
 pub mod summary;
 pub mod synth;
@@ -31,6 +32,8 @@ pub enum Command {
     Predict(predict::Args),
     /// Write a synthetic data set with planted JASPAR motifs.
     Synth(synth::Args),
+    /// Exact gradients of a model for one input batch: output, input gradient, parameter gradients.
+    Grad(grad::Args),
 }
 
 /// Runs a parsed command line.
@@ -41,6 +44,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Evaluate(a)) => evaluate::run(&a),
         Some(Command::Predict(a)) => predict::run(&a),
         Some(Command::Synth(a)) => synth::run(&a),
+        // The main job: train the bundled splice model on the bundled splice data.
+        Some(Command::Grad(a)) => grad::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
     }

@@ -25,7 +25,7 @@
 //! are summed in block order, so results are bit-identical whatever the number of threads.
 
 use ndarray::{
-    linalg::general_mat_mul, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis,
+    linalg::general_mat_mul, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, IxDyn,
 };
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -34,7 +34,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::{glorot_limit, no_forward, uniform, Layer, Param};
 use crate::spec::{Conv1dSpec, Padding};
-use crate::tensor::{fmt_shape, reshape, view1, view1_mut, view3, view3_mut, Float, Mode};
+use crate::tensor::{fmt_shape, view1, view1_mut, view3, view3_mut, Float, Mode};
 
 /// Rows of the patch matrix per parallel GEMM block (a constant, so the arithmetic does not
 /// depend on the thread count).
@@ -62,6 +62,25 @@ pub fn window_geometry(
             Some((out, total / 2))
         }
     }
+}
+
+/// An owned array of `shape` from a row-major vector, without copying.
+pub(crate) fn from_vec<T>(v: Vec<T>, shape: &[usize]) -> Result<ArrayD<T>> {
+    let n = v.len();
+    ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|_| Error::Shape {
+        what: "layer buffer".into(),
+        expected: fmt_shape(shape),
+        got: format!("{n} elements"),
+    })
+}
+
+/// A row-major owned copy of `x` (one copy) with the same number of elements in `shape`.
+pub(crate) fn owned_as<T: Clone>(x: &ArrayViewD<'_, T>, shape: &[usize]) -> Result<ArrayD<T>> {
+    let v: Vec<T> = match x.as_slice() {
+        Some(s) => s.to_vec(),
+        None => x.iter().cloned().collect(),
+    };
+    from_vec(v, shape)
 }
 
 /// What backward needs from the last forward pass.
@@ -247,9 +266,10 @@ fn gemm_rows<T: Float>(a: &[T], m: usize, b: &ArrayView2<'_, T>, out: &mut [T], 
         .zip(a.par_chunks(ROW_BLOCK * m))
         .for_each(|(o, a)| {
             let rows = a.len() / m;
-            // ok: slice lengths are rows·m and rows·n by construction
-            let a = ArrayView2::from_shape((rows, m), a).expect("block shape");
-            let mut o = ArrayViewMut2::from_shape((rows, n), o).expect("block shape"); // ok: as above
+            // Callers pass `a` of `R·m` and `out` of `R·n` elements, so block `i` holds the same
+            // `rows` in both.
+            let a = ArrayView2::from_shape((rows, m), a).expect("a block"); // ok: len = rows·m
+            let mut o = ArrayViewMut2::from_shape((rows, n), o).expect("out block"); // ok: rows·n
             general_mat_mul(T::one(), &a, b, T::one(), &mut o);
         });
 }
@@ -315,7 +335,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             gemm_rows(&buf, kc, &wmat.view(), zs, f);
         }
         self.activation.forward_inplace(z.view_mut().into_dyn());
-        let out = reshape(z.clone(), &[batch, out_len, f]);
+        let out = from_vec(z.clone().into_raw_vec_and_offset().0, &[batch, out_len, f])?;
         let cols = Array2::from_shape_vec((rows, kc), buf).map_err(|_| no_forward("conv1d"))?;
         self.cache = Some(ConvCache {
             cols,
@@ -341,7 +361,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
                 got: fmt_shape(grad_out.shape()),
             });
         }
-        let mut dz = reshape(grad_out.to_owned(), &[rows, f])
+        let mut dz = owned_as(&grad_out, &[rows, f])?
             .into_dimensionality::<ndarray::Ix2>()
             .map_err(|_| no_forward("conv1d"))?;
         self.activation
@@ -382,8 +402,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
                 .zip(self.dcols.par_chunks(out_len * kc))
                 .for_each(|(dxi, dci)| col2im_item(dci, dxi, len, c, k, s, d, pad));
         }
-        let dx = ndarray::Array1::from_vec(dx);
-        Ok(reshape(dx, &[batch, len, c]))
+        from_vec(dx, &[batch, len, c])
     }
 
     fn params(&self) -> Vec<&Param<T>> {

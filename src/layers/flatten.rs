@@ -10,8 +10,9 @@ use std::marker::PhantomData;
 use ndarray::{ArrayD, ArrayViewD};
 
 use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::conv1d::owned_as;
 use crate::layers::{no_forward, Layer};
-use crate::tensor::{fmt_shape, reshape, Float, Mode};
+use crate::tensor::{fmt_shape, Float, Mode};
 
 /// Flattens each sample to one axis (no parameters).
 pub struct Flatten<T: Float> {
@@ -72,7 +73,7 @@ impl<T: Float> Layer<T> for Flatten<T> {
         let batch = shape[0];
         let feat: usize = shape[1..].iter().product();
         self.cache = Some(shape);
-        Ok(reshape(x.to_owned(), &[batch, feat]))
+        owned_as(&x, &[batch, feat])
     }
 
     fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
@@ -85,6 +86,6 @@ impl<T: Float> Layer<T> for Flatten<T> {
                 got: fmt_shape(grad_out.shape()),
             });
         }
-        Ok(reshape(grad_out.to_owned(), shape))
+        owned_as(&grad_out, shape)
     }
 }

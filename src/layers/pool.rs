@@ -26,10 +26,10 @@ use ndarray::{ArrayD, ArrayViewD};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, ShapeIssue};
-use crate::layers::conv1d::window_geometry;
+use crate::layers::conv1d::{from_vec, window_geometry};
 use crate::layers::{no_forward, Layer};
 use crate::spec::{Padding, PoolSpec};
-use crate::tensor::{fmt_shape, reshape, Float, Mode};
+use crate::tensor::{fmt_shape, Float, Mode};
 
 /// Which reduction a pooling layer applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +216,7 @@ impl<T: Float> Layer<T> for Pool1d<T> {
             out_len,
             pad_left: pad,
         });
-        Ok(reshape(ndarray::Array1::from_vec(y), &[batch, out_len, c]))
+        from_vec(y, &[batch, out_len, c])
     }
 
     fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
@@ -268,6 +268,6 @@ impl<T: Float> Layer<T> for Pool1d<T> {
                     });
             }
         }
-        Ok(reshape(ndarray::Array1::from_vec(dx), &[batch, len, c]))
+        from_vec(dx, &[batch, len, c])
     }
 }

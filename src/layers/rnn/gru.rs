@@ -16,6 +16,7 @@
 //!
 //! The recurrent loop, caches and parameter GEMMs are shared by all cells (see [`super`]).
 
+use super::tanh;
 use crate::activation::sigmoid;
 use crate::tensor::Float;
 
@@ -33,7 +34,7 @@ pub(crate) fn forward_row<T: Float>(pre: &mut [T], hh: &[T], h_prev: &[T], h: &m
     for j in 0..u {
         let rv = sigmoid(r[j] + hh[j]);
         let zv = sigmoid(z[j] + hh[u + j]);
-        let nv = (n[j] + rv * hh[2 * u + j]).tanh();
+        let nv = tanh(n[j] + rv * hh[2 * u + j]);
         r[j] = rv;
         z[j] = zv;
         n[j] = nv;

@@ -13,6 +13,7 @@
 //!
 //! The recurrent loop, caches and parameter GEMMs are shared by all cells (see [`super`]).
 
+use super::tanh;
 use crate::activation::sigmoid;
 use crate::tensor::Float;
 
@@ -27,14 +28,14 @@ pub(crate) fn forward_row<T: Float>(pre: &mut [T], c_prev: &[T], c: &mut [T], h:
     let (f, rest) = rest.split_at_mut(u);
     let (g, o) = rest.split_at_mut(u);
     for j in 0..u {
-        let (iv, fv, gv, ov) = (sigmoid(i[j]), sigmoid(f[j]), g[j].tanh(), sigmoid(o[j]));
+        let (iv, fv, gv, ov) = (sigmoid(i[j]), sigmoid(f[j]), tanh(g[j]), sigmoid(o[j]));
         i[j] = iv;
         f[j] = fv;
         g[j] = gv;
         o[j] = ov;
         let cv = fv * c_prev[j] + iv * gv;
         c[j] = cv;
-        h[j] = ov * cv.tanh();
+        h[j] = ov * tanh(cv);
     }
 }
 
@@ -59,7 +60,7 @@ pub(crate) fn backward_row<T: Float>(
     let (dag, dao) = rest.split_at_mut(u);
     for j in 0..u {
         let (iv, fv, gv, ov) = (gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]);
-        let tc = c[j].tanh();
+        let tc = tanh(c[j]);
         let dct = dc[j] + dh[j] * ov * (one - tc * tc);
         dai[j] = dct * gv * iv * (one - iv);
         daf[j] = dct * c_prev[j] * fv * (one - fv);

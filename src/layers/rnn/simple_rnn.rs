@@ -11,6 +11,7 @@
 //! The recurrent loop, caches and parameter GEMMs are shared by all cells (see [`super`]);
 //! this file holds only the per-row element-wise step.
 
+use super::tanh;
 use crate::activation::Activation;
 use crate::tensor::Float;
 
@@ -23,7 +24,7 @@ use crate::tensor::Float;
 pub(crate) fn forward_row<T: Float>(act: Activation, pre: &mut [T], h: &mut [T]) {
     let relu = act == Activation::Relu;
     for (p, hv) in pre.iter_mut().zip(h.iter_mut()) {
-        let v = if relu { p.max(T::zero()) } else { p.tanh() };
+        let v = if relu { p.max(T::zero()) } else { tanh(*p) };
         *p = v;
         *hv = v;
     }
