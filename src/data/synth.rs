@@ -142,6 +142,25 @@ pub fn generate(motifs: &[Motif], chosen: &[usize], cfg: &SynthConfig) -> Result
             cfg.label_prob
         )));
     }
+    if chosen.len() < cfg.n {
+        return Err(Error::Usage(format!(
+            "{} motifs chosen for {} classes/labels",
+            chosen.len(),
+            cfg.n
+        )));
+    }
+    if let Some(m) = chosen
+        .iter()
+        .map(|&i| &motifs[i])
+        .find(|m| m.width() > cfg.length)
+    {
+        return Err(Error::Usage(format!(
+            "motif {} has width {} > sequence length {}",
+            m.name,
+            m.width(),
+            cfg.length
+        )));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let names: Vec<String> = chosen.iter().map(|&i| motif_label(&motifs[i])).collect();
     let mut out = Vec::with_capacity(cfg.count);
