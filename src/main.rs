@@ -2,11 +2,21 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use seqgrad::cli::{self, ParseOutcome};
 
 fn main() -> ExitCode {
-    let cli = seqgrad::cli::Cli::parse();
-    match seqgrad::cli::run(cli) {
+    let cli = match cli::parse(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(ParseOutcome::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(ParseOutcome::Error(line)) => {
+            eprintln!("seqgrad: error: {line}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("seqgrad: error: {e}");

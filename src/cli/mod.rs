@@ -44,9 +44,62 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Evaluate(a)) => evaluate::run(&a),
         Some(Command::Predict(a)) => predict::run(&a),
         Some(Command::Synth(a)) => synth::run(&a),
-        // The main job: train the bundled splice model on the bundled splice data.
         Some(Command::Grad(a)) => grad::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
     }
+}
+
+/// Parses the command line. Help and version go to stdout (exit 0); a usage error becomes one
+/// line, e.g. `error: unexpected argument '--epoch' found (tip: a similar argument exists:
+/// '--epochs'); see 'seqgrad train --help'`, for `main` to print with exit code 2.
+pub fn parse<I, S>(args: I) -> std::result::Result<Cli, ParseOutcome>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    use clap::error::ErrorKind;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    Cli::try_parse_from(&args).map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ParseOutcome::Print(e.to_string()),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ParseOutcome::Print(e.to_string()),
+        _ => ParseOutcome::Error(one_line_usage_error(&e.to_string(), &args)),
+    })
+}
+
+/// What `parse` returns instead of a command line.
+#[derive(Debug)]
+pub enum ParseOutcome {
+    /// Help or version text to print to stdout (exit 0).
+    Print(String),
+    /// A usage error on one line (exit 2).
+    Error(String),
+}
+
+/// Folds clap's multi-line error (message, usage, hint) into one line.
+fn one_line_usage_error(text: &str, args: &[std::ffi::OsString]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if let Some(tip) = line.strip_prefix("tip: ") {
+            parts.push(format!("({tip})"));
+        } else if !line.is_empty() {
+            parts.push(line.to_string());
+        }
+    }
+    let sub = args
+        .get(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .filter(|a| {
+            use clap::CommandFactory;
+            Cli::command().get_subcommands().any(|c| c.get_name() == a)
+        })
+        .map(|a| format!("seqgrad {a} --help"))
+        .unwrap_or_else(|| "seqgrad --help".into());
+    let msg = parts.join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg).to_string();
+    format!("{msg}; see '{sub}'")
 }
