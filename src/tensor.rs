@@ -121,8 +121,39 @@ pub fn view3_mut<T>(a: &mut ArrayD<T>) -> ndarray::ArrayViewMut3<'_, T> {
     a.view_mut().into_dimensionality().expect("array is 3-D") // ok: rank fixed at build time
 }
 
-/// Reshapes an owned array whose element count is known to match (a layer's own buffers).
-pub fn reshape<T: Clone, D: ndarray::Dimension>(a: ndarray::Array<T, D>, shape: &[usize]) -> ArrayD<T> {
-    let a = a.as_standard_layout().into_owned();
-    a.into_shape_with_order(ndarray::IxDyn(shape)).expect("element count matches") // ok: sizes derived from the same shapes
+/// Reshapes an owned array whose element count is known to match (a layer's own buffers):
+/// without copying when it is already in standard (row-major) layout, else with one copy.
+pub fn reshape<T: Clone, D: ndarray::Dimension>(
+    a: ndarray::Array<T, D>,
+    shape: &[usize],
+) -> ArrayD<T> {
+    let a = if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    };
+    a.into_shape_with_order(ndarray::IxDyn(shape))
+        .expect("element count matches") // ok: sizes derived from the same shapes
+}
+
+/// An owned array of `shape` from a row-major vector, without copying.
+pub fn from_vec<T>(v: Vec<T>, shape: &[usize]) -> crate::error::Result<ArrayD<T>> {
+    let n = v.len();
+    ArrayD::from_shape_vec(ndarray::IxDyn(shape), v).map_err(|_| crate::error::Error::Shape {
+        what: "layer buffer".into(),
+        expected: fmt_shape(shape),
+        got: format!("{n} elements"),
+    })
+}
+
+/// A row-major owned copy of `x` (one copy) with the same number of elements in `shape`.
+pub fn owned_as<T: Clone>(
+    x: &ArrayViewD<'_, T>,
+    shape: &[usize],
+) -> crate::error::Result<ArrayD<T>> {
+    let v: Vec<T> = match x.as_slice() {
+        Some(s) => s.to_vec(),
+        None => x.iter().cloned().collect(),
+    };
+    from_vec(v, shape)
 }

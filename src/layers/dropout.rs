@@ -90,6 +90,14 @@ impl<T: Float> Layer<T> for Dropout<T> {
     }
 
     fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
+        // Element-wise, so any shape works, but it must have a batch axis.
+        if x.ndim() < 2 {
+            return Err(Error::Shape {
+                what: "dropout input".into(),
+                expected: "(batch, …)".into(),
+                got: fmt_shape(x.shape()),
+            });
+        }
         let shape = x.shape().to_vec();
         if mode == Mode::Eval || self.rate == 0.0 {
             self.cache = Some(DropoutCache { mask: None, shape });
