@@ -52,7 +52,7 @@ pub fn build_layer<T: Float>(
             Box::new(layers::global_pool::GlobalPool1d::new(PoolOp::Avg, input)?)
         }
         LayerSpec::Flatten(_) => Box::new(layers::flatten::Flatten::new(input)?),
-        LayerSpec::Dropout(s) => Box::new(layers::dropout::Dropout::new(s, seed)?),
+        LayerSpec::Dropout(s) => Box::new(layers::dropout::Dropout::new(s, seed)?.for_input(input)),
         LayerSpec::Activation(s) => {
             Box::new(layers::activation_layer::ActivationLayer::new(s, input)?)
         }

@@ -229,3 +229,34 @@ fn huge_pool_sizes_error_or_work() {
     ));
     assert!(err.contains("overflow"), "{err}");
 }
+
+#[test]
+fn summary_shows_the_conv1d_activation() {
+    let out = summary(&model(
+        "[40, 4]",
+        r#"{"type": "conv1d", "filters": 8, "kernel_size": 3, "activation": "relu"},
+           {"type": "conv1d", "filters": 8, "kernel_size": 3},
+           {"type": "flatten"}, {"type": "dense", "units": 2, "activation": "softmax"}"#,
+    ));
+    assert_eq!(out.status.code(), Some(0));
+    let s = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = s.lines().filter(|l| l.contains("conv1d")).collect();
+    assert_eq!(rows.len(), 2, "{s}");
+    assert!(rows[0].contains("conv1d, relu"), "{s}");
+    assert!(!rows[1].contains("conv1d,"), "linear is not shown: {s}");
+    assert!(s.contains("dense, softmax"), "{s}");
+}
+
+#[test]
+fn bidirectional_culprit_hint_names_the_wrapped_layer() {
+    let err = one_line_error(&model(
+        "[30, 4]",
+        r#"{"type": "bidirectional", "layer": {"type": "lstm", "units": 4}},
+           {"type": "gru", "units": 4}"#,
+    ));
+    assert!(err.contains("layer #1 (gru)"), "{err}");
+    assert!(
+        err.contains("set return_sequences=true in the wrapped layer of layer #0"),
+        "{err}"
+    );
+}
