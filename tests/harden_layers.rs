@@ -352,3 +352,32 @@ impl RowNan for ArrayD<f32> {
             .all(|v| v.is_nan())
     }
 }
+
+#[test]
+fn gradcheck_reports_dead_checks() {
+    // A relu dense whose every unit is off: all gradients are zero, so error 0 checks nothing.
+    let mut d = layer(
+        r#"{"type": "dense", "units": 3, "activation": "relu"}"#,
+        &[4],
+    );
+    for p in d.params_mut() {
+        p.value.fill(if p.name == "bias" { -10.0 } else { 0.0 });
+    }
+    let x = random_array(&[2, 4], -1.0, 1.0, 1);
+    let dy = random_array(&[2, 3], -1.0, 1.0, 2);
+    let r = seqgrad::gradcheck::check_layer(d.as_mut(), &x, &dy, Mode::Train).unwrap();
+    assert_eq!(r.worst(), 0.0);
+    assert_eq!(r.zero_tensors, vec!["input", "weight", "bias"]);
+    assert!(
+        r.to_string()
+            .contains("identically zero (not checked): input, weight, bias"),
+        "{r}"
+    );
+    // Alive again: nothing is reported.
+    for p in d.params_mut() {
+        p.value.fill(0.5);
+    }
+    let r = seqgrad::gradcheck::check_layer(d.as_mut(), &x, &dy, Mode::Train).unwrap();
+    assert!(r.zero_tensors.is_empty(), "{r}");
+    assert!(r.worst() < 1e-6, "{r}");
+}
