@@ -157,3 +157,35 @@ pub fn owned_as<T: Clone>(
     };
     from_vec(v, shape)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn reshape_moves_a_standard_layout_array_without_copying() {
+        let a = Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f64);
+        let ptr = a.as_ptr();
+        let b = reshape(a, &[2, 6]);
+        assert_eq!(b.as_ptr(), ptr, "standard layout must not be copied");
+        assert_eq!(b.shape(), &[2, 6]);
+        assert_eq!(b[[1, 0]], 6.0);
+        // A transposed (non-standard) array is copied once into row-major order.
+        let t = Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f64).reversed_axes();
+        let c = reshape(t, &[12]);
+        assert_eq!(c[[1]], 4.0);
+        assert_eq!(c[[3]], 1.0);
+    }
+
+    #[test]
+    fn owned_as_copies_any_layout_in_row_major_order() {
+        let t = Array2::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f64).reversed_axes();
+        let o = owned_as(&t.view().into_dyn(), &[6]).unwrap();
+        assert_eq!(
+            o.iter().copied().collect::<Vec<_>>(),
+            vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+        );
+        assert!(from_vec(vec![1.0f32; 5], &[2, 3]).is_err());
+    }
+}
