@@ -1,12 +1,14 @@
 //! Element-wise activations (and softmax over the last axis), shared by every layer that has an
 //! `activation` option.
 //!
-//! Forward: `linear(x) = x`, `relu(x) = max(x, 0)` (NaN stays NaN, so it is never hidden), `tanh(x)`, `sigmoid(x) = 1 / (1 + e^{-x})`,
+//! Forward: `linear(x) = x`, `relu(x) = max(x, 0)` (NaN stays NaN, so it is never hidden),
+//! `tanh(x)`, `sigmoid(x) = 1 / (1 + e^{-x})`,
 //! `softmax(x)_j = e^{x_j - max x} / Σ_k e^{x_k - max x}` over the last axis.
 //!
 //! Backward is written in terms of the *output* `y`, so a layer only caches its output:
 //! `relu: dx = dy·[y > 0]` (written as "zero where `y ≤ 0`", so a NaN output, which forward
-//! passed through like a positive value, passes its gradient through too), `tanh: dx = dy·(1 − y²)`, `sigmoid: dx = dy·y·(1 − y)`,
+//! passed through like a positive value, passes its gradient through too),
+//! `tanh: dx = dy·(1 − y²)`, `sigmoid: dx = dy·y·(1 − y)`,
 //! `softmax: dx_j = y_j·(dy_j − Σ_k dy_k y_k)`.
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Zip};

@@ -142,7 +142,8 @@ pub fn checked_elems(what: &str, shape: &[usize]) -> std::result::Result<usize, 
         _ => {
             let held = exact.map_or_else(|| "more than 2^128".to_string(), |n| n.to_string());
             Err(ShapeIssue::Invalid(format!(
-                "{what} {} would hold {held} elements, more than the {MAX_TENSOR_ELEMS} seqgrad allows",
+                "{what} {} would hold {held} elements, more than the {MAX_TENSOR_ELEMS} seqgrad \
+                 allows",
                 crate::tensor::fmt_shape(shape)
             )))
         }
