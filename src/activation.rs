@@ -1,11 +1,14 @@
 //! Element-wise activations (and softmax over the last axis), shared by every layer that has an
 //! `activation` option.
 //!
-//! Forward: `linear(x) = x`, `relu(x) = max(x, 0)`, `tanh(x)`, `sigmoid(x) = 1 / (1 + e^{-x})`,
+//! Forward: `linear(x) = x`, `relu(x) = max(x, 0)` (NaN stays NaN, so it is never hidden),
+//! `tanh(x)`, `sigmoid(x) = 1 / (1 + e^{-x})`,
 //! `softmax(x)_j = e^{x_j - max x} / Σ_k e^{x_k - max x}` over the last axis.
 //!
 //! Backward is written in terms of the *output* `y`, so a layer only caches its output:
-//! `relu: dx = dy·[y > 0]`, `tanh: dx = dy·(1 − y²)`, `sigmoid: dx = dy·y·(1 − y)`,
+//! `relu: dx = dy·[y > 0]` (written as "zero where `y ≤ 0`", so a NaN output, which forward
+//! passed through like a positive value, passes its gradient through too),
+//! `tanh: dx = dy·(1 − y²)`, `sigmoid: dx = dy·y·(1 − y)`,
 //! `softmax: dx_j = y_j·(dy_j − Σ_k dy_k y_k)`.
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Zip};
@@ -36,6 +39,16 @@ impl Activation {
         }
     }
 
+    /// Detaches an output softmax/sigmoid for the model head: returns it and leaves `linear`
+    /// in its place; any other activation stays and gives `None` (the shared body of every
+    /// layer's [`crate::layers::Layer::take_output_activation`]).
+    pub fn take_output(&mut self) -> Option<Activation> {
+        match *self {
+            Activation::Softmax | Activation::Sigmoid => Some(std::mem::take(self)),
+            _ => None,
+        }
+    }
+
     /// Applies the activation in place.
     ///
     /// # Shapes
@@ -43,7 +56,8 @@ impl Activation {
     pub fn forward_inplace<T: Float>(self, mut x: ArrayViewMutD<'_, T>) {
         match self {
             Activation::Linear => {}
-            Activation::Relu => x.mapv_inplace(|v| if v > T::zero() { v } else { T::zero() }),
+            // `v < 0 → 0, else v`: NaN propagates instead of becoming 0.
+            Activation::Relu => x.mapv_inplace(|v| if v < T::zero() { T::zero() } else { v }),
             Activation::Tanh => x.mapv_inplace(|v| v.tanh()),
             Activation::Sigmoid => x.mapv_inplace(sigmoid),
             Activation::Softmax => {
@@ -77,14 +91,23 @@ impl Activation {
             // Branch-free select so the loop vectorises (a hot path in conv backward).
             Activation::Relu => Zip::from(&mut grad)
                 .and(y)
-                .for_each(|g, &y| *g = if y > T::zero() { *g } else { T::zero() }),
-            Activation::Tanh => Zip::from(&mut grad).and(y).for_each(|g, &y| *g *= one - y * y),
-            Activation::Sigmoid => Zip::from(&mut grad).and(y).for_each(|g, &y| *g *= y * (one - y)),
+                .for_each(|g, &y| *g = if y <= T::zero() { T::zero() } else { *g }),
+            Activation::Tanh => Zip::from(&mut grad)
+                .and(y)
+                .for_each(|g, &y| *g *= one - y * y),
+            Activation::Sigmoid => Zip::from(&mut grad)
+                .and(y)
+                .for_each(|g, &y| *g *= y * (one - y)),
             Activation::Softmax => {
                 let last = Axis(y.ndim() - 1);
                 for (mut g, yr) in grad.lanes_mut(last).into_iter().zip(y.lanes(last)) {
-                    let dot = g.iter().zip(yr.iter()).fold(T::zero(), |a, (&g, &y)| a + g * y);
-                    Zip::from(&mut g).and(&yr).for_each(|g, &y| *g = y * (*g - dot));
+                    let dot = g
+                        .iter()
+                        .zip(yr.iter())
+                        .fold(T::zero(), |a, (&g, &y)| a + g * y);
+                    Zip::from(&mut g)
+                        .and(&yr)
+                        .for_each(|g, &y| *g = y * (*g - dot));
                 }
             }
         }
@@ -115,6 +138,33 @@ mod tests {
             assert!((row.sum() - 1.0).abs() < 1e-12);
         }
         assert!(y.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn relu_propagates_nan_and_keeps_its_gradient_mask() {
+        let x = array![f64::NAN, -1.0, 0.0, 2.0].into_dyn();
+        let y = Activation::Relu.forward(&x.view());
+        assert!(y[0].is_nan());
+        assert_eq!(
+            y.iter().skip(1).copied().collect::<Vec<_>>(),
+            vec![0.0, 0.0, 2.0]
+        );
+        let mut g = array![5.0, 5.0, 5.0, 5.0].into_dyn();
+        Activation::Relu.backward_inplace(&y.view(), g.view_mut());
+        assert_eq!(
+            g.iter().copied().collect::<Vec<_>>(),
+            vec![5.0, 0.0, 0.0, 5.0]
+        );
+    }
+
+    #[test]
+    fn take_output_detaches_only_softmax_and_sigmoid() {
+        let mut a = Activation::Softmax;
+        assert_eq!(a.take_output(), Some(Activation::Softmax));
+        assert_eq!(a, Activation::Linear);
+        let mut r = Activation::Relu;
+        assert_eq!(r.take_output(), None);
+        assert_eq!(r, Activation::Relu);
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! `max_i |a_i − n_i| / max(|a_i|, |n_i|, 1e-3·s)` where `s` is the tensor's largest magnitude:
 //! relative for every element down to a thousandth of the largest, so tiny gradients (which
 //! finite differences cannot resolve) do not dominate.
+//!
+//! A tensor whose analytic and numeric gradients are both identically zero has error 0 but was
+//! not checked at all (a dead check: e.g. every relu unit off, or an output the objective
+//! ignores); the report lists such tensors in [`GradReport::zero_tensors`] and says so when
+//! printed, so tests can insist that every tensor was really exercised.
 
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
@@ -26,6 +31,9 @@ pub struct GradReport {
     pub input: f64,
     /// `(parameter name, error)` for every parameter.
     pub params: Vec<(String, f64)>,
+    /// Tensors (`"input"` or a parameter name) whose analytic AND numeric gradients are all
+    /// zero: their error of 0 checks nothing.
+    pub zero_tensors: Vec<String>,
 }
 
 impl GradReport {
@@ -41,6 +49,13 @@ impl std::fmt::Display for GradReport {
         for (n, e) in &self.params {
             write!(f, ", {n} {e:.2e}")?;
         }
+        if !self.zero_tensors.is_empty() {
+            write!(
+                f,
+                "; identically zero (not checked): {}",
+                self.zero_tensors.join(", ")
+            )?;
+        }
         Ok(())
     }
 }
@@ -51,7 +66,10 @@ pub const EPS: f64 = 1e-5;
 /// Worst element-wise relative error between an analytic and a numeric gradient (see module
 /// docs).
 pub fn rel_error(analytic: &ArrayD<f64>, numeric: &ArrayD<f64>) -> f64 {
-    let scale = analytic.iter().chain(numeric.iter()).fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = analytic
+        .iter()
+        .chain(numeric.iter())
+        .fold(0.0f64, |m, v| m.max(v.abs()));
     if scale == 0.0 {
         return 0.0;
     }
@@ -63,7 +81,12 @@ pub fn rel_error(analytic: &ArrayD<f64>, numeric: &ArrayD<f64>) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn objective(layer: &mut dyn Layer<f64>, x: &ArrayD<f64>, dy: &ArrayD<f64>, mode: Mode) -> Result<f64> {
+fn objective(
+    layer: &mut dyn Layer<f64>,
+    x: &ArrayD<f64>,
+    dy: &ArrayD<f64>,
+    mode: Mode,
+) -> Result<f64> {
     let y = layer.forward(x.view(), mode)?;
     Ok(y.iter().zip(dy.iter()).map(|(a, b)| a * b).sum())
 }
@@ -72,7 +95,12 @@ fn objective(layer: &mut dyn Layer<f64>, x: &ArrayD<f64>, dy: &ArrayD<f64>, mode
 ///
 /// # Shapes
 /// - `x`: `(batch, …input)`; `dy`: like the layer's output for `x`.
-pub fn check_layer(layer: &mut dyn Layer<f64>, x: &ArrayD<f64>, dy: &ArrayD<f64>, mode: Mode) -> Result<GradReport> {
+pub fn check_layer(
+    layer: &mut dyn Layer<f64>,
+    x: &ArrayD<f64>,
+    dy: &ArrayD<f64>,
+    mode: Mode,
+) -> Result<GradReport> {
     let names: Vec<String> = layer.params().iter().map(|p| p.name.clone()).collect();
     check_inner(layer, x, dy, mode, names)
 }
@@ -81,7 +109,12 @@ pub fn check_layer(layer: &mut dyn Layer<f64>, x: &ArrayD<f64>, dy: &ArrayD<f64>
 ///
 /// # Shapes
 /// - `x`: `(batch, …input_shape)`; `dy`: `(batch, …output_shape)`.
-pub fn check_model(model: &mut Sequential<f64>, x: &ArrayD<f64>, dy: &ArrayD<f64>, mode: Mode) -> Result<GradReport> {
+pub fn check_model(
+    model: &mut Sequential<f64>,
+    x: &ArrayD<f64>,
+    dy: &ArrayD<f64>,
+    mode: Mode,
+) -> Result<GradReport> {
     let names: Vec<String> = model.named_params().into_iter().map(|(n, _)| n).collect();
     check_inner(model, x, dy, mode, names)
 }
@@ -109,7 +142,12 @@ fn check_inner(
         set_flat(&mut xs, i, orig);
         set_flat(&mut num_dx, i, (lp - lm) / (2.0 * EPS));
     }
-    let input = rel_error(&dx.as_standard_layout().into_owned(), &num_dx);
+    let dx = dx.as_standard_layout().into_owned();
+    let input = rel_error(&dx, &num_dx);
+    let mut zero_tensors = Vec::new();
+    if all_zero(&dx) && all_zero(&num_dx) {
+        zero_tensors.push("input".to_string());
+    }
 
     let mut params = Vec::new();
     for (k, name) in names.into_iter().enumerate() {
@@ -124,9 +162,20 @@ fn check_inner(
             set_flat(&mut layer.params_mut()[k].value, i, orig);
             set_flat(&mut num, i, (lp - lm) / (2.0 * EPS));
         }
+        if all_zero(&analytic[k]) && all_zero(&num) {
+            zero_tensors.push(name.clone());
+        }
         params.push((name, rel_error(&analytic[k], &num)));
     }
-    Ok(GradReport { input, params })
+    Ok(GradReport {
+        input,
+        params,
+        zero_tensors,
+    })
+}
+
+fn all_zero(a: &ArrayD<f64>) -> bool {
+    a.iter().all(|&v| v == 0.0)
 }
 
 /// Element `i` in logical (row-major) order.

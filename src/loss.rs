@@ -1,9 +1,11 @@
-//! Losses. Each returns the mean loss over the batch and its gradient with respect to what it
-//! was given (logits or outputs), already divided by the batch size.
+//! Losses. Each returns the mean loss and its gradient with respect to what it was given (logits
+//! or outputs), already divided by the count the mean is over.
 //!
-//! - **Softmax cross-entropy** from logits `z` and targets `t` (one-hot or probabilities):
-//!   `L = −(1/B) Σ_b Σ_j t_bj · log softmax(z_b)_j`, computed with log-sum-exp so it is stable;
-//!   `∂L/∂z = (softmax(z) − t)/B`.
+//! - **Softmax cross-entropy** from logits `z` and targets `t` (one-hot or probabilities), over
+//!   the last axis: `L = −(1/R) Σ_r Σ_j t_rj · log softmax(z_r)_j` where the `R` rows are every
+//!   position of the leading axes (`R = B` for `(B, K)` logits, `R = B·L` for per-time-step
+//!   `(B, L, K)` logits: PyTorch's mean reduction over all positions), computed with log-sum-exp
+//!   so it is stable; `∂L/∂z = (softmax(z) − t)/R`.
 //! - **Sigmoid binary cross-entropy** (multi-label) from logits:
 //!   `L = (1/(B·K)) Σ max(z, 0) − z·t + log(1 + e^{−|z|})` (stable at |z| = 100);
 //!   `∂L/∂z = (σ(z) − t)/(B·K)`. Averaged over labels as Keras and PyTorch do.
@@ -42,7 +44,11 @@ impl Loss {
     ///
     /// # Shapes
     /// - `pred`, `target`: `(batch, classes)` (or any shape, for MSE/BCE); gradient like `pred`.
-    pub fn compute<T: Float>(self, pred: ArrayViewD<'_, T>, target: ArrayViewD<'_, T>) -> Result<(f64, ArrayD<T>)> {
+    pub fn compute<T: Float>(
+        self,
+        pred: ArrayViewD<'_, T>,
+        target: ArrayViewD<'_, T>,
+    ) -> Result<(f64, ArrayD<T>)> {
         if pred.shape() != target.shape() {
             return Err(Error::Shape {
                 what: "loss target".into(),
@@ -50,51 +56,84 @@ impl Loss {
                 got: fmt_shape(target.shape()),
             });
         }
-        let batch = pred.shape().first().copied().unwrap_or(1).max(1);
         let n = pred.len().max(1);
         Ok(match self {
-            Loss::CrossEntropy => softmax_cross_entropy(pred, target, batch),
+            Loss::CrossEntropy => {
+                let classes = match pred.shape().last() {
+                    Some(&k) if k > 0 => k,
+                    _ => {
+                        return Err(Error::Shape {
+                            what: "cross-entropy logits".into(),
+                            expected: "(…, classes ≥ 1)".into(),
+                            got: fmt_shape(pred.shape()),
+                        })
+                    }
+                };
+                // Every position of the leading axes is one row of the mean.
+                let rows = (pred.len() / classes).max(1);
+                softmax_cross_entropy(pred, target, rows)
+            }
             Loss::BinaryCrossEntropy => {
                 let mut loss = 0.0f64;
                 let mut grad = ArrayD::zeros(pred.raw_dim());
                 let scale = T::lit(1.0 / n as f64);
-                Zip::from(&mut grad).and(&pred).and(&target).for_each(|g, &z, &t| {
-                    let zf = z.to_f64c();
-                    let tf = t.to_f64c();
-                    loss += zf.max(0.0) - zf * tf + (-zf.abs()).exp().ln_1p();
-                    *g = (sigmoid(z) - t) * scale;
-                });
+                Zip::from(&mut grad)
+                    .and(&pred)
+                    .and(&target)
+                    .for_each(|g, &z, &t| {
+                        let zf = z.to_f64c();
+                        let tf = t.to_f64c();
+                        loss += zf.max(0.0) - zf * tf + (-zf.abs()).exp().ln_1p();
+                        *g = (sigmoid(z) - t) * scale;
+                    });
                 (loss / n as f64, grad)
             }
             Loss::MeanSquaredError => {
                 let mut loss = 0.0f64;
                 let mut grad = ArrayD::zeros(pred.raw_dim());
                 let scale = T::lit(2.0 / n as f64);
-                Zip::from(&mut grad).and(&pred).and(&target).for_each(|g, &y, &t| {
-                    let d = y - t;
-                    loss += d.to_f64c() * d.to_f64c();
-                    *g = d * scale;
-                });
+                Zip::from(&mut grad)
+                    .and(&pred)
+                    .and(&target)
+                    .for_each(|g, &y, &t| {
+                        let d = y - t;
+                        loss += d.to_f64c() * d.to_f64c();
+                        *g = d * scale;
+                    });
                 (loss / n as f64, grad)
             }
         })
     }
 }
 
-fn softmax_cross_entropy<T: Float>(z: ArrayViewD<'_, T>, t: ArrayViewD<'_, T>, batch: usize) -> (f64, ArrayD<T>) {
+/// Mean softmax cross-entropy over `rows` rows (lanes of the last axis) and its gradient.
+fn softmax_cross_entropy<T: Float>(
+    z: ArrayViewD<'_, T>,
+    t: ArrayViewD<'_, T>,
+    rows: usize,
+) -> (f64, ArrayD<T>) {
     let last = Axis(z.ndim() - 1);
     let mut grad = z.to_owned();
     let mut loss = 0.0f64;
-    let inv_b = T::lit(1.0 / batch as f64);
-    for ((mut g, zr), tr) in grad.lanes_mut(last).into_iter().zip(z.lanes(last)).zip(t.lanes(last)) {
+    let inv_b = T::lit(1.0 / rows as f64);
+    for ((mut g, zr), tr) in grad
+        .lanes_mut(last)
+        .into_iter()
+        .zip(z.lanes(last))
+        .zip(t.lanes(last))
+    {
         let m = zr.fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64c()));
         let lse = m + zr.iter().map(|v| (v.to_f64c() - m).exp()).sum::<f64>().ln();
-        loss += zr.iter().zip(tr.iter()).map(|(z, t)| t.to_f64c() * (lse - z.to_f64c())).sum::<f64>();
+        loss += zr
+            .iter()
+            .zip(tr.iter())
+            .map(|(z, t)| t.to_f64c() * (lse - z.to_f64c()))
+            .sum::<f64>();
         Zip::from(&mut g).and(&tr).for_each(|g, &t| {
             *g = (T::lit((g.to_f64c() - lse).exp()) - t) * inv_b;
         });
     }
-    (loss / batch as f64, grad)
+    (loss / rows as f64, grad)
 }
 
 #[cfg(test)]
@@ -135,6 +174,52 @@ mod tests {
     }
 
     #[test]
+    fn cross_entropy_on_3d_logits_is_the_mean_over_every_position() {
+        // (batch 2, length 3, classes 4): 6 rows.
+        let z = crate::gradcheck::random_array(&[2, 3, 4], -2.0, 2.0, 1);
+        let mut t = ArrayD::<f64>::zeros(z.raw_dim());
+        for (i, mut row) in t.lanes_mut(Axis(2)).into_iter().enumerate() {
+            row[i % 4] = 1.0;
+        }
+        let (l, g) = Loss::CrossEntropy.compute(z.view(), t.view()).unwrap();
+        let n = numeric(Loss::CrossEntropy, &z, &t);
+        let err = crate::gradcheck::rel_error(&g, &n);
+        assert!(err < 1e-7, "3-D cross-entropy: {err}");
+        // The value is the mean of the 6 per-row losses, as the same rows as a (6, 4) batch.
+        let z2 = z
+            .clone()
+            .into_shape_with_order(ndarray::IxDyn(&[6, 4]))
+            .unwrap();
+        let t2 = t
+            .clone()
+            .into_shape_with_order(ndarray::IxDyn(&[6, 4]))
+            .unwrap();
+        let (l2, g2) = Loss::CrossEntropy.compute(z2.view(), t2.view()).unwrap();
+        assert!((l - l2).abs() < 1e-12, "{l} vs {l2}");
+        assert!(g.iter().zip(g2.iter()).all(|(a, b)| (a - b).abs() < 1e-15));
+        let by_hand: f64 = z2
+            .rows()
+            .into_iter()
+            .zip(t2.rows())
+            .map(|(zr, tr)| {
+                let lse = zr.iter().map(|v| v.exp()).sum::<f64>().ln();
+                zr.iter()
+                    .zip(tr.iter())
+                    .map(|(z, t)| t * (lse - z))
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / 6.0;
+        assert!((l - by_hand).abs() < 1e-12, "{l} vs {by_hand}");
+    }
+
+    #[test]
+    fn cross_entropy_needs_a_class_axis() {
+        let z = ndarray::arr0(1.0f64).into_dyn();
+        assert!(Loss::CrossEntropy.compute(z.view(), z.view()).is_err());
+    }
+
+    #[test]
     fn cross_entropy_value_matches_definition() {
         let z = array![[1.0f64, 2.0, 3.0]].into_dyn();
         let t = array![[0.0, 1.0, 0.0]].into_dyn();
@@ -152,7 +237,9 @@ mod tests {
             assert!(l.is_finite(), "{loss:?}");
             assert!(g.iter().all(|v| v.is_finite()), "{loss:?}");
         }
-        let (l, _) = Loss::BinaryCrossEntropy.compute(z.view(), t.view()).unwrap();
+        let (l, _) = Loss::BinaryCrossEntropy
+            .compute(z.view(), t.view())
+            .unwrap();
         assert!((l - 50.0).abs() < 1e-3, "{l}");
     }
 

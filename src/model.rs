@@ -45,16 +45,35 @@ pub fn build_layer<T: Float>(
         LayerSpec::Conv1d(s) => Box::new(layers::conv1d::Conv1d::new(s, input, rng)?),
         LayerSpec::Maxpool1d(s) => Box::new(Pool1d::new(PoolOp::Max, s, input)?),
         LayerSpec::Avgpool1d(s) => Box::new(Pool1d::new(PoolOp::Avg, s, input)?),
-        LayerSpec::GlobalMaxpool1d(_) => Box::new(layers::global_pool::GlobalPool1d::new(PoolOp::Max, input)?),
-        LayerSpec::GlobalAvgpool1d(_) => Box::new(layers::global_pool::GlobalPool1d::new(PoolOp::Avg, input)?),
-        LayerSpec::Flatten(_) => Box::new(layers::flatten::Flatten::new(input)?),
-        LayerSpec::Dropout(s) => Box::new(layers::dropout::Dropout::new(s, seed)?),
-        LayerSpec::Activation(s) => Box::new(layers::activation_layer::ActivationLayer::new(s, input)?),
-        LayerSpec::SimpleRnn(s) => {
-            Box::new(Recurrent::new(&RecurrentSpec::SimpleRnn(s.clone()), input, Direction::Forward, rng)?)
+        LayerSpec::GlobalMaxpool1d(_) => {
+            Box::new(layers::global_pool::GlobalPool1d::new(PoolOp::Max, input)?)
         }
-        LayerSpec::Lstm(s) => Box::new(Recurrent::new(&RecurrentSpec::Lstm(s.clone()), input, Direction::Forward, rng)?),
-        LayerSpec::Gru(s) => Box::new(Recurrent::new(&RecurrentSpec::Gru(s.clone()), input, Direction::Forward, rng)?),
+        LayerSpec::GlobalAvgpool1d(_) => {
+            Box::new(layers::global_pool::GlobalPool1d::new(PoolOp::Avg, input)?)
+        }
+        LayerSpec::Flatten(_) => Box::new(layers::flatten::Flatten::new(input)?),
+        LayerSpec::Dropout(s) => Box::new(layers::dropout::Dropout::new(s, seed)?.for_input(input)),
+        LayerSpec::Activation(s) => {
+            Box::new(layers::activation_layer::ActivationLayer::new(s, input)?)
+        }
+        LayerSpec::SimpleRnn(s) => Box::new(Recurrent::new(
+            &RecurrentSpec::SimpleRnn(s.clone()),
+            input,
+            Direction::Forward,
+            rng,
+        )?),
+        LayerSpec::Lstm(s) => Box::new(Recurrent::new(
+            &RecurrentSpec::Lstm(s.clone()),
+            input,
+            Direction::Forward,
+            rng,
+        )?),
+        LayerSpec::Gru(s) => Box::new(Recurrent::new(
+            &RecurrentSpec::Gru(s.clone()),
+            input,
+            Direction::Forward,
+            rng,
+        )?),
         LayerSpec::Bidirectional(s) => Box::new(layers::rnn::Bidirectional::new(s, input, rng)?),
     })
 }
@@ -62,7 +81,10 @@ pub fn build_layer<T: Float>(
 impl<T: Float> Sequential<T> {
     /// Builds and validates a model; `seed` drives weight initialisation and dropout masks.
     pub fn from_spec(spec: &ModelSpec, seed: u64) -> Result<Self> {
-        if spec.input_shape.is_empty() || spec.input_shape.len() > 2 || spec.input_shape.contains(&0) {
+        if spec.input_shape.is_empty()
+            || spec.input_shape.len() > 2
+            || spec.input_shape.contains(&0)
+        {
             return Err(Error::Spec {
                 path: "input_shape".into(),
                 msg: format!(
@@ -71,14 +93,24 @@ impl<T: Float> Sequential<T> {
                 ),
             });
         }
+        if let Err(issue) = layers::checked_elems("input_shape", &spec.input_shape) {
+            return Err(Error::Spec {
+                path: "input_shape".into(),
+                msg: issue.to_string(),
+            });
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers: Vec<Box<dyn Layer<T>>> = Vec::with_capacity(spec.layers.len());
         let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(spec.layers.len());
         for (index, ls) in spec.layers.iter().enumerate() {
             let input = shapes.last().unwrap_or(&spec.input_shape).clone();
-            let layer_seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(index as u64 + 1));
-            let built = build_layer::<T>(ls, &input, layer_seed, &mut rng)
-                .and_then(|l| l.output_shape(&input).map(|out| (l, out)));
+            let layer_seed =
+                seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(index as u64 + 1));
+            let built = build_layer::<T>(ls, &input, layer_seed, &mut rng).and_then(|l| {
+                let out = l.output_shape(&input)?;
+                layers::checked_elems("output", &out)?;
+                Ok((l, out))
+            });
             match built {
                 Ok((layer, out)) => {
                     layers.push(layer);
@@ -86,12 +118,26 @@ impl<T: Float> Sequential<T> {
                 }
                 Err(issue) => {
                     let hint = hint_for(spec, &shapes, ls, &issue);
-                    return Err(BuildError { index, kind: ls.kind(), input, issue, hint }.into());
+                    return Err(BuildError {
+                        index,
+                        kind: ls.kind(),
+                        input,
+                        issue,
+                        hint,
+                    }
+                    .into());
                 }
             }
         }
         let head = layers.last_mut().and_then(|l| l.take_output_activation());
-        Ok(Sequential { spec: spec.clone(), layers, shapes, head, head_out: None, grad_norms: Vec::new() })
+        Ok(Sequential {
+            spec: spec.clone(),
+            layers,
+            shapes,
+            head,
+            head_out: None,
+            grad_norms: Vec::new(),
+        })
     }
 
     /// Parses and builds a model file.
@@ -101,7 +147,12 @@ impl<T: Float> Sequential<T> {
 
     /// Starts a model in Rust: `Sequential::builder(&[60, 4]).add(...).build(seed)`.
     pub fn builder(input_shape: &[usize]) -> Builder {
-        Builder { spec: ModelSpec { input_shape: input_shape.to_vec(), layers: Vec::new() } }
+        Builder {
+            spec: ModelSpec {
+                input_shape: input_shape.to_vec(),
+                layers: Vec::new(),
+            },
+        }
     }
 
     pub fn spec(&self) -> &ModelSpec {
@@ -114,7 +165,10 @@ impl<T: Float> Sequential<T> {
 
     /// Per-sample output shape of the model.
     pub fn output_shape(&self) -> &[usize] {
-        self.shapes.last().map(|s| s.as_slice()).unwrap_or(&self.spec.input_shape)
+        self.shapes
+            .last()
+            .map(|s| s.as_slice())
+            .unwrap_or(&self.spec.input_shape)
     }
 
     /// Per-sample output shape of every layer.
@@ -140,7 +194,11 @@ impl<T: Float> Sequential<T> {
         self.layers
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| l.params().into_iter().map(move |p| (format!("layers.{i}.{}", p.name), p)))
+            .flat_map(|(i, l)| {
+                l.params()
+                    .into_iter()
+                    .map(move |p| (format!("layers.{i}.{}", p.name), p))
+            })
             .collect()
     }
 
@@ -149,7 +207,11 @@ impl<T: Float> Sequential<T> {
         self.layers
             .iter_mut()
             .enumerate()
-            .flat_map(|(i, l)| l.params_mut().into_iter().map(move |p| (format!("layers.{i}.{}", p.name), p)))
+            .flat_map(|(i, l)| {
+                l.params_mut()
+                    .into_iter()
+                    .map(move |p| (format!("layers.{i}.{}", p.name), p))
+            })
             .collect()
     }
 
@@ -185,10 +247,15 @@ impl<T: Float> Sequential<T> {
     }
 
     fn check_input(&self, x: &ArrayViewD<'_, T>) -> Result<()> {
-        if x.ndim() != self.spec.input_shape.len() + 1 || x.shape()[1..] != self.spec.input_shape[..] {
+        if x.ndim() != self.spec.input_shape.len() + 1
+            || x.shape()[1..] != self.spec.input_shape[..]
+        {
             return Err(Error::Shape {
                 what: "model input".into(),
-                expected: format!("(batch, {})", fmt_shape(&self.spec.input_shape).trim_matches(['(', ')'])),
+                expected: format!(
+                    "(batch, {})",
+                    fmt_shape(&self.spec.input_shape).trim_matches(['(', ')'])
+                ),
                 got: fmt_shape(x.shape()),
             });
         }
@@ -200,6 +267,8 @@ impl<T: Float> Sequential<T> {
     /// # Shapes
     /// - `x`: `(batch, …input_shape)`; returns `(batch, …output_shape)`.
     pub fn forward_logits(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
+        // A head output from an earlier `forward` no longer matches the layers' caches.
+        self.head_out = None;
         self.check_input(&x)?;
         let mut layers = self.layers.iter_mut();
         let mut h = match layers.next() {
@@ -242,7 +311,16 @@ impl<T: Float> Sequential<T> {
     pub fn backward(&mut self, grad: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
         match self.head {
             Some(h) => {
-                let y = self.head_out.as_ref().ok_or_else(|| Error::NoForward { layer: "model head".into() })?;
+                let y = self.head_out.as_ref().ok_or_else(|| Error::NoForward {
+                    layer: "model head".into(),
+                })?;
+                if grad.shape() != y.shape() {
+                    return Err(Error::Shape {
+                        what: "model output gradient".into(),
+                        expected: fmt_shape(y.shape()),
+                        got: fmt_shape(grad.shape()),
+                    });
+                }
                 let mut g = grad.to_owned();
                 h.backward_inplace(&y.view(), g.view_mut());
                 self.backward_logits(g.view())
@@ -254,41 +332,45 @@ impl<T: Float> Sequential<T> {
     /// A Keras-like table: index, layer (type), output shape, parameters, share of all.
     pub fn summary(&self) -> String {
         let total = self.param_count();
-        let mut rows = vec![(
-            "#".to_string(),
-            "Layer (type)".to_string(),
-            "Output shape".to_string(),
-            "Param #".to_string(),
-            "Share".to_string(),
-        )];
-        rows.push(("".into(), "input".into(), fmt_shape(&self.spec.input_shape), "0".into(), "".into()));
+        let mut rows: Vec<[String; 5]> = vec![[
+            "#".into(),
+            "Layer (type)".into(),
+            "Output shape".into(),
+            "Param #".into(),
+            "Share".into(),
+        ]];
+        rows.push([
+            "".into(),
+            "input".into(),
+            fmt_shape(&self.spec.input_shape),
+            "0".into(),
+            "".into(),
+        ]);
         for (i, (l, s)) in self.layers.iter().zip(&self.shapes).enumerate() {
             let p = l.param_count();
-            let share = if total > 0 { format!("{:.1}%", 100.0 * p as f64 / total as f64) } else { "-".into() };
+            let share = if total > 0 {
+                format!("{:.1}%", 100.0 * p as f64 / total as f64)
+            } else {
+                "-".into()
+            };
             let mut kind = self.spec.layers[i].kind();
-            if let LayerSpec::Dense(d) = &self.spec.layers[i] {
-                if s.len() == 2 {
-                    kind = "dense (per time step)".into();
+            let activation = match &self.spec.layers[i] {
+                LayerSpec::Dense(d) => {
+                    if s.len() == 2 {
+                        kind = "dense (per time step)".into();
+                    }
+                    d.activation
                 }
-                if d.activation != Activation::Linear {
-                    kind = format!("{kind}, {}", d.activation.name());
-                }
+                LayerSpec::Conv1d(c) => c.activation,
+                _ => Activation::Linear,
+            };
+            if activation != Activation::Linear {
+                kind = format!("{kind}, {}", activation.name());
             }
-            rows.push((i.to_string(), kind, fmt_shape(s), group(p), share));
+            rows.push([i.to_string(), kind, fmt_shape(s), group(p), share]);
         }
         let w: Vec<usize> = (0..5)
-            .map(|c| {
-                rows.iter()
-                    .map(|r| match c {
-                        0 => r.0.len(),
-                        1 => r.1.len(),
-                        2 => r.2.len(),
-                        3 => r.3.len(),
-                        _ => r.4.len(),
-                    })
-                    .max()
-                    .unwrap_or(0)
-            })
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
             .collect();
         let width = w.iter().sum::<usize>() + 8;
         let rule = "─".repeat(width);
@@ -298,11 +380,11 @@ impl<T: Float> Sequential<T> {
         for (k, r) in rows.iter().enumerate() {
             out.push_str(&format!(
                 "{:>w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}\n",
-                r.0,
-                r.1,
-                r.2,
-                r.3,
-                r.4,
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
                 w0 = w[0],
                 w1 = w[1],
                 w2 = w[2],
@@ -335,52 +417,82 @@ pub fn group(n: usize) -> String {
 }
 
 /// Explains where a wrong shape came from and how to fix it.
-fn hint_for(spec: &ModelSpec, shapes: &[Vec<usize>], layer: &LayerSpec, issue: &ShapeIssue) -> Option<String> {
+fn hint_for(
+    spec: &ModelSpec,
+    shapes: &[Vec<usize>],
+    layer: &LayerSpec,
+    issue: &ShapeIssue,
+) -> Option<String> {
     let ShapeIssue::NeedsSequence { got } = issue else {
         return None;
     };
     if got.len() != 1 {
         return None;
     }
-    let needs = if layer.is_recurrent() { "a recurrent layer" } else { "this layer" };
+    let needs = if layer.is_recurrent() {
+        "a recurrent layer"
+    } else {
+        "this layer"
+    };
     // The last layer that turned a (length, features) input into a flat one.
     let culprit = (0..shapes.len()).rev().find(|&j| {
-        let before = if j == 0 { &spec.input_shape } else { &shapes[j - 1] };
+        let before = if j == 0 {
+            &spec.input_shape
+        } else {
+            &shapes[j - 1]
+        };
         before.len() == 2 && shapes[j].len() == 1
     });
     let Some(j) = culprit else {
         return Some(format!(
-            "the model input {} has no time axis; {needs} needs (length, features): set input_shape to [length, channels]",
+            "the model input {} has no time axis; {needs} needs (length, features): \
+             set input_shape to [length, channels]",
             fmt_shape(&spec.input_shape)
         ));
     };
     let what = &spec.layers[j];
     let kind = what.kind();
-    let before = fmt_shape(if j == 0 { &spec.input_shape } else { &shapes[j - 1] });
+    let before = fmt_shape(if j == 0 {
+        &spec.input_shape
+    } else {
+        &shapes[j - 1]
+    });
     let after = fmt_shape(&shapes[j]);
-    let this = if layer.is_recurrent() { "the recurrent layer" } else { "this layer" };
+    let this = if layer.is_recurrent() {
+        "the recurrent layer"
+    } else {
+        "this layer"
+    };
+    let removed = format!("{kind} (#{j}) removed the time axis, turning {before} into {after}");
+    let removed_rs = format!(
+        "{kind} (#{j}) with return_sequences=false removed the time axis, turning {before} into \
+         {after}"
+    );
     Some(match what {
         LayerSpec::Flatten(_) => format!(
-            "Flatten (#{j}) removed the time axis, turning {before} into {after}: remove the Flatten so \
-             {this} gets {before} as (length, features){}",
+            "Flatten (#{j}) removed the time axis, turning {before} into {after}: remove the \
+             Flatten so {this} gets {before} as (length, features){}",
             if layer.is_recurrent() {
-                "; to classify the whole sequence, set return_sequences=false on the last recurrent layer"
+                "; to classify the whole sequence, set return_sequences=false on the last \
+                 recurrent layer"
             } else {
                 ""
             }
         ),
-        LayerSpec::GlobalMaxpool1d(_) | LayerSpec::GlobalAvgpool1d(_) => format!(
-            "{kind} (#{j}) removed the time axis, turning {before} into {after}: remove the {kind} or move \
-             it after {needs}"
+        LayerSpec::GlobalMaxpool1d(_) | LayerSpec::GlobalAvgpool1d(_) => {
+            format!("{removed}: remove the {kind} or move it after {needs}")
+        }
+        LayerSpec::Bidirectional(_) => format!(
+            "{removed_rs}: set return_sequences=true in the wrapped layer of layer #{j} so it \
+             outputs (length, units)"
         ),
-        LayerSpec::SimpleRnn(_) | LayerSpec::Lstm(_) | LayerSpec::Gru(_) | LayerSpec::Bidirectional(_) => format!(
-            "{kind} (#{j}) with return_sequences=false removed the time axis, turning {before} into \
-             {after}: set return_sequences=true on layer #{j} so it outputs (length, units)"
-        ),
-        _ => format!(
-            "{kind} (#{j}) removed the time axis, turning {before} into {after}: remove layer #{j} or \
-             reorder the layers"
-        ),
+        LayerSpec::SimpleRnn(_) | LayerSpec::Lstm(_) | LayerSpec::Gru(_) => {
+            format!(
+                "{removed_rs}: set return_sequences=true on layer #{j} so it outputs \
+                 (length, units)"
+            )
+        }
+        _ => format!("{removed}: remove layer #{j} or reorder the layers"),
     })
 }
 
@@ -416,7 +528,10 @@ impl<T: Float> Layer<T> for Sequential<T> {
         if input == self.spec.input_shape.as_slice() {
             Ok(Sequential::output_shape(self).to_vec())
         } else {
-            Err(ShapeIssue::Rank { expected: fmt_shape(&self.spec.input_shape), got: input.to_vec() })
+            Err(ShapeIssue::Rank {
+                expected: fmt_shape(&self.spec.input_shape),
+                got: input.to_vec(),
+            })
         }
     }
 
@@ -433,7 +548,10 @@ impl<T: Float> Layer<T> for Sequential<T> {
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
-        self.layers.iter_mut().flat_map(|l| l.params_mut()).collect()
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.params_mut())
+            .collect()
     }
 
     fn set_step(&mut self, step: u64) {

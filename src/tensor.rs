@@ -121,8 +121,71 @@ pub fn view3_mut<T>(a: &mut ArrayD<T>) -> ndarray::ArrayViewMut3<'_, T> {
     a.view_mut().into_dimensionality().expect("array is 3-D") // ok: rank fixed at build time
 }
 
-/// Reshapes an owned array whose element count is known to match (a layer's own buffers).
-pub fn reshape<T: Clone, D: ndarray::Dimension>(a: ndarray::Array<T, D>, shape: &[usize]) -> ArrayD<T> {
-    let a = a.as_standard_layout().into_owned();
-    a.into_shape_with_order(ndarray::IxDyn(shape)).expect("element count matches") // ok: sizes derived from the same shapes
+/// Reshapes an owned array whose element count is known to match (a layer's own buffers):
+/// without copying when it is already in standard (row-major) layout, else with one copy.
+pub fn reshape<T: Clone, D: ndarray::Dimension>(
+    a: ndarray::Array<T, D>,
+    shape: &[usize],
+) -> ArrayD<T> {
+    let a = if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    };
+    a.into_shape_with_order(ndarray::IxDyn(shape))
+        .expect("element count matches") // ok: sizes derived from the same shapes
+}
+
+/// An owned array of `shape` from a row-major vector, without copying.
+pub fn from_vec<T>(v: Vec<T>, shape: &[usize]) -> crate::error::Result<ArrayD<T>> {
+    let n = v.len();
+    ArrayD::from_shape_vec(ndarray::IxDyn(shape), v).map_err(|_| crate::error::Error::Shape {
+        what: "layer buffer".into(),
+        expected: fmt_shape(shape),
+        got: format!("{n} elements"),
+    })
+}
+
+/// A row-major owned copy of `x` (one copy) with the same number of elements in `shape`.
+pub fn owned_as<T: Clone>(
+    x: &ArrayViewD<'_, T>,
+    shape: &[usize],
+) -> crate::error::Result<ArrayD<T>> {
+    let v: Vec<T> = match x.as_slice() {
+        Some(s) => s.to_vec(),
+        None => x.iter().cloned().collect(),
+    };
+    from_vec(v, shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn reshape_moves_a_standard_layout_array_without_copying() {
+        let a = Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f64);
+        let ptr = a.as_ptr();
+        let b = reshape(a, &[2, 6]);
+        assert_eq!(b.as_ptr(), ptr, "standard layout must not be copied");
+        assert_eq!(b.shape(), &[2, 6]);
+        assert_eq!(b[[1, 0]], 6.0);
+        // A transposed (non-standard) array is copied once into row-major order.
+        let t = Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f64).reversed_axes();
+        let c = reshape(t, &[12]);
+        assert_eq!(c[[1]], 4.0);
+        assert_eq!(c[[3]], 1.0);
+    }
+
+    #[test]
+    fn owned_as_copies_any_layout_in_row_major_order() {
+        let t = Array2::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f64).reversed_axes();
+        let o = owned_as(&t.view().into_dyn(), &[6]).unwrap();
+        assert_eq!(
+            o.iter().copied().collect::<Vec<_>>(),
+            vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+        );
+        assert!(from_vec(vec![1.0f32; 5], &[2, 3]).is_err());
+    }
 }

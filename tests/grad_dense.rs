@@ -13,7 +13,16 @@ const TOL: f64 = 1e-6;
 
 fn dense(units: usize, act: Activation, use_bias: bool, input: &[usize]) -> Dense<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let mut d = Dense::new(&DenseSpec { units, activation: act, use_bias }, input, &mut rng).unwrap();
+    let mut d = Dense::new(
+        &DenseSpec {
+            units,
+            activation: act,
+            use_bias,
+        },
+        input,
+        &mut rng,
+    )
+    .unwrap();
     // Non-zero biases so their effect is visible.
     for p in d.params_mut() {
         if p.name == "bias" {
@@ -25,7 +34,13 @@ fn dense(units: usize, act: Activation, use_bias: bool, input: &[usize]) -> Dens
 
 #[test]
 fn dense_gradients_every_activation_2d_and_3d() {
-    let acts = [Activation::Linear, Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Softmax];
+    let acts = [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Softmax,
+    ];
     for act in acts {
         for use_bias in [true, false] {
             for input in [vec![5usize], vec![4, 5]] {
@@ -38,7 +53,14 @@ fn dense_gradients_every_activation_2d_and_3d() {
                 let x = random_array(&xs, -1.0, 1.0, 1);
                 let dy = random_array(&ys, -1.0, 1.0, 2);
                 let r = check_layer(&mut d, &x, &dy, Mode::Train).unwrap();
-                assert!(r.worst() < TOL, "{act:?} bias={use_bias} input={input:?}: {r}");
+                assert!(
+                    r.worst() < TOL,
+                    "{act:?} bias={use_bias} input={input:?}: {r}"
+                );
+                assert!(
+                    r.zero_tensors.is_empty(),
+                    "{act:?} bias={use_bias} input={input:?}: dead check: {r}"
+                );
             }
         }
     }
@@ -61,7 +83,9 @@ fn backward_twice_doubles_parameter_gradients() {
     let once: Vec<_> = d.params().iter().map(|p| p.grad.clone()).collect();
     d.backward(dy.view()).unwrap();
     for (p, g1) in d.params().iter().zip(once) {
-        let diff = (&p.grad - &(&g1 * 2.0)).mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b));
+        let diff = (&p.grad - &(&g1 * 2.0))
+            .mapv(f64::abs)
+            .fold(0.0f64, |a, &b| a.max(b));
         assert!(diff < 1e-12, "{}", p.name);
     }
 }

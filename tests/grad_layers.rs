@@ -37,6 +37,8 @@ impl Worst {
     }
     fn see(&mut self, what: &str, r: &GradReport) {
         assert!(r.worst() < TOL, "{what}: {r}");
+        // An error of 0 from all-zero gradients checks nothing.
+        assert!(r.zero_tensors.is_empty(), "{what}: dead check: {r}");
         if r.worst() >= self.0 {
             self.0 = r.worst();
             self.1 = format!("{what}: {r}");

@@ -67,7 +67,10 @@ fn check(layer: &mut dyn Layer<f64>, seed: u64) -> GradReport {
     ys.extend(&out);
     let x = random_array(&[B, L, F], -1.0, 1.0, seed + 100);
     let dy = random_array(&ys, -1.0, 1.0, seed + 200);
-    check_layer(layer, &x, &dy, Mode::Train).unwrap()
+    let r = check_layer(layer, &x, &dy, Mode::Train).unwrap();
+    // An error of 0 from all-zero gradients checks nothing.
+    assert!(r.zero_tensors.is_empty(), "dead check: {r}");
+    r
 }
 
 #[test]
@@ -164,6 +167,10 @@ fn pytorch_init_builds_and_checks() {
         let dy = random_array(&[B, L, 2 * U], -1.0, 1.0, 6);
         let r = check_layer(&mut layer, &x, &dy, Mode::Eval).unwrap();
         assert!(r.worst() < TOL, "{name} pytorch init: {r}");
+        assert!(
+            r.zero_tensors.is_empty(),
+            "{name} pytorch init: dead check: {r}"
+        );
     }
 }
 
@@ -219,5 +226,6 @@ fn stacked_conv_pool_bilstm_bigru_dense() {
         "{r}"
     );
     assert!(r.worst() < TOL, "stacked: {r}");
+    assert!(r.zero_tensors.is_empty(), "stacked: dead check: {r}");
     eprintln!("stacked: worst relative error {:.2e}", r.worst());
 }

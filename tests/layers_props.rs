@@ -147,13 +147,24 @@ fn conv1d_output_shapes() {
 
 #[test]
 fn conv1d_shape_errors_name_both_lengths() {
+    // `new` checks the geometry before allocating, so a layer built for a longer input is used
+    // to ask `output_shape` about the short one; `new` on the short input gives the same error.
     let c = Conv1d::<f64>::new(
         &conv_spec(4, 20, 1, 1, Padding::Valid),
-        &[10, 4],
+        &[30, 4],
         &mut rng(),
     )
     .unwrap();
     let e = c.output_shape(&[10, 4]).unwrap_err();
+    assert_eq!(
+        Conv1d::<f64>::new(
+            &conv_spec(4, 20, 1, 1, Padding::Valid),
+            &[10, 4],
+            &mut rng()
+        )
+        .err(),
+        Some(e.clone())
+    );
     assert_eq!(
         e,
         ShapeIssue::TooShort {
@@ -167,7 +178,7 @@ fn conv1d_shape_errors_name_both_lengths() {
         "kernel_size 20 is longer than the input length 10"
     );
     let c =
-        Conv1d::<f64>::new(&conv_spec(4, 4, 1, 3, Padding::Valid), &[9, 4], &mut rng()).unwrap();
+        Conv1d::<f64>::new(&conv_spec(4, 4, 1, 3, Padding::Valid), &[20, 4], &mut rng()).unwrap();
     let msg = c.output_shape(&[9, 4]).unwrap_err().to_string();
     assert!(
         msg.contains("10") && msg.contains(" 9") && msg.contains("dilation_rate 3"),

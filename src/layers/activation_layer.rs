@@ -18,6 +18,8 @@ use crate::tensor::{fmt_shape, Float, Mode};
 /// An activation layer (no parameters).
 pub struct ActivationLayer<T: Float> {
     activation: Activation,
+    /// The per-sample input shape it was built for.
+    input: Vec<usize>,
     /// Output of the last forward pass, like the input `(batch, …)`.
     cache: Option<ArrayD<T>>,
 }
@@ -33,6 +35,7 @@ impl<T: Float> ActivationLayer<T> {
         }
         Ok(ActivationLayer {
             activation: spec.activation,
+            input: input.to_vec(),
             cache: None,
         })
     }
@@ -52,6 +55,16 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     }
 
     fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+        if x.ndim() != self.input.len() + 1 || x.shape()[1..] != self.input[..] {
+            return Err(Error::Shape {
+                what: "activation input".into(),
+                expected: format!(
+                    "(batch, {})",
+                    fmt_shape(&self.input).trim_matches(['(', ')'])
+                ),
+                got: fmt_shape(x.shape()),
+            });
+        }
         let y = self.activation.forward(&x);
         self.cache = Some(y.clone());
         Ok(y)
@@ -75,13 +88,6 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     }
 
     fn take_output_activation(&mut self) -> Option<Activation> {
-        match self.activation {
-            Activation::Softmax | Activation::Sigmoid => {
-                let a = self.activation;
-                self.activation = Activation::Linear;
-                Some(a)
-            }
-            _ => None,
-        }
+        self.activation.take_output()
     }
 }

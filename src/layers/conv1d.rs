@@ -25,7 +25,7 @@
 //! are summed in block order, so results are bit-identical whatever the number of threads.
 
 use ndarray::{
-    linalg::general_mat_mul, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, IxDyn,
+    linalg::general_mat_mul, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis,
 };
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -34,7 +34,9 @@ use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::{glorot_limit, no_forward, uniform, Layer, Param};
 use crate::spec::{Conv1dSpec, Padding};
-use crate::tensor::{fmt_shape, view1, view1_mut, view3, view3_mut, Float, Mode};
+use crate::tensor::{
+    fmt_shape, from_vec, owned_as, view1, view1_mut, view3, view3_mut, Float, Mode,
+};
 
 /// Rows of the patch matrix per parallel GEMM block (a constant, so the arithmetic does not
 /// depend on the thread count).
@@ -42,7 +44,9 @@ pub const ROW_BLOCK: usize = 256;
 
 /// Output length and left padding of a sliding window of `window` taps spaced `dilation` apart,
 /// moved by `stride`, over a sequence of `len` steps (Keras `valid`/`same`), or `None` when the
-/// window's span is longer than a `valid` input (or the input is empty).
+/// window's span is longer than a `valid` input (or the input is empty), or when the span or the
+/// padded length `(L' − 1)·s + span` does not fit in a `usize` (all arithmetic is checked, so
+/// every position `t·s + k·d` a layer later computes fits too).
 pub fn window_geometry(
     len: usize,
     window: usize,
@@ -53,34 +57,15 @@ pub fn window_geometry(
     if len == 0 || window == 0 || stride == 0 || dilation == 0 {
         return None;
     }
-    let span = (window - 1) * dilation + 1;
+    let span = (window - 1).checked_mul(dilation)?.checked_add(1)?;
     match padding {
         Padding::Valid => (span <= len).then(|| ((len - span) / stride + 1, 0)),
         Padding::Same => {
             let out = len.div_ceil(stride);
-            let total = ((out - 1) * stride + span).saturating_sub(len);
-            Some((out, total / 2))
+            let reach = (out - 1).checked_mul(stride)?.checked_add(span)?;
+            Some((out, reach.saturating_sub(len) / 2))
         }
     }
-}
-
-/// An owned array of `shape` from a row-major vector, without copying.
-pub(crate) fn from_vec<T>(v: Vec<T>, shape: &[usize]) -> Result<ArrayD<T>> {
-    let n = v.len();
-    ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|_| Error::Shape {
-        what: "layer buffer".into(),
-        expected: fmt_shape(shape),
-        got: format!("{n} elements"),
-    })
-}
-
-/// A row-major owned copy of `x` (one copy) with the same number of elements in `shape`.
-pub(crate) fn owned_as<T: Clone>(x: &ArrayViewD<'_, T>, shape: &[usize]) -> Result<ArrayD<T>> {
-    let v: Vec<T> = match x.as_slice() {
-        Some(s) => s.to_vec(),
-        None => x.iter().cloned().collect(),
-    };
-    from_vec(v, shape)
 }
 
 /// What backward needs from the last forward pass.
@@ -148,10 +133,9 @@ impl<T: Float> Conv1d<T> {
             }
         };
         let (f, k) = (spec.filters, spec.kernel_size);
-        let limit = glorot_limit(in_channels * k, f * k);
-        let weight = Param::new("weight", uniform(&[f, in_channels, k], limit, rng));
-        let bias = spec.use_bias.then(|| Param::zeros("bias", &[f]));
-        Ok(Conv1d {
+        // Geometry and sizes first: nothing is allocated for options that cannot work.
+        let len = input[0];
+        let mut layer = Conv1d {
             filters: f,
             kernel: k,
             stride: spec.strides,
@@ -159,23 +143,46 @@ impl<T: Float> Conv1d<T> {
             padding: spec.padding,
             in_channels,
             activation: spec.activation,
-            weight,
-            bias,
+            weight: Param::zeros("weight", &[0, 0, 0]),
+            bias: None,
             cache: None,
             dcols: Vec::new(),
-        })
+        };
+        layer.output_len(len)?;
+        crate::layers::checked_elems("weight", &[f, in_channels, k])?;
+        let limit = glorot_limit(in_channels * k, f * k);
+        let weight = Param::new("weight", uniform(&[f, in_channels, k], limit, rng));
+        layer.weight = weight;
+        layer.bias = spec.use_bias.then(|| Param::zeros("bias", &[f]));
+        Ok(layer)
     }
 
-    /// Dilated kernel span `(K − 1)·d + 1`.
+    /// Dilated kernel span `(K − 1)·d + 1` (saturating at `usize::MAX`).
     pub fn span(&self) -> usize {
-        (self.kernel - 1) * self.dilation + 1
+        (self.kernel - 1)
+            .saturating_mul(self.dilation)
+            .saturating_add(1)
     }
 
-    /// Output length for an input of `len` steps, or why it is too short.
+    /// Output length for an input of `len` steps, or why it is too short (or why the kernel's
+    /// span does not fit in memory arithmetic at all).
     pub fn output_len(&self, len: usize) -> std::result::Result<usize, ShapeIssue> {
-        window_geometry(len, self.kernel, self.stride, self.dilation, self.padding)
-            .map(|g| g.0)
-            .ok_or_else(|| self.too_short(len))
+        match window_geometry(len, self.kernel, self.stride, self.dilation, self.padding) {
+            Some((out, _)) => Ok(out),
+            None if self.padding == Padding::Same && len > 0 => Err(ShapeIssue::Invalid(format!(
+                "kernel_size {} with dilation_rate {} and strides {} spans more positions than \
+                 seqgrad can index (usize overflow)",
+                self.kernel, self.dilation, self.stride
+            ))),
+            None if (self.kernel - 1).checked_mul(self.dilation).is_none() => {
+                Err(ShapeIssue::Invalid(format!(
+                    "kernel span (kernel_size {}, dilation_rate {}) overflows usize; it is longer \
+                     than the input length {len}",
+                    self.kernel, self.dilation
+                )))
+            }
+            None => Err(self.too_short(len)),
+        }
     }
 
     fn too_short(&self, len: usize) -> ShapeIssue {
@@ -418,14 +425,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
     }
 
     fn take_output_activation(&mut self) -> Option<Activation> {
-        match self.activation {
-            Activation::Softmax | Activation::Sigmoid => {
-                let a = self.activation;
-                self.activation = Activation::Linear;
-                Some(a)
-            }
-            _ => None,
-        }
+        self.activation.take_output()
     }
 }
 
@@ -440,5 +440,17 @@ mod tests {
         assert_eq!(window_geometry(11, 3, 3, 2, Padding::Same), Some((4, 1)));
         assert_eq!(window_geometry(10, 3, 1, 1, Padding::Valid), Some((8, 0)));
         assert_eq!(window_geometry(10, 3, 1, 5, Padding::Valid), None);
+    }
+
+    #[test]
+    fn geometry_overflow_is_none_not_wrong() {
+        let big = usize::MAX / 2;
+        assert_eq!(window_geometry(40, 3, 1, big, Padding::Same), None);
+        assert_eq!(window_geometry(40, 3, 1, big, Padding::Valid), None);
+        assert_eq!(window_geometry(40, usize::MAX, 1, 1, Padding::Same), None);
+        assert_eq!(
+            window_geometry(40, usize::MAX, usize::MAX, 1, Padding::Same),
+            Some((1, (usize::MAX - 40) / 2))
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::{glorot_limit, no_forward, uniform, Layer, Param};
 use crate::spec::DenseSpec;
-use crate::tensor::{reshape, view1, view1_mut, view2, view2_mut, Float, Mode};
+use crate::tensor::{fmt_shape, reshape, view1, view1_mut, view2, view2_mut, Float, Mode};
 
 /// What backward needs from the last forward pass.
 struct DenseCache<T> {
@@ -28,6 +28,8 @@ struct DenseCache<T> {
     y: Array2<T>,
     /// Shape of the original input, `(batch, in)` or `(batch, length, in)`.
     in_shape: Vec<usize>,
+    /// Shape of the output, `(batch, units)` or `(batch, length, units)`.
+    out_shape: Vec<usize>,
 }
 
 /// A dense layer. Parameters `weight (units, in_features)`, `bias (units)`.
@@ -43,7 +45,11 @@ pub struct Dense<T: Float> {
 impl<T: Float> Dense<T> {
     /// Builds the layer for a per-sample input `[features]` or `[length, features]`, with
     /// Glorot-uniform weights (Keras' default) and zero bias.
-    pub fn new(spec: &DenseSpec, input: &[usize], rng: &mut ChaCha8Rng) -> std::result::Result<Self, ShapeIssue> {
+    pub fn new(
+        spec: &DenseSpec,
+        input: &[usize],
+        rng: &mut ChaCha8Rng,
+    ) -> std::result::Result<Self, ShapeIssue> {
         if spec.units == 0 {
             return Err(ShapeIssue::Invalid("units must be at least 1".into()));
         }
@@ -56,12 +62,19 @@ impl<T: Float> Dense<T> {
                 })
             }
         };
+        crate::layers::checked_elems("weight", &[spec.units, in_features])?;
         let limit = glorot_limit(in_features, spec.units);
         let weight = Param::new("weight", uniform(&[spec.units, in_features], limit, rng));
         let bias = spec.use_bias.then(|| Param::zeros("bias", &[spec.units]));
-        Ok(Dense { units: spec.units, in_features, activation: spec.activation, weight, bias, cache: None })
+        Ok(Dense {
+            units: spec.units,
+            in_features,
+            activation: spec.activation,
+            weight,
+            bias,
+            cache: None,
+        })
     }
-
 }
 
 impl<T: Float> Layer<T> for Dense<T> {
@@ -82,38 +95,73 @@ impl<T: Float> Layer<T> for Dense<T> {
 
     fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
         let in_shape = x.shape().to_vec();
+        if !matches!(in_shape.len(), 2 | 3) || in_shape.last() != Some(&self.in_features) {
+            return Err(Error::Shape {
+                what: "dense input".into(),
+                expected: format!("(batch, {f}) or (batch, length, {f})", f = self.in_features),
+                got: fmt_shape(&in_shape),
+            });
+        }
         let rows = x.len() / self.in_features;
-        let x2 = reshape(x.to_owned(), &[rows, self.in_features]);
-        let x2 = x2.into_dimensionality::<Ix2>().map_err(|_| no_forward("dense"))?;
+        // One copy of the input (kept for backward), reshaped in place.
+        let x2 = reshape(
+            x.as_standard_layout().into_owned(),
+            &[rows, self.in_features],
+        );
+        let x2 = x2
+            .into_dimensionality::<Ix2>()
+            .map_err(|_| no_forward("dense"))?;
         let mut z = Array2::zeros((rows, self.units));
         if let Some(b) = &self.bias {
             z += &view1(&b.value);
         }
-        general_mat_mul(T::one(), &x2, &view2(&self.weight.value).t(), T::one(), &mut z);
+        general_mat_mul(
+            T::one(),
+            &x2,
+            &view2(&self.weight.value).t(),
+            T::one(),
+            &mut z,
+        );
         self.activation.forward_inplace(z.view_mut().into_dyn());
         let mut out_shape = in_shape.clone();
         if let Some(last) = out_shape.last_mut() {
             *last = self.units;
         }
+        // One copy of the output (the other stays in the cache); the reshape does not copy.
         let out = reshape(z.clone(), &out_shape);
-        self.cache = Some(DenseCache { x: x2, y: z, in_shape });
+        self.cache = Some(DenseCache {
+            x: x2,
+            y: z,
+            in_shape,
+            out_shape,
+        });
         Ok(out)
     }
 
     fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
         let cache = self.cache.as_ref().ok_or_else(|| no_forward("dense"))?;
         let rows = cache.y.nrows();
-        if grad_out.len() != cache.y.len() {
+        if grad_out.shape() != cache.out_shape.as_slice() {
             return Err(Error::Shape {
                 what: "dense output gradient".into(),
-                expected: format!("{} elements", cache.y.len()),
-                got: format!("{:?}", grad_out.shape()),
+                expected: fmt_shape(&cache.out_shape),
+                got: fmt_shape(grad_out.shape()),
             });
         }
-        let mut dz = reshape(grad_out.to_owned(), &[rows, self.units]);
-        self.activation.backward_inplace(&cache.y.view().into_dyn(), dz.view_mut());
+        let mut dz = reshape(
+            grad_out.as_standard_layout().into_owned(),
+            &[rows, self.units],
+        );
+        self.activation
+            .backward_inplace(&cache.y.view().into_dyn(), dz.view_mut());
         let dz = view2(&dz);
-        general_mat_mul(T::one(), &dz.t(), &cache.x, T::one(), &mut view2_mut(&mut self.weight.grad));
+        general_mat_mul(
+            T::one(),
+            &dz.t(),
+            &cache.x,
+            T::one(),
+            &mut view2_mut(&mut self.weight.grad),
+        );
         if let Some(b) = &mut self.bias {
             view1_mut(&mut b.grad).add_assign(&dz.sum_axis(Axis(0)));
         }
@@ -122,21 +170,18 @@ impl<T: Float> Layer<T> for Dense<T> {
     }
 
     fn params(&self) -> Vec<&Param<T>> {
-        std::iter::once(&self.weight).chain(self.bias.as_ref()).collect()
+        std::iter::once(&self.weight)
+            .chain(self.bias.as_ref())
+            .collect()
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
-        std::iter::once(&mut self.weight).chain(self.bias.as_mut()).collect()
+        std::iter::once(&mut self.weight)
+            .chain(self.bias.as_mut())
+            .collect()
     }
 
     fn take_output_activation(&mut self) -> Option<Activation> {
-        match self.activation {
-            Activation::Softmax | Activation::Sigmoid => {
-                let a = self.activation;
-                self.activation = Activation::Linear;
-                Some(a)
-            }
-            _ => None,
-        }
+        self.activation.take_output()
     }
 }

@@ -33,6 +33,9 @@ pub struct Dropout<T: Float> {
     rate: f64,
     seed: u64,
     step: u64,
+    /// The per-sample input shape, when known ([`Dropout::for_input`]); `None` accepts any
+    /// `(batch, …)`.
+    input: Option<Vec<usize>>,
     cache: Option<DropoutCache<T>>,
     _t: PhantomData<T>,
 }
@@ -51,9 +54,17 @@ impl<T: Float> Dropout<T> {
             rate: spec.rate,
             seed,
             step: 0,
+            input: None,
             cache: None,
             _t: PhantomData,
         })
+    }
+
+    /// Fixes the per-sample input shape, so `forward` refuses any other (the model builds its
+    /// dropout layers this way).
+    pub fn for_input(mut self, input: &[usize]) -> Self {
+        self.input = Some(input.to_vec());
+        self
     }
 
     pub fn rate(&self) -> f64 {
@@ -90,6 +101,24 @@ impl<T: Float> Layer<T> for Dropout<T> {
     }
 
     fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
+        // Element-wise, so any shape would work, but it must have a batch axis (and the shape the
+        // layer was built for, when known).
+        let fits = match &self.input {
+            Some(input) => x.ndim() == input.len() + 1 && x.shape()[1..] == input[..],
+            None => x.ndim() >= 2,
+        };
+        if !fits {
+            return Err(Error::Shape {
+                what: "dropout input".into(),
+                expected: match &self.input {
+                    Some(input) => {
+                        format!("(batch, {})", fmt_shape(input).trim_matches(['(', ')']))
+                    }
+                    None => "(batch, …)".into(),
+                },
+                got: fmt_shape(x.shape()),
+            });
+        }
         let shape = x.shape().to_vec();
         if mode == Mode::Eval || self.rate == 0.0 {
             self.cache = Some(DropoutCache { mask: None, shape });

@@ -10,12 +10,14 @@ use std::marker::PhantomData;
 use ndarray::{ArrayD, ArrayViewD};
 
 use crate::error::{Error, Result, ShapeIssue};
-use crate::layers::conv1d::owned_as;
-use crate::layers::{no_forward, Layer};
-use crate::tensor::{fmt_shape, Float, Mode};
+use crate::layers::{checked_elems, no_forward, Layer};
+use crate::tensor::{fmt_shape, owned_as, Float, Mode};
 
 /// Flattens each sample to one axis (no parameters).
 pub struct Flatten<T: Float> {
+    /// The per-sample input shape it was built for (`None` for [`Flatten::default`], which
+    /// accepts any `(batch, …)`).
+    input: Option<Vec<usize>>,
     /// Input shape of the last forward pass, `(batch, …input)`.
     cache: Option<Vec<usize>>,
     _t: PhantomData<T>,
@@ -30,7 +32,9 @@ impl<T: Float> Flatten<T> {
                 got: Vec::new(),
             });
         }
+        checked_elems("flattened input", input)?;
         Ok(Flatten {
+            input: Some(input.to_vec()),
             cache: None,
             _t: PhantomData,
         })
@@ -40,6 +44,7 @@ impl<T: Float> Flatten<T> {
 impl<T: Float> Default for Flatten<T> {
     fn default() -> Self {
         Flatten {
+            input: None,
             cache: None,
             _t: PhantomData,
         }
@@ -58,14 +63,23 @@ impl<T: Float> Layer<T> for Flatten<T> {
                 got: Vec::new(),
             });
         }
-        Ok(vec![input.iter().product()])
+        Ok(vec![checked_elems("flattened input", input)?])
     }
 
     fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
-        if x.ndim() < 2 {
+        let fits = match &self.input {
+            Some(input) => x.ndim() >= 1 && x.shape()[1..] == input[..],
+            None => x.ndim() >= 2,
+        };
+        if !fits {
             return Err(Error::Shape {
                 what: "flatten input".into(),
-                expected: "(batch, …)".into(),
+                expected: match &self.input {
+                    Some(input) => {
+                        format!("(batch, {})", fmt_shape(input).trim_matches(['(', ')']))
+                    }
+                    None => "(batch, …)".into(),
+                },
                 got: fmt_shape(x.shape()),
             });
         }

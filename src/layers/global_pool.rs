@@ -2,13 +2,14 @@
 //! (Keras `GlobalMaxPooling1D` / `GlobalAveragePooling1D`): `(L, C) → (C)`.
 //!
 //! Max: `y[b, c] = max_i x[b, i, c]`; backward `dx[b, a, c] = dy[b, c]` at the arg max `a`
-//! (the **first** position of the maximum on ties), zero elsewhere.
+//! (the **first** position of the maximum on ties), zero elsewhere. A NaN counts as larger than
+//! every number (the first NaN is the arg max), so NaN inputs are not hidden.
 //!
 //! Average: `y[b, c] = (1/L) Σ_i x[b, i, c]`; backward `dx[b, i, c] = dy[b, c] / L` for all `i`.
 
 use std::marker::PhantomData;
 
-use ndarray::{Array2, ArrayD, ArrayViewD, Ix3};
+use ndarray::{Array2, ArrayD, ArrayViewD, Axis, Ix3, Zip};
 
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::pool::PoolOp;
@@ -80,36 +81,35 @@ impl<T: Float> Layer<T> for GlobalPool1d<T> {
         if len == 0 {
             return Err(bad());
         }
+        let x3 = x3.as_standard_layout();
         let mut y = Array2::<T>::zeros((batch, c));
         let mut argmax = Array2::<usize>::zeros((0, 0));
         match self.op {
             PoolOp::Max => {
                 argmax = Array2::zeros((batch, c));
-                for b in 0..batch {
-                    for ch in 0..c {
-                        let mut best = x3[[b, 0, ch]];
-                        let mut at = 0;
-                        for i in 1..len {
-                            let v = x3[[b, i, ch]];
-                            if v > best {
-                                best = v;
-                                at = i;
-                            }
-                        }
-                        y[[b, ch]] = best;
-                        argmax[[b, ch]] = at;
+                for ((xb, mut yb), mut ab) in x3
+                    .outer_iter()
+                    .zip(y.outer_iter_mut())
+                    .zip(argmax.outer_iter_mut())
+                {
+                    yb.assign(&xb.row(0));
+                    for (i, row) in xb.outer_iter().enumerate().skip(1) {
+                        Zip::from(&mut yb)
+                            .and(&mut ab)
+                            .and(&row)
+                            .for_each(|best, at, &v| {
+                                if v > *best || (v.is_nan() && !best.is_nan()) {
+                                    *best = v;
+                                    *at = i;
+                                }
+                            });
                     }
                 }
             }
             PoolOp::Avg => {
                 let inv = T::one() / T::lit(len as f64);
-                for b in 0..batch {
-                    for i in 0..len {
-                        for ch in 0..c {
-                            y[[b, ch]] += x3[[b, i, ch]];
-                        }
-                    }
-                }
+                // Sum over the length axis in index order, then scale.
+                y = x3.fold_axis(Axis(1), T::zero(), |&a, &b| a + b);
                 y.mapv_inplace(|v| v * inv);
             }
         }
@@ -137,17 +137,24 @@ impl<T: Float> Layer<T> for GlobalPool1d<T> {
         let mut dx = ndarray::Array3::<T>::zeros((batch, len, c));
         match self.op {
             PoolOp::Max => {
-                for ((b, ch), &a) in cache.argmax.indexed_iter() {
-                    dx[[b, a, ch]] += g[[b, ch]];
+                for ((mut dxb, gb), ab) in dx
+                    .outer_iter_mut()
+                    .zip(g.outer_iter())
+                    .zip(cache.argmax.outer_iter())
+                {
+                    for ((ch, &a), &gv) in ab.iter().enumerate().zip(gb.iter()) {
+                        if let Some(d) = dxb.get_mut((a, ch)) {
+                            *d += gv;
+                        }
+                    }
                 }
             }
             PoolOp::Avg => {
                 let inv = T::one() / T::lit(len as f64);
-                for b in 0..batch {
-                    for i in 0..len {
-                        for ch in 0..c {
-                            dx[[b, i, ch]] = g[[b, ch]] * inv;
-                        }
+                for (mut dxb, gb) in dx.outer_iter_mut().zip(g.outer_iter()) {
+                    let scaled = gb.mapv(|v| v * inv);
+                    for mut row in dxb.outer_iter_mut() {
+                        row.assign(&scaled);
                     }
                 }
             }

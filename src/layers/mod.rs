@@ -38,7 +38,11 @@ impl<T: Float> Param<T> {
     /// A parameter with a zero gradient of the same shape.
     pub fn new(name: impl Into<String>, value: ArrayD<T>) -> Self {
         let grad = ArrayD::zeros(value.raw_dim());
-        Param { name: name.into(), value, grad }
+        Param {
+            name: name.into(),
+            value,
+            grad,
+        }
     }
 
     /// A zero-initialised parameter of the given shape.
@@ -118,7 +122,32 @@ pub trait Layer<T: Float>: Send + Sync {
 
 /// The error for a backward pass with no cached forward.
 pub(crate) fn no_forward(layer: &str) -> Error {
-    Error::NoForward { layer: layer.to_string() }
+    Error::NoForward {
+        layer: layer.to_string(),
+    }
+}
+
+/// The most elements seqgrad allows in one tensor (a parameter, or one sample's activations):
+/// 2³⁰. Larger options are refused when the model is built instead of failing to allocate.
+pub const MAX_TENSOR_ELEMS: usize = 1 << 30;
+
+/// The element count of a tensor of `shape`, or why it is too big: its product overflows or
+/// exceeds [`MAX_TENSOR_ELEMS`]. `what` names the tensor in the message (`weight`, `output` …).
+pub fn checked_elems(what: &str, shape: &[usize]) -> std::result::Result<usize, ShapeIssue> {
+    let exact = shape
+        .iter()
+        .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128));
+    match exact {
+        Some(n) if n <= MAX_TENSOR_ELEMS as u128 => Ok(n as usize),
+        _ => {
+            let held = exact.map_or_else(|| "more than 2^128".to_string(), |n| n.to_string());
+            Err(ShapeIssue::Invalid(format!(
+                "{what} {} would hold {held} elements, more than the {MAX_TENSOR_ELEMS} seqgrad \
+                 allows",
+                crate::tensor::fmt_shape(shape)
+            )))
+        }
+    }
 }
 
 /// Glorot-uniform limit `sqrt(6 / (fan_in + fan_out))`, Keras' default kernel initialiser.

@@ -11,7 +11,9 @@
 //!
 //! Max: `y[b, t, c] = max_{i ∈ W_t} x[b, i, c]`; backward routes the gradient to the arg max:
 //! `dx[b, a_t, c] += dy[b, t, c]` with `a_t` the **first** position of the maximum in the window
-//! (ties go to the earliest position, as a strict `>` scan finds it).
+//! (ties go to the earliest position, as a strict `>` scan finds it). A NaN counts as larger than
+//! every number, so a NaN in a window gives a NaN output (the first NaN is the arg max) instead of
+//! being hidden.
 //!
 //! Average: `y[b, t, c] = (1/|W_t|) Σ_{i ∈ W_t} x[b, i, c]` where `|W_t|` counts only real
 //! positions (Keras/TF `same` behaviour); backward `dx[b, i, c] += dy[b, t, c] / |W_t|` for
@@ -26,10 +28,10 @@ use ndarray::{ArrayD, ArrayViewD};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, ShapeIssue};
-use crate::layers::conv1d::{from_vec, window_geometry};
+use crate::layers::conv1d::window_geometry;
 use crate::layers::{no_forward, Layer};
 use crate::spec::{Padding, PoolSpec};
-use crate::tensor::{fmt_shape, Float, Mode};
+use crate::tensor::{fmt_shape, from_vec, Float, Mode};
 
 /// Which reduction a pooling layer applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +66,7 @@ pub struct Pool1d<T: Float> {
 fn window(t: usize, stride: usize, pool: usize, pad: usize, len: usize) -> (usize, usize) {
     let start = t * stride;
     let lo = start.saturating_sub(pad).min(len);
-    let hi = (start + pool).saturating_sub(pad).min(len);
+    let hi = start.saturating_add(pool).saturating_sub(pad).min(len);
     (lo, hi)
 }
 
@@ -112,10 +114,19 @@ impl<T: Float> Pool1d<T> {
 
     fn geometry(&self, len: usize) -> std::result::Result<(usize, usize), ShapeIssue> {
         window_geometry(len, self.pool, self.stride, 1, self.padding).ok_or_else(|| {
-            ShapeIssue::TooShort {
-                what: "pool_size".into(),
-                needed: self.pool,
-                got: len,
+            if self.padding == Padding::Same && len > 0 {
+                // `same` geometry only fails when `(L' − 1)·s + p` overflows.
+                ShapeIssue::Invalid(format!(
+                    "pool_size {} with strides {} spans more positions than seqgrad can index \
+                     (usize overflow)",
+                    self.pool, self.stride
+                ))
+            } else {
+                ShapeIssue::TooShort {
+                    what: "pool_size".into(),
+                    needed: self.pool,
+                    got: len,
+                }
             }
         })
     }
@@ -183,7 +194,8 @@ impl<T: Float> Layer<T> for Pool1d<T> {
                                     .zip(ar.iter_mut())
                                     .zip(&xi[q * c..(q + 1) * c])
                                 {
-                                    if xv > *yv {
+                                    // NaN counts as the maximum (the first NaN wins).
+                                    if xv > *yv || (xv.is_nan() && !yv.is_nan()) {
                                         *yv = xv;
                                         *av = q;
                                     }

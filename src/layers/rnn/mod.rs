@@ -252,6 +252,15 @@ impl<T: Float> Recurrent<T> {
         }
         let features = sequence_features(input)?;
         let g = cell.gates();
+        // Sizes first: nothing is allocated for options that cannot fit.
+        let gu = g.checked_mul(rnn.units).ok_or_else(|| {
+            ShapeIssue::Invalid(format!(
+                "units {} times {g} gates overflows usize",
+                rnn.units
+            ))
+        })?;
+        crate::layers::checked_elems("weight_ih_l0", &[gu, features])?;
+        crate::layers::checked_elems("weight_hh_l0", &[gu, rnn.units])?;
         let [w_ih, w_hh, b_ih, b_hh] = init::init_params(
             rnn.init,
             g,
