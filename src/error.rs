@@ -18,7 +18,11 @@ pub enum ShapeIssue {
     Rank { expected: String, got: Vec<usize> },
     /// A window (kernel, pool) is longer than the (padded) input.
     #[error("{what} {needed} is longer than the input length {got}")]
-    TooShort { what: String, needed: usize, got: usize },
+    TooShort {
+        what: String,
+        needed: usize,
+        got: usize,
+    },
     /// The layer's own options are invalid (zero filters, rate outside [0, 1) …).
     #[error("{0}")]
     Invalid(String),
@@ -49,7 +53,11 @@ pub enum Error {
     Spec { path: String, msg: String },
     /// An array with the wrong shape was passed at run time.
     #[error("{what}: expected shape {expected} but got {got}")]
-    Shape { what: String, expected: String, got: String },
+    Shape {
+        what: String,
+        expected: String,
+        got: String,
+    },
     /// `backward` was called on a layer that has no cached forward pass.
     #[error("layer {layer}: backward called without a forward pass in train/eval mode")]
     NoForward { layer: String },
@@ -76,7 +84,10 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

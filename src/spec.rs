@@ -34,7 +34,10 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// Parses a model from JSON text; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| Error::Spec { path: origin.to_string(), msg: e.to_string() })
+        serde_json::from_str(text).map_err(|e| Error::Spec {
+            path: origin.to_string(),
+            msg: e.to_string(),
+        })
     }
 
     /// Reads a model file.
@@ -106,7 +109,10 @@ impl LayerSpec {
     pub fn is_recurrent(&self) -> bool {
         matches!(
             self,
-            LayerSpec::SimpleRnn(_) | LayerSpec::Lstm(_) | LayerSpec::Gru(_) | LayerSpec::Bidirectional(_)
+            LayerSpec::SimpleRnn(_)
+                | LayerSpec::Lstm(_)
+                | LayerSpec::Gru(_)
+                | LayerSpec::Bidirectional(_)
         )
     }
 }
@@ -171,7 +177,11 @@ pub struct PoolSpec {
 
 impl Default for PoolSpec {
     fn default() -> Self {
-        PoolSpec { pool_size: 2, strides: None, padding: Padding::Valid }
+        PoolSpec {
+            pool_size: 2,
+            strides: None,
+            padding: Padding::Valid,
+        }
     }
 }
 
@@ -196,7 +206,11 @@ pub struct DenseSpec {
 
 impl Default for DenseSpec {
     fn default() -> Self {
-        DenseSpec { units: 0, activation: Activation::Linear, use_bias: true }
+        DenseSpec {
+            units: 0,
+            activation: Activation::Linear,
+            use_bias: true,
+        }
     }
 }
 
@@ -242,7 +256,12 @@ pub struct RnnSpec {
 
 impl Default for RnnSpec {
     fn default() -> Self {
-        RnnSpec { units: 0, return_sequences: false, activation: Activation::Tanh, init: RnnInit::Keras }
+        RnnSpec {
+            units: 0,
+            return_sequences: false,
+            activation: Activation::Tanh,
+            init: RnnInit::Keras,
+        }
     }
 }
 
@@ -312,7 +331,10 @@ mod tests {
         assert_eq!(m.layers.len(), 6);
         match &m.layers[0] {
             LayerSpec::Conv1d(c) => {
-                assert_eq!((c.filters, c.kernel_size, c.strides, c.dilation_rate), (100, 10, 1, 1));
+                assert_eq!(
+                    (c.filters, c.kernel_size, c.strides, c.dilation_rate),
+                    (100, 10, 1, 1)
+                );
                 assert!(c.use_bias);
                 assert_eq!(c.padding, Padding::Valid);
             }
@@ -334,11 +356,17 @@ mod tests {
 
     #[test]
     fn unknown_type_lists_valid_types() {
-        let err = ModelSpec::from_json(r#"{"input_shape":[4,4],"layers":[{"type":"conv2d"}]}"#, "m.json")
-            .unwrap_err()
-            .to_string();
+        let err = ModelSpec::from_json(
+            r#"{"input_shape":[4,4],"layers":[{"type":"conv2d"}]}"#,
+            "m.json",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("m.json"), "{err}");
-        assert!(err.contains("conv2d") && err.contains("conv1d") && err.contains("bidirectional"), "{err}");
+        assert!(
+            err.contains("conv2d") && err.contains("conv1d") && err.contains("bidirectional"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -349,6 +377,9 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("kernel") && err.contains("kernel_size"), "{err}");
+        assert!(
+            err.contains("kernel") && err.contains("kernel_size"),
+            "{err}"
+        );
     }
 }

@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn seqgrad(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_seqgrad")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_seqgrad"))
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -16,22 +19,33 @@ fn missing_required_flag_is_one_line() {
     let (code, _, err) = seqgrad(&["train", "--data", "x.csv"]);
     assert_eq!(code, 2);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains("--model") && err.contains("seqgrad train --help"), "{err}");
+    assert!(
+        err.contains("--model") && err.contains("seqgrad train --help"),
+        "{err}"
+    );
 }
 
 #[test]
 fn misspelt_flag_names_the_likely_one() {
-    let (code, _, err) = seqgrad(&["train", "--model", "m.json", "--data", "d.csv", "--epoch", "3"]);
+    let (code, _, err) = seqgrad(&[
+        "train", "--model", "m.json", "--data", "d.csv", "--epoch", "3",
+    ]);
     assert_eq!(code, 2);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains("'--epoch'") && err.contains("'--epochs'"), "{err}");
+    assert!(
+        err.contains("'--epoch'") && err.contains("'--epochs'"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_subcommand_points_to_top_level_help() {
     let (code, _, err) = seqgrad(&["frobnicate"]);
     assert_eq!(code, 2);
-    assert!(err.contains("frobnicate") && err.contains("'seqgrad --help'"), "{err}");
+    assert!(
+        err.contains("frobnicate") && err.contains("'seqgrad --help'"),
+        "{err}"
+    );
 }
 
 #[test]
