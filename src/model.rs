@@ -17,7 +17,7 @@ use crate::error::{BuildError, Error, Result, ShapeIssue};
 use crate::layers::rnn::{Direction, Recurrent};
 use crate::layers::{self, Layer, Param};
 use crate::spec::{LayerSpec, ModelSpec, RecurrentSpec};
-use crate::tensor::{fmt_shape, l2_norm, Float, Mode};
+use crate::tensor::{check_batched, fmt_shape, l2_norm, Float, Mode};
 
 /// A sequential model.
 pub struct Sequential<T: Float> {
@@ -247,19 +247,7 @@ impl<T: Float> Sequential<T> {
     }
 
     fn check_input(&self, x: &ArrayViewD<'_, T>) -> Result<()> {
-        if x.ndim() != self.spec.input_shape.len() + 1
-            || x.shape()[1..] != self.spec.input_shape[..]
-        {
-            return Err(Error::Shape {
-                what: "model input".into(),
-                expected: format!(
-                    "(batch, {})",
-                    fmt_shape(&self.spec.input_shape).trim_matches(['(', ')'])
-                ),
-                got: fmt_shape(x.shape()),
-            });
-        }
-        Ok(())
+        check_batched("model input", &self.spec.input_shape, x.shape())
     }
 
     /// Runs every layer but the head: logits when the model ends in softmax/sigmoid.

@@ -23,7 +23,7 @@ use ndarray::{ArrayD, ArrayViewD};
 use crate::error::{Error, Result};
 use crate::model::Sequential;
 use crate::spec::ModelSpec;
-use crate::tensor::{fmt_shape, Float, Mode};
+use crate::tensor::{fmt_batched, fmt_shape, is_batched, Float, Mode};
 use crate::weights::{self, StoredTensor};
 
 #[derive(Debug, clap::Args)]
@@ -147,20 +147,19 @@ fn run_typed<T: Float>(
         input_error(
             &args.input,
             format!(
-                "no tensor named `input` (batch, {}); the file holds: {holds}",
-                fmt_shape(model.input_shape()).trim_matches(['(', ')'])
+                "no tensor named `input` {}; the file holds: {holds}",
+                fmt_batched(model.input_shape())
             ),
         )
     })?;
     let in_shape = model.input_shape().to_vec();
-    let x_ok = x.array.ndim() == in_shape.len() + 1 && x.array.shape()[1..] == in_shape[..];
-    if !x_ok || x.array.shape()[0] == 0 {
+    if !is_batched(&in_shape, x.array.shape()) || x.array.shape()[0] == 0 {
         return Err(input_error(
             &args.input,
             format!(
-                "tensor `input` has shape {} but the model takes (batch, {}) with batch ≥ 1",
+                "tensor `input` has shape {} but the model takes {} with batch ≥ 1",
                 fmt_shape(x.array.shape()),
-                fmt_shape(&in_shape).trim_matches(['(', ')'])
+                fmt_batched(&in_shape)
             ),
         ));
     }

@@ -13,7 +13,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::{no_forward, Layer};
 use crate::spec::ActivationSpec;
-use crate::tensor::{fmt_shape, Float, Mode};
+use crate::tensor::{check_batched, fmt_shape, Float, Mode};
 
 /// An activation layer (no parameters).
 pub struct ActivationLayer<T: Float> {
@@ -55,16 +55,7 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     }
 
     fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
-        if x.ndim() != self.input.len() + 1 || x.shape()[1..] != self.input[..] {
-            return Err(Error::Shape {
-                what: "activation input".into(),
-                expected: format!(
-                    "(batch, {})",
-                    fmt_shape(&self.input).trim_matches(['(', ')'])
-                ),
-                got: fmt_shape(x.shape()),
-            });
-        }
+        check_batched("activation input", &self.input, x.shape())?;
         let y = self.activation.forward(&x);
         self.cache = Some(y.clone());
         Ok(y)

@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::{no_forward, Layer};
 use crate::spec::DropoutSpec;
-use crate::tensor::{fmt_shape, Float, Mode};
+use crate::tensor::{check_batched, fmt_shape, Float, Mode};
 
 /// What backward needs from the last forward pass.
 struct DropoutCache<T> {
@@ -101,23 +101,18 @@ impl<T: Float> Layer<T> for Dropout<T> {
     }
 
     fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
-        // Element-wise, so any shape would work, but it must have a batch axis (and the shape the
-        // layer was built for, when known).
-        let fits = match &self.input {
-            Some(input) => x.ndim() == input.len() + 1 && x.shape()[1..] == input[..],
-            None => x.ndim() >= 2,
-        };
-        if !fits {
-            return Err(Error::Shape {
-                what: "dropout input".into(),
-                expected: match &self.input {
-                    Some(input) => {
-                        format!("(batch, {})", fmt_shape(input).trim_matches(['(', ')']))
-                    }
-                    None => "(batch, …)".into(),
-                },
-                got: fmt_shape(x.shape()),
-            });
+        // Element-wise, so any shape would work, but it must have a batch axis.
+        // Any shape with a batch axis, or exactly the one the layer was built for, when known.
+        match &self.input {
+            Some(input) => check_batched("dropout input", input, x.shape())?,
+            None if x.ndim() < 2 => {
+                return Err(Error::Shape {
+                    what: "dropout input".into(),
+                    expected: "(batch, …)".into(),
+                    got: fmt_shape(x.shape()),
+                })
+            }
+            None => {}
         }
         let shape = x.shape().to_vec();
         if mode == Mode::Eval || self.rate == 0.0 {

@@ -11,7 +11,7 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::{checked_elems, no_forward, Layer};
-use crate::tensor::{fmt_shape, owned_as, Float, Mode};
+use crate::tensor::{check_batched, fmt_shape, owned_as, Float, Mode};
 
 /// Flattens each sample to one axis (no parameters).
 pub struct Flatten<T: Float> {
@@ -67,21 +67,17 @@ impl<T: Float> Layer<T> for Flatten<T> {
     }
 
     fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
-        let fits = match &self.input {
-            Some(input) => x.ndim() >= 1 && x.shape()[1..] == input[..],
-            None => x.ndim() >= 2,
-        };
-        if !fits {
-            return Err(Error::Shape {
-                what: "flatten input".into(),
-                expected: match &self.input {
-                    Some(input) => {
-                        format!("(batch, {})", fmt_shape(input).trim_matches(['(', ')']))
-                    }
-                    None => "(batch, …)".into(),
-                },
-                got: fmt_shape(x.shape()),
-            });
+        // Any shape with a batch axis, or exactly the one the layer was built for, when known.
+        match &self.input {
+            Some(input) => check_batched("flatten input", input, x.shape())?,
+            None if x.ndim() < 2 => {
+                return Err(Error::Shape {
+                    what: "flatten input".into(),
+                    expected: "(batch, …)".into(),
+                    got: fmt_shape(x.shape()),
+                })
+            }
+            None => {}
         }
         let shape = x.shape().to_vec();
         let batch = shape[0];
