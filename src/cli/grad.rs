@@ -10,7 +10,11 @@
 //! - `output`: the model output, final softmax/sigmoid included;
 //! - `input_grad`: ∂/∂input of `sum(output ⊙ output_grad)`;
 //! - `grad.<name>` for every parameter (`grad.layers.0.weight` …);
-//! - without `--weights`, the seeded initial weights (`--seed`, `--dtype`) under their own names.
+//! - without `--weights`, the seeded initial weights (`--seed`, `--dtype`) under their own names;
+//! - with `--record-steps`, the raw material of gradient-flow studies:
+//!   `output_grad_norm` `(layers)`, ‖∂L/∂output_i‖ of every layer i over the batch, and
+//!   `step_grad_norm.layers.{i}.{forward|reverse}` `(batch, length)`, ‖∂L/∂h_t‖ of every
+//!   recurrent layer at every time step (the total gradient reaching h_t, in original time order).
 //!
 //! A file written by `grad` can be passed back as `--weights`: its `output`, `input_grad` and
 //! `grad.*` tensors are ignored there. Every user error is one line (exit code 2).
@@ -46,6 +50,9 @@ pub struct Args {
     /// Element type when no --weights are given (with --weights: the file's dtype).
     #[arg(long, value_enum)]
     pub dtype: Option<Dtype>,
+    /// Also write per-layer output-gradient norms and per-time-step ‖∂L/∂h_t‖ of recurrent layers.
+    #[arg(long)]
+    pub record_steps: bool,
 }
 
 /// Element type of a run.
@@ -66,7 +73,11 @@ impl Dtype {
 
 /// Names a `grad` output file holds besides the weights.
 fn is_grad_output(name: &str) -> bool {
-    name == "output" || name == "input_grad" || name.starts_with("grad.")
+    name == "output"
+        || name == "input_grad"
+        || name == "output_grad_norm"
+        || name.starts_with("grad.")
+        || name.starts_with("step_grad_norm.")
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -189,8 +200,23 @@ fn run_typed<T: Float>(
     let x: ArrayD<T> = x.array.mapv(T::lit);
     let og: ArrayD<T> = og.array.mapv(T::lit);
     model.zero_grad();
+    model.set_record_step_grads(args.record_steps);
     let output = model.forward(x.view(), Mode::Eval)?;
     let input_grad = model.backward(og.view())?;
+    let mut records: Vec<(String, ArrayD<T>)> = Vec::new();
+    if args.record_steps {
+        let norms =
+            ndarray::Array1::from_iter(model.output_grad_norms().iter().map(|&v| T::lit(v)));
+        records.push(("output_grad_norm".into(), norms.into_dyn()));
+        for (i, layer) in model.layers().iter().enumerate() {
+            for (direction, norms) in layer.step_grad_norms() {
+                records.push((
+                    format!("step_grad_norm.layers.{i}.{direction}"),
+                    norms.mapv(T::lit).into_dyn(),
+                ));
+            }
+        }
+    }
 
     let named = model.named_params();
     let grad_names: Vec<String> = named.iter().map(|(n, _)| format!("grad.{n}")).collect();
@@ -200,6 +226,9 @@ fn run_typed<T: Float>(
     ];
     for ((_, p), gname) in named.iter().zip(&grad_names) {
         tensors.push((gname.clone(), p.grad.view()));
+    }
+    for (n, a) in &records {
+        tensors.push((n.clone(), a.view()));
     }
     if stored.is_none() {
         for (n, p) in &named {
