@@ -175,19 +175,27 @@ pub struct Evaluation<T> {
 /// Checks that a data set fits a model: sequence input `(length, 4)` or flat `(length·4)`
 /// input, and a flat output of one unit per class.
 pub fn check_fit<T: Float>(model: &Sequential<T>, seq_len: usize, classes: usize) -> Result<()> {
+    check_input_len(model, seq_len)?;
+    if model.output_shape() != [classes] {
+        return Err(Error::Usage(format!(
+            "the model output is {} but the data has {classes} classes/labels; end the model with a dense layer of {classes} units on a flat input",
+            fmt_shape(model.output_shape())
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that sequences of length `seq_len` fit the model input (`(length, 4)` or flat
+/// `(length·4)`). Cheap, so the CLI calls it with the `--crop`/`--pad` length before encoding
+/// (a huge `--pad` is then an error before any allocation).
+pub fn check_input_len<T: Float>(model: &Sequential<T>, seq_len: usize) -> Result<()> {
     let input = model.input_shape();
-    let ok = input == [seq_len, 4] || input == [seq_len * 4];
+    let ok = input == [seq_len, 4] || seq_len.checked_mul(4).is_some_and(|f| input == [f]);
     if !ok {
         return Err(Error::Usage(format!(
             "the model input is {} but the data is {} one-hot sequences of length {seq_len} (use --crop/--pad or change input_shape)",
             fmt_shape(input),
             fmt_shape(&[seq_len, 4])
-        )));
-    }
-    if model.output_shape() != [classes] {
-        return Err(Error::Usage(format!(
-            "the model output is {} but the data has {classes} classes/labels; end the model with a dense layer of {classes} units on a flat input",
-            fmt_shape(model.output_shape())
         )));
     }
     Ok(())

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::train::bundled;
 use crate::data::{meme, synth};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -44,11 +44,7 @@ pub fn run(a: &Args) -> Result<()> {
         (Some(c), None) => (c, false),
         (None, None) => (3, false),
     };
-    if n == 0 || a.count == 0 || a.length == 0 {
-        return Err(Error::Usage(
-            "--count, --length and --classes/--labels must be at least 1".into(),
-        ));
-    }
+    synth::check_sizes(a.count, a.length, n)?;
     let meme_path = a
         .meme
         .clone()

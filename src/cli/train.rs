@@ -156,6 +156,17 @@ pub fn bundled(rel: &str) -> PathBuf {
     }
 }
 
+/// Writes `text` to standard output. A closed pipe (`seqgrad predict … | head -1`) is not an
+/// error: the reader has what it wanted, so the output stops quietly (exit status 0).
+pub fn print_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::io("<stdout>", e)),
+        _ => Ok(()),
+    }
+}
+
 /// Runs `f` in a rayon pool of `threads` threads (or the global pool).
 pub fn with_threads<R: Send>(
     threads: Option<usize>,
@@ -313,6 +324,9 @@ fn run_inner(a: &Args) -> Result<()> {
     let policy = a.data_args.policy()?;
     let spec = crate::spec::ModelSpec::from_file(&a.model)?;
     let mut model = Sequential::<f32>::from_spec(&spec, a.seed)?;
+    if let Some(t) = policy.target()? {
+        train::check_input_len(&model, t)?;
+    }
     let opts = a.data_args.read_options();
     let (all, labels) = data::load_labelled::<f32>(&a.data, &opts, policy, None)?;
     let (train_set, valid_set, test_set) = match &a.valid {
@@ -355,8 +369,8 @@ fn run_inner(a: &Args) -> Result<()> {
     crate::weights::write_atomic(&out.join("model.json"), (spec.to_json() + "\n").as_bytes())?;
     labels.save(&out.join("labels.json"))?;
     cfg.checkpoint = Some(out.join("weights.safetensors"));
-    println!(
-        "training {} ({} parameters) on {}: {} train / {} validation / {} test records, classes {}",
+    print_stdout(&format!(
+        "training {} ({} parameters) on {}: {} train / {} validation / {} test records, classes {}\n",
         a.model.display(),
         crate::model::group(model.param_count()),
         a.data.display(),
@@ -364,7 +378,7 @@ fn run_inner(a: &Args) -> Result<()> {
         valid_set.as_ref().map(|v| v.len()).unwrap_or(0),
         test_set.len(),
         labels.classes.join(", ")
-    );
+    ))?;
     let t0 = Instant::now();
     let history = train::fit(
         &mut model,
@@ -376,8 +390,8 @@ fn run_inner(a: &Args) -> Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     crate::weights::write_atomic(&out.join("history.csv"), history.to_csv().as_bytes())?;
     crate::weights::write_atomic(&out.join("history.json"), history.to_json().as_bytes())?;
-    println!(
-        "training time: {secs:.2} s ({} epochs, best epoch {}{})",
+    print_stdout(&format!(
+        "training time: {secs:.2} s ({} epochs, best epoch {}{})\n",
         history.rows.len(),
         history.best_epoch,
         if history.stopped_early {
@@ -385,15 +399,15 @@ fn run_inner(a: &Args) -> Result<()> {
         } else {
             ""
         }
-    );
+    ))?;
     if !test_set.is_empty() {
         let eval = train::evaluate(&mut model, &test_set, 256, labels.multi_label)?;
-        print!("{}", report("test", &eval, &test_set, &labels));
+        print_stdout(&report("test", &eval, &test_set, &labels))?;
         crate::weights::write_atomic(
             &out.join("test_metrics.json"),
             metrics_json(&eval, &test_set, &labels).as_bytes(),
         )?;
     }
-    println!("run folder: {}", out.display());
+    print_stdout(&format!("run folder: {}\n", out.display()))?;
     Ok(())
 }
