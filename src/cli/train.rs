@@ -1,6 +1,8 @@
 //! `seqgrad train`: trains a model file on a labelled data file and writes a run folder
 //! (`weights.safetensors` best weights, `model.json`, `labels.json`, `history.csv`,
-//! `history.json`, `test_metrics.json` when there is a test split). With no subcommand,
+//! `history.json`, `test_metrics.json` when there is a test split). Those files from an earlier
+//! run in the same folder are deleted first; the history is rewritten after every epoch, the
+//! weights at every improvement. With no subcommand,
 //! `seqgrad` runs [`main_job`]: the bundled splice model on the bundled splice data.
 
 use std::path::{Path, PathBuf};
@@ -254,6 +256,7 @@ pub fn train_config(a: &Args) -> Result<TrainConfig> {
         seed: a.seed,
         rc_augment: a.rc_augment,
         checkpoint: None,
+        history_dir: None,
         progress,
     })
 }
@@ -314,6 +317,29 @@ fn metrics_json(eval: &train::Evaluation<f32>, data: &Dataset<f32>, labels: &Lab
     serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default() + "\n"
 }
 
+/// The files `train` writes into a run folder. They are removed at the start of a run, so a
+/// run folder never mixes files of two runs (a failed re-run leaves no old weights behind for
+/// `evaluate --run` to pick up). Other files in the folder are left alone.
+pub const RUN_OUTPUTS: [&str; 6] = [
+    "weights.safetensors",
+    "history.csv",
+    "history.json",
+    "test_metrics.json",
+    "model.json",
+    "labels.json",
+];
+
+fn remove_run_outputs(out: &Path) -> Result<()> {
+    for f in RUN_OUTPUTS {
+        let p = out.join(f);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&p, e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || run_inner(a))
 }
@@ -366,9 +392,11 @@ fn run_inner(a: &Args) -> Result<()> {
         PathBuf::from("runs").join(format!("{}-{}-s{}", stem(&a.model), stem(&a.data), a.seed))
     });
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    remove_run_outputs(&out)?;
     crate::weights::write_atomic(&out.join("model.json"), (spec.to_json() + "\n").as_bytes())?;
     labels.save(&out.join("labels.json"))?;
     cfg.checkpoint = Some(out.join("weights.safetensors"));
+    cfg.history_dir = Some(out.clone());
     print_stdout(&format!(
         "training {} ({} parameters) on {}: {} train / {} validation / {} test records, classes {}\n",
         a.model.display(),
@@ -388,8 +416,6 @@ fn run_inner(a: &Args) -> Result<()> {
         &cfg,
     )?;
     let secs = t0.elapsed().as_secs_f64();
-    crate::weights::write_atomic(&out.join("history.csv"), history.to_csv().as_bytes())?;
-    crate::weights::write_atomic(&out.join("history.json"), history.to_json().as_bytes())?;
     print_stdout(&format!(
         "training time: {secs:.2} s ({} epochs, best epoch {}{})\n",
         history.rows.len(),
