@@ -71,6 +71,7 @@ pub struct Args {
     pub data: PathBuf,
     #[command(flatten)]
     pub data_args: DataArgs,
+    /// Records per forward pass (affects memory use and speed).
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Number of threads (default: all cores).

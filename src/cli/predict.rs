@@ -26,6 +26,7 @@ pub struct Args {
     /// Output TSV (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Records per forward pass (affects memory use and speed).
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Number of threads (default: all cores).

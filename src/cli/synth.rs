@@ -9,7 +9,7 @@ use crate::error::Result;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Number of sequences.
+    /// Number of sequences (count × length at most 2^30 bases).
     #[arg(long, default_value_t = 2000)]
     pub count: usize,
     /// Sequence length.
@@ -31,6 +31,7 @@ pub struct Args {
     /// The MEME motif file.
     #[arg(long)]
     pub meme: Option<PathBuf>,
+    /// Seed for the sequences, the motif sites, the labels and the default motif choice.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Output file: CSV (default), TSV (.tsv) or FASTA (.fa/.fasta).

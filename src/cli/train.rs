@@ -67,8 +67,10 @@ pub struct Args {
     /// A separate validation file (otherwise --val-split of --data is held out).
     #[arg(long)]
     pub valid: Option<PathBuf>,
+    /// Maximum number of epochs (early stopping may end training sooner).
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
+    /// Records per training step (mini-batch size).
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// adam, adamw, sgd or rmsprop.
@@ -101,6 +103,7 @@ pub struct Args {
     /// Share of --data held out for the test.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub test_split: f64,
+    /// Seed for weight initialisation, the splits, shuffling, dropout and augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Run folder (default: runs/<model>-<data>-s<seed>).
