@@ -88,26 +88,54 @@ fn a_parameter_that_becomes_non_finite_after_a_step_stops_training() {
 
 #[test]
 fn no_validation_set_and_a_diverging_last_step_is_not_saved_as_best() {
-    // The reviewer's case: no validation set, a huge learning rate. Training must stop with an
-    // error instead of saving non-finite weights as the best.
+    // The reviewer's case: no validation set, so the monitor is the training loss, computed
+    // before the step. One step in all (64 records, batch 64): RMSprop moves each weight by
+    // about lr·√10 = 6e38, beyond f32, while the loss of that step was finite. Before the
+    // post-step check these weights were saved as the best.
     let ds = motif_data(64, 3);
     let dir = tempfile::tempdir().unwrap();
     let mut m = model(2);
-    let mut cfg = config(3);
-    cfg.optimizer = seqgrad::optim::OptimizerConfig::named("sgd").unwrap();
-    cfg.optimizer.lr = 1e38;
+    let mut cfg = config(1);
+    cfg.batch_size = 64;
+    cfg.optimizer = seqgrad::optim::OptimizerConfig::named("rmsprop").unwrap();
+    cfg.optimizer.lr = 2e38;
     cfg.checkpoint = Some(dir.path().join("w.safetensors"));
     let e = fit(&mut m, &ds, None, false, &cfg).unwrap_err().to_string();
-    assert!(e.contains("non-finite"), "{e}");
-    if dir.path().join("w.safetensors").exists() {
-        let mut m2 = model(2);
-        seqgrad::weights::load(&mut m2, &dir.path().join("w.safetensors")).unwrap();
-        for (n, p) in m2.named_params() {
-            assert!(
-                p.value.iter().all(|v| v.is_finite()),
-                "{n} saved non-finite"
-            );
-        }
+    for part in [
+        "epoch 1, step 1 (global step 1): parameter layers.",
+        "became non-finite after the optimizer step (lr 2e38",
+    ] {
+        assert!(e.contains(part), "{part:?} not in {e}");
+    }
+    assert!(!dir.path().join("w.safetensors").exists());
+}
+
+#[test]
+fn an_error_after_a_saved_checkpoint_names_it() {
+    // One step per epoch; RMSprop with lr 1e38 moves weights to about ±3.2e38 (still finite
+    // in f32) in epoch 1, which is saved as the best (training loss); epoch 2 then breaks.
+    let ds = motif_data(64, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("w.safetensors");
+    let mut m = model(2);
+    let mut cfg = config(3);
+    cfg.batch_size = 64;
+    cfg.optimizer = seqgrad::optim::OptimizerConfig::named("rmsprop").unwrap();
+    cfg.optimizer.lr = 1e38;
+    cfg.checkpoint = Some(ckpt.clone());
+    let e = fit(&mut m, &ds, None, false, &cfg).unwrap_err().to_string();
+    assert!(e.contains("at epoch 2, step 1 (global step 2)"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "the last good checkpoint is {} (epoch 1)",
+            ckpt.display()
+        )),
+        "{e}"
+    );
+    let mut m2 = model(2);
+    seqgrad::weights::load(&mut m2, &ckpt).unwrap();
+    for (n, p) in m2.named_params() {
+        assert!(p.value.iter().all(|v| v.is_finite()), "{n}");
     }
 }
 
