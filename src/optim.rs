@@ -8,7 +8,8 @@
 //! - **Adam**: `g ← g + λp` (L2, if `λ > 0`); `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
 //!   `p ← p − η·m̂/(√v̂ + ε)` with `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`.
 //! - **AdamW**: like Adam without the L2 term, plus decoupled decay `p ← p − ηλp` first.
-//! - **RMSprop** (Keras): `v ← ρv + (1−ρ)g²`, `p ← p − η·g/(√v + ε)`; with `λ`, `g ← g + λp`.
+//! - **RMSprop** (Keras): `v ← ρv + (1−ρ)g²`, `p ← p − η·g/√(v + ε)` (ε inside the root, as
+//!   Keras computes it); with `λ`, `g ← g + λp`.
 //!
 //! Defaults follow Keras: `η = 1e-3`, `β₁ = 0.9`, `β₂ = 0.999`, `ρ = 0.9`, `ε = 1e-7`
 //! (SGD: `η = 0.01`).
@@ -194,7 +195,7 @@ impl<T: Float> Optimizer<T> {
                         .for_each(|w, &g, v| {
                             let g = g + wd * *w;
                             *v = r * *v + (one - r) * g * g;
-                            *w -= lr * g / (v.sqrt() + eps);
+                            *w -= lr * g / (*v + eps).sqrt();
                         });
                 }
             }
@@ -317,11 +318,55 @@ mod tests {
         let mut cr = OptimizerConfig::named("rmsprop").unwrap();
         assert_eq!(cr.lr, 1e-3);
         cr.lr = 0.1;
-        // v = 0.1·0.25 = 0.025 → w = 1 − 0.1·0.5/(√0.025 + eps)
+        // v = 0.1·0.25 = 0.025 → w = 1 − 0.1·0.5/√(0.025 + eps) (Keras: eps inside the root)
+        let w1 = 1.0 - 0.1 * 0.5 / (0.025f64 + eps).sqrt();
+        close(&run(cr, &[0.5]), &[w1]);
+        // second step, g = −1: v = 0.9·0.025 + 0.1 = 0.1225 → w = w1 + 0.1/√(0.1225 + eps)
         close(
-            &run(cr, &[0.5]),
-            &[1.0 - 0.1 * 0.5 / (0.025f64.sqrt() + eps)],
+            &run(cr, &[0.5, -1.0]),
+            &[w1, w1 + 0.1 / (0.1225f64 + eps).sqrt()],
         );
+        // the two placements of eps differ measurably when v is tiny
+        cr.lr = 1.0;
+        let tiny = run(cr, &[1e-6])[0];
+        let keras = 1.0 - 1e-6 / (0.1e-12f64 + eps).sqrt();
+        let other = 1.0 - 1e-6 / ((0.1e-12f64).sqrt() + eps);
+        assert!((tiny - keras).abs() < 1e-12 && (tiny - other).abs() > 1e-3);
+    }
+
+    #[test]
+    fn adamw_three_steps_by_hand() {
+        // AdamW: decoupled decay w ← w − ηλw first, then the bias-corrected Adam step on the
+        // raw gradient (no λw in the moments).
+        let (lr, wd, b1, b2, eps) = (0.1, 0.2, 0.9f64, 0.999f64, 1e-7);
+        let grads = [0.5, -1.0, 0.25];
+        let mut cw = OptimizerConfig::named("adamw").unwrap();
+        cw.lr = lr;
+        cw.weight_decay = wd;
+        let got = run(cw, &grads);
+        let (mut w, mut m, mut v) = (1.0f64, 0.0, 0.0);
+        let mut want = Vec::new();
+        for (t, &g) in grads.iter().enumerate() {
+            let t = t as i32 + 1;
+            w -= lr * wd * w;
+            m = b1 * m + (1.0 - b1) * g;
+            v = b2 * v + (1.0 - b2) * g * g;
+            let mh = m / (1.0 - b1.powi(t));
+            let vh = v / (1.0 - b2.powi(t));
+            w -= lr * mh / (vh.sqrt() + eps);
+            want.push(w);
+        }
+        close(&got, &want);
+        // the decay really is decoupled: Adam with the same λ as an L2 term differs
+        let mut ca = cw;
+        ca.kind = OptimizerKind::Adam {
+            beta1: b1,
+            beta2: b2,
+        };
+        assert!((run(ca, &grads)[2] - got[2]).abs() > 1e-3);
+        // and it does something: without decay the result differs too
+        cw.weight_decay = 0.0;
+        assert!((run(cw, &grads)[2] - got[2]).abs() > 1e-3);
     }
 
     #[test]

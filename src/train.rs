@@ -15,8 +15,10 @@
 //! weights are restored into the model.
 //!
 //! A non-finite loss or gradient stops training with [`Error::Train`] naming the epoch, the
-//! step and the first layer where a non-finite value appeared; the checkpoint on disk is the
-//! last good one.
+//! step and the first layer where a non-finite value appeared; so does a parameter that becomes
+//! non-finite after an optimizer step (checked after every step, naming the parameter and its
+//! layer) and a non-finite validation loss (naming the first non-finite batch and layer). The
+//! checkpoint on disk is the last good one; the error names it only if this run saved one.
 //!
 //! Everything is sequential or reduced in a fixed order, so the same seed gives bit-identical
 //! weights and history whatever the number of rayon threads (as long as the layers keep that
@@ -65,6 +67,9 @@ pub struct TrainConfig {
     pub rc_augment: bool,
     /// Where the best weights are saved (safetensors) whenever they improve.
     pub checkpoint: Option<PathBuf>,
+    /// A folder where `history.csv` and `history.json` are rewritten (atomically) after every
+    /// epoch, so a run that fails later keeps the history of its completed epochs.
+    pub history_dir: Option<PathBuf>,
     pub progress: Progress,
 }
 
@@ -88,13 +93,16 @@ impl Default for TrainConfig {
             seed: 42,
             rc_augment: false,
             checkpoint: None,
+            history_dir: None,
             progress: Progress::Auto,
         }
     }
 }
 
 /// Per-epoch history, Keras-style: one column per quantity (`epoch`, `loss`, `accuracy`,
-/// `val_loss`, `val_accuracy`, …, `seconds`).
+/// `val_loss`, `val_accuracy`, …, `grad_norm`, `grad_norm_max`, `seconds`). `grad_norm` is the
+/// mean over the epoch's steps of the global L2 norm of all gradients before any clipping,
+/// `grad_norm_max` its largest value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
     pub columns: Vec<String>,
@@ -155,6 +163,12 @@ impl History {
         serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default() + "\n"
     }
 
+    /// Writes `history.csv` and `history.json` into `dir` (each atomically).
+    pub fn save(&self, dir: &std::path::Path) -> Result<()> {
+        crate::weights::write_atomic(&dir.join("history.csv"), self.to_csv().as_bytes())?;
+        crate::weights::write_atomic(&dir.join("history.json"), self.to_json().as_bytes())
+    }
+
     /// A column by name.
     pub fn column(&self, name: &str) -> Option<Vec<f64>> {
         let j = self.columns.iter().position(|c| c == name)?;
@@ -175,19 +189,27 @@ pub struct Evaluation<T> {
 /// Checks that a data set fits a model: sequence input `(length, 4)` or flat `(length·4)`
 /// input, and a flat output of one unit per class.
 pub fn check_fit<T: Float>(model: &Sequential<T>, seq_len: usize, classes: usize) -> Result<()> {
+    check_input_len(model, seq_len)?;
+    if model.output_shape() != [classes] {
+        return Err(Error::Usage(format!(
+            "the model output is {} but the data has {classes} classes/labels; end the model with a dense layer of {classes} units on a flat input",
+            fmt_shape(model.output_shape())
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that sequences of length `seq_len` fit the model input (`(length, 4)` or flat
+/// `(length·4)`). Cheap, so the CLI calls it with the `--crop`/`--pad` length before encoding
+/// (a huge `--pad` is then an error before any allocation).
+pub fn check_input_len<T: Float>(model: &Sequential<T>, seq_len: usize) -> Result<()> {
     let input = model.input_shape();
-    let ok = input == [seq_len, 4] || input == [seq_len * 4];
+    let ok = input == [seq_len, 4] || seq_len.checked_mul(4).is_some_and(|f| input == [f]);
     if !ok {
         return Err(Error::Usage(format!(
             "the model input is {} but the data is {} one-hot sequences of length {seq_len} (use --crop/--pad or change input_shape)",
             fmt_shape(input),
             fmt_shape(&[seq_len, 4])
-        )));
-    }
-    if model.output_shape() != [classes] {
-        return Err(Error::Usage(format!(
-            "the model output is {} but the data has {classes} classes/labels; end the model with a dense layer of {classes} units on a flat input",
-            fmt_shape(model.output_shape())
         )));
     }
     Ok(())
@@ -305,11 +327,11 @@ fn all_finite<T: Float>(a: &ArrayD<T>) -> bool {
 }
 
 /// Re-runs a batch layer by layer to find the first layer whose output is not finite.
-fn locate_forward<T: Float>(model: &mut Sequential<T>, x: &ArrayD<T>) -> String {
+fn locate_forward<T: Float>(model: &mut Sequential<T>, x: &ArrayD<T>, mode: Mode) -> String {
     let kinds: Vec<String> = model.spec().layers.iter().map(|l| l.kind()).collect();
     let mut h = x.clone();
     for (i, l) in model.layers_mut().iter_mut().enumerate() {
-        match l.forward(h.view(), Mode::Train) {
+        match l.forward(h.view(), mode) {
             Ok(o) => h = o,
             Err(e) => return format!("layer #{i} ({}) failed: {e}", kinds[i]),
         }
@@ -326,8 +348,17 @@ fn locate_backward<T: Float>(model: &Sequential<T>) -> Option<String> {
     let kinds: Vec<String> = model.spec().layers.iter().map(|l| l.kind()).collect();
     let norms = model.output_grad_norms();
     if let Some(i) = (0..norms.len()).rev().find(|&i| !norms[i].is_finite()) {
+        let source = if i + 1 < kinds.len() {
+            format!(
+                ", coming from the backward pass of layer #{} ({})",
+                i + 1,
+                kinds[i + 1]
+            )
+        } else {
+            " (the loss gradient)".into()
+        };
         return Some(format!(
-            "first non-finite gradient at the output of layer #{i} ({})",
+            "first non-finite gradient at the output of layer #{i} ({}){source}",
             kinds[i]
         ));
     }
@@ -336,6 +367,67 @@ fn locate_backward<T: Float>(model: &Sequential<T>) -> Option<String> {
         .into_iter()
         .find(|(_, p)| !p.grad.iter().all(|v| v.is_finite()))
         .map(|(n, _)| format!("first non-finite parameter gradient in {n}"))
+}
+
+/// Finds where a data set's evaluation-mode loss becomes non-finite: the first batch (in record
+/// order, `batch_size` records each) whose outputs are not finite, and in it the first layer.
+fn locate_eval<T: Float>(
+    model: &mut Sequential<T>,
+    data: &Dataset<T>,
+    batch_size: usize,
+) -> String {
+    let loss_fn = Loss::for_head(model.head());
+    let n = data.len();
+    let bs = batch_size.max(1);
+    let mut start = 0;
+    while start < n {
+        let end = (start + bs).min(n);
+        let xb = model_input(
+            model,
+            data.x.slice(ndarray::s![start..end, .., ..]).to_owned(),
+        );
+        let yb = data
+            .y
+            .slice(ndarray::s![start..end, ..])
+            .to_owned()
+            .into_dyn();
+        let bad = match model.forward_logits(xb.view(), Mode::Eval) {
+            Ok(l) => loss_fn
+                .compute(l.view(), yb.view())
+                .map_or(true, |(v, _)| !v.is_finite()),
+            Err(_) => true,
+        };
+        if bad {
+            let id = data.ids.get(start).map(String::as_str).unwrap_or("?");
+            return format!(
+                "records {}..{} (first {id}): {}",
+                start + 1,
+                end,
+                locate_forward(model, &xb, Mode::Eval)
+            );
+        }
+        start = end;
+    }
+    "no single batch is non-finite".into()
+}
+
+/// The first parameter (in model order) with a non-finite value, with its layer.
+fn first_non_finite_param<T: Float>(model: &Sequential<T>) -> Option<String> {
+    let kinds: Vec<String> = model.spec().layers.iter().map(|l| l.kind()).collect();
+    model
+        .named_params()
+        .into_iter()
+        .find(|(_, p)| !p.value.iter().all(|v| v.is_finite()))
+        .map(|(n, _)| {
+            let layer = n
+                .strip_prefix("layers.")
+                .and_then(|r| r.split('.').next())
+                .and_then(|i| i.parse::<usize>().ok());
+            match layer.and_then(|i| kinds.get(i).map(|k| (i, k))) {
+                Some((i, k)) => format!("{n} (layer #{i}, {k})"),
+                None => n,
+            }
+        })
 }
 
 fn snapshot<T: Float>(model: &Sequential<T>) -> Vec<ArrayD<T>> {
@@ -391,6 +483,8 @@ pub fn fit<T: Float>(
         columns.push("val_loss".into());
         columns.extend(metric_names.iter().map(|k| format!("val_{k}")));
     }
+    columns.push("grad_norm".into());
+    columns.push("grad_norm_max".into());
     columns.push("seconds".into());
     let mut history = History {
         columns,
@@ -405,11 +499,8 @@ pub fn fit<T: Float>(
     let mut best_snap: Option<Vec<ArrayD<T>>> = None;
     let mut wait = 0usize;
     let mut step: u64 = 0;
-    let ckpt_note = cfg
-        .checkpoint
-        .as_ref()
-        .map(|p| format!("; the last good checkpoint is {}", p.display()))
-        .unwrap_or_default();
+    // Errors name a checkpoint only once this run has saved one.
+    let mut ckpt_note = String::new();
     for epoch in 1..=cfg.epochs {
         let t0 = Instant::now();
         let mut rng = ChaCha8Rng::seed_from_u64(
@@ -432,6 +523,7 @@ pub fn fit<T: Float>(
             None
         };
         let mut loss_sum = 0.0;
+        let (mut gn_sum, mut gn_max) = (0.0f64, 0.0f64);
         let mut out_parts: Vec<Array2<T>> = Vec::with_capacity(steps);
         for (bi, chunk) in order.chunks(cfg.batch_size).enumerate() {
             step += 1;
@@ -452,7 +544,7 @@ pub fn fit<T: Float>(
             let mut logits = model.forward_logits(xin.view(), Mode::Train)?;
             let (loss, grad) = loss_fn.compute(logits.view(), yb.view().into_dyn())?;
             if !loss.is_finite() {
-                let where_ = locate_forward(model, &xin);
+                let where_ = locate_forward(model, &xin, Mode::Train);
                 return Err(Error::Train(format!(
                     "non-finite loss ({loss}) at epoch {epoch}, step {} (global step {step}): {where_}{ckpt_note}",
                     bi + 1
@@ -465,6 +557,9 @@ pub fn fit<T: Float>(
                     bi + 1
                 )));
             }
+            let gn = crate::optim::grad_norm(model.named_params().into_iter().map(|(_, p)| p));
+            gn_sum += gn;
+            gn_max = gn_max.max(gn);
             if let Some(c) = cfg.clip_value {
                 clip_grad_value(
                     model
@@ -486,6 +581,13 @@ pub fn fit<T: Float>(
                 );
             }
             opt.step(model.named_params_mut());
+            if let Some(what) = first_non_finite_param(model) {
+                return Err(Error::Train(format!(
+                    "non-finite weights at epoch {epoch}, step {} (global step {step}): parameter {what} became non-finite after the optimizer step (lr {:e}, gradient norm {gn:.4e} before clipping){ckpt_note}",
+                    bi + 1,
+                    cfg.optimizer.lr
+                )));
+            }
             loss_sum += loss * chunk.len() as f64;
             if let Some(h) = model.head() {
                 h.forward_inplace(logits.view_mut());
@@ -525,12 +627,27 @@ pub fn fit<T: Float>(
             row.push(vl);
             row.extend(vm.iter().map(|(_, v)| *v));
         }
+        row.push(gn_sum / steps as f64);
+        row.push(gn_max);
         row.push(secs);
         history.rows.push(row);
         let monitor = val.as_ref().map(|e| e.loss).unwrap_or(train_loss);
         if !monitor.is_finite() {
+            if let Some(dir) = &cfg.history_dir {
+                history.save(dir)?;
+            }
+            let where_ = match valid {
+                Some(v) if val.is_some() => {
+                    format!(
+                        "validation {}",
+                        locate_eval(model, v, cfg.batch_size.max(256))
+                    )
+                }
+                _ => "training loss".into(),
+            };
             return Err(Error::Train(format!(
-                "non-finite validation loss at epoch {epoch}{ckpt_note}"
+                "non-finite {} ({monitor}) at epoch {epoch}, after global step {step}: {where_}{ckpt_note}",
+                if val.is_some() { "validation loss" } else { "training loss" }
             )));
         }
         let improved = monitor < best;
@@ -541,6 +658,10 @@ pub fn fit<T: Float>(
             best_snap = Some(snapshot(model));
             if let Some(p) = &cfg.checkpoint {
                 crate::weights::save(model, p)?;
+                ckpt_note = format!(
+                    "; the last good checkpoint is {} (epoch {epoch})",
+                    p.display()
+                );
             }
         } else {
             wait += 1;
@@ -554,9 +675,13 @@ pub fn fit<T: Float>(
             line.push_str(&format!("  {}", fmt_metrics("val_", e.loss, &e.metrics)));
         }
         line.push_str(&format!(
-            "  {secs:.2}s{}",
+            "  grad_norm {:.4}  {secs:.2}s{}",
+            gn_sum / steps as f64,
             if improved { "  *" } else { "" }
         ));
+        if let Some(dir) = &cfg.history_dir {
+            history.save(dir)?;
+        }
         if let Some(pb) = bar {
             pb.finish_and_clear();
         }
@@ -578,4 +703,48 @@ pub fn fit<T: Float>(
         restore(model, &s);
     }
     Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_backward_names_the_output_gradient_or_the_parameter() {
+        let spec = crate::spec::ModelSpec::from_json(
+            r#"{"input_shape": [6, 4], "layers": [
+              {"type": "conv1d", "filters": 3, "kernel_size": 3, "activation": "relu"},
+              {"type": "flatten"},
+              {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
+            "t",
+        )
+        .unwrap();
+        let mut m = Sequential::<f64>::from_spec(&spec, 1).unwrap();
+        let x = crate::gradcheck::random_array(&[2, 6, 4], -1.0, 1.0, 3);
+        m.zero_grad();
+        m.forward_logits(x.view(), Mode::Train).unwrap();
+        let g = crate::gradcheck::random_array(&[2, 2], -1.0, 1.0, 4);
+        m.backward_logits(g.view()).unwrap();
+        assert_eq!(locate_backward(&m), None);
+        // a non-finite parameter gradient with finite output gradients names the parameter
+        for (n, p) in m.named_params_mut() {
+            if n == "layers.2.weight" {
+                p.grad[[1, 0]] = f64::INFINITY;
+            }
+        }
+        assert_eq!(
+            locate_backward(&m).unwrap(),
+            "first non-finite parameter gradient in layers.2.weight"
+        );
+        // a NaN loss gradient: the last layer's output gradient is named first
+        m.zero_grad();
+        m.forward_logits(x.view(), Mode::Train).unwrap();
+        let mut g = g.clone();
+        g[[0, 1]] = f64::NAN;
+        m.backward_logits(g.view()).unwrap();
+        assert_eq!(
+            locate_backward(&m).unwrap(),
+            "first non-finite gradient at the output of layer #2 (dense) (the loss gradient)"
+        );
+    }
 }

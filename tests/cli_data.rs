@@ -307,3 +307,80 @@ fn synth_is_deterministic_and_readable() {
     );
     assert!(!d.path().join("x.csv").exists());
 }
+
+/// Reverse complement of a DNA string (A/C/G/T and the IUPAC codes used here).
+fn revcomp(s: &str) -> String {
+    s.chars()
+        .rev()
+        .map(|c| match c {
+            'A' => 'T',
+            'C' => 'G',
+            'G' => 'C',
+            'T' => 'A',
+            'R' => 'Y',
+            'Y' => 'R',
+            'N' => 'N',
+            _ => panic!("{c}"),
+        })
+        .collect()
+}
+
+fn predictions(d: &Path, file: &str, rc_average: bool) -> Vec<(String, Vec<f64>)> {
+    let mut a = vec!["predict", "--run", "run", "--data", file];
+    if rc_average {
+        a.push("--rc-average");
+    }
+    let o = seqgrad(&a, d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split('\t');
+            let id = f.next().unwrap().to_string();
+            (id, f.map(|v| v.parse().unwrap()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn rc_average_is_the_mean_of_forward_and_reverse_complement_predictions() {
+    let d = setup();
+    let mut a = train_args("d.csv", "run");
+    a.extend(["--epochs", "5", "--lr", "0.05"]);
+    assert!(seqgrad(&a, d.path()).status.success());
+    let seqs = ["AAGTCCGT", "TTTTGGGG", "ACGTNNRG", "GGGGCCCA"];
+    let fwd: String = seqs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!(">q{i}\n{s}\n"))
+        .collect();
+    let rev: String = seqs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!(">q{i}\n{}\n", revcomp(s)))
+        .collect();
+    std::fs::write(d.path().join("f.fa"), fwd).unwrap();
+    std::fs::write(d.path().join("r.fa"), rev).unwrap();
+    let f = predictions(d.path(), "f.fa", false);
+    let r = predictions(d.path(), "r.fa", false);
+    let avg = predictions(d.path(), "f.fa", true);
+    // the reverse-complemented file on its own gives the same average
+    assert_eq!(avg, predictions(d.path(), "r.fa", true));
+    let mut differs = false;
+    for ((fi, ri), ai) in f.iter().zip(&r).zip(&avg) {
+        assert_eq!(fi.0, ai.0);
+        for k in 0..2 {
+            // printed with 6 decimals: the mean of rounded values is within 1e-6
+            assert!(
+                (ai.1[k] - (fi.1[k] + ri.1[k]) / 2.0).abs() <= 1.1e-6,
+                "{fi:?} {ri:?} {ai:?}"
+            );
+            differs |= (fi.1[k] - ri.1[k]).abs() > 1e-3;
+        }
+    }
+    assert!(
+        differs,
+        "the model must not be strand-symmetric here: {f:?} {r:?}"
+    );
+}

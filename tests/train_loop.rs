@@ -79,9 +79,9 @@ fn fixed_seed_run_learns_planted_motifs() {
         h.column("val_loss")
     );
     assert!(val_acc[best] > 0.9, "{val_acc:?}");
-    assert!(h
-        .to_csv()
-        .starts_with("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n"));
+    assert!(h.to_csv().starts_with(
+        "epoch,loss,accuracy,val_loss,val_accuracy,grad_norm,grad_norm_max,seconds\n"
+    ));
 }
 
 fn train_in_pool(threads: usize, seed: u64) -> (Vec<Vec<u32>>, Vec<Vec<u64>>) {

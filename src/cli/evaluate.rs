@@ -71,6 +71,7 @@ pub struct Args {
     pub data: PathBuf,
     #[command(flatten)]
     pub data_args: DataArgs,
+    /// Records per forward pass (affects memory use and speed).
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Number of threads (default: all cores).
@@ -82,6 +83,9 @@ pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || {
         let (mut model, labels) = a.model.load()?;
         let policy = a.data_args.policy()?;
+        if let Some(t) = policy.target()? {
+            train::check_input_len(&model, t)?;
+        }
         let (ds, labels) = data::load_labelled::<f32>(
             &a.data,
             &a.data_args.read_options(),
@@ -90,10 +94,6 @@ pub fn run(a: &Args) -> Result<()> {
         )?;
         train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
         let eval = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
-        print!(
-            "{}",
-            report(&a.data.display().to_string(), &eval, &ds, &labels)
-        );
-        Ok(())
+        crate::cli::train::print_stdout(&report(&a.data.display().to_string(), &eval, &ds, &labels))
     })
 }

@@ -26,6 +26,7 @@ pub struct Args {
     /// Output TSV (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Records per forward pass (affects memory use and speed).
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Number of threads (default: all cores).
@@ -37,6 +38,9 @@ pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || {
         let (mut model, labels) = a.model.load()?;
         let policy = a.data_args.policy()?;
+        if let Some(t) = policy.target()? {
+            train::check_input_len(&model, t)?;
+        }
         let opts = ReadOptions {
             require_labels: false,
             ..a.data_args.read_options()
@@ -61,10 +65,7 @@ pub fn run(a: &Args) -> Result<()> {
         }
         match &a.out {
             Some(p) => crate::weights::write_atomic(p, s.as_bytes()),
-            None => {
-                print!("{s}");
-                Ok(())
-            }
+            None => crate::cli::train::print_stdout(&s),
         }
     })
 }

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use crate::cli::train::bundled;
 use crate::data::{meme, synth};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Number of sequences.
+    /// Number of sequences (count × length at most 2^30 bases).
     #[arg(long, default_value_t = 2000)]
     pub count: usize,
     /// Sequence length.
@@ -31,6 +31,7 @@ pub struct Args {
     /// The MEME motif file.
     #[arg(long)]
     pub meme: Option<PathBuf>,
+    /// Seed for the sequences, the motif sites, the labels and the default motif choice.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Output file: CSV (default), TSV (.tsv) or FASTA (.fa/.fasta).
@@ -44,11 +45,7 @@ pub fn run(a: &Args) -> Result<()> {
         (Some(c), None) => (c, false),
         (None, None) => (3, false),
     };
-    if n == 0 || a.count == 0 || a.length == 0 {
-        return Err(Error::Usage(
-            "--count, --length and --classes/--labels must be at least 1".into(),
-        ));
-    }
+    synth::check_sizes(a.count, a.length, n)?;
     let meme_path = a
         .meme
         .clone()

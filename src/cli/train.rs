@@ -1,6 +1,8 @@
 //! `seqgrad train`: trains a model file on a labelled data file and writes a run folder
 //! (`weights.safetensors` best weights, `model.json`, `labels.json`, `history.csv`,
-//! `history.json`, `test_metrics.json` when there is a test split). With no subcommand,
+//! `history.json`, `test_metrics.json` when there is a test split). Those files from an earlier
+//! run in the same folder are deleted first; the history is rewritten after every epoch, the
+//! weights at every improvement. With no subcommand,
 //! `seqgrad` runs [`main_job`]: the bundled splice model on the bundled splice data.
 
 use std::path::{Path, PathBuf};
@@ -65,8 +67,10 @@ pub struct Args {
     /// A separate validation file (otherwise --val-split of --data is held out).
     #[arg(long)]
     pub valid: Option<PathBuf>,
+    /// Maximum number of epochs (early stopping may end training sooner).
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
+    /// Records per training step (mini-batch size).
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// adam, adamw, sgd or rmsprop.
@@ -99,6 +103,7 @@ pub struct Args {
     /// Share of --data held out for the test.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub test_split: f64,
+    /// Seed for weight initialisation, the splits, shuffling, dropout and augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Run folder (default: runs/<model>-<data>-s<seed>).
@@ -153,6 +158,17 @@ pub fn bundled(rel: &str) -> PathBuf {
         p
     } else {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+}
+
+/// Writes `text` to standard output. A closed pipe (`seqgrad predict … | head -1`) is not an
+/// error: the reader has what it wanted, so the output stops quietly (exit status 0).
+pub fn print_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::io("<stdout>", e)),
+        _ => Ok(()),
     }
 }
 
@@ -243,6 +259,7 @@ pub fn train_config(a: &Args) -> Result<TrainConfig> {
         seed: a.seed,
         rc_augment: a.rc_augment,
         checkpoint: None,
+        history_dir: None,
         progress,
     })
 }
@@ -303,6 +320,29 @@ fn metrics_json(eval: &train::Evaluation<f32>, data: &Dataset<f32>, labels: &Lab
     serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default() + "\n"
 }
 
+/// The files `train` writes into a run folder. They are removed at the start of a run, so a
+/// run folder never mixes files of two runs (a failed re-run leaves no old weights behind for
+/// `evaluate --run` to pick up). Other files in the folder are left alone.
+pub const RUN_OUTPUTS: [&str; 6] = [
+    "weights.safetensors",
+    "history.csv",
+    "history.json",
+    "test_metrics.json",
+    "model.json",
+    "labels.json",
+];
+
+fn remove_run_outputs(out: &Path) -> Result<()> {
+    for f in RUN_OUTPUTS {
+        let p = out.join(f);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&p, e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || run_inner(a))
 }
@@ -313,6 +353,9 @@ fn run_inner(a: &Args) -> Result<()> {
     let policy = a.data_args.policy()?;
     let spec = crate::spec::ModelSpec::from_file(&a.model)?;
     let mut model = Sequential::<f32>::from_spec(&spec, a.seed)?;
+    if let Some(t) = policy.target()? {
+        train::check_input_len(&model, t)?;
+    }
     let opts = a.data_args.read_options();
     let (all, labels) = data::load_labelled::<f32>(&a.data, &opts, policy, None)?;
     let (train_set, valid_set, test_set) = match &a.valid {
@@ -352,11 +395,13 @@ fn run_inner(a: &Args) -> Result<()> {
         PathBuf::from("runs").join(format!("{}-{}-s{}", stem(&a.model), stem(&a.data), a.seed))
     });
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    remove_run_outputs(&out)?;
     crate::weights::write_atomic(&out.join("model.json"), (spec.to_json() + "\n").as_bytes())?;
     labels.save(&out.join("labels.json"))?;
     cfg.checkpoint = Some(out.join("weights.safetensors"));
-    println!(
-        "training {} ({} parameters) on {}: {} train / {} validation / {} test records, classes {}",
+    cfg.history_dir = Some(out.clone());
+    print_stdout(&format!(
+        "training {} ({} parameters) on {}: {} train / {} validation / {} test records, classes {}\n",
         a.model.display(),
         crate::model::group(model.param_count()),
         a.data.display(),
@@ -364,7 +409,7 @@ fn run_inner(a: &Args) -> Result<()> {
         valid_set.as_ref().map(|v| v.len()).unwrap_or(0),
         test_set.len(),
         labels.classes.join(", ")
-    );
+    ))?;
     let t0 = Instant::now();
     let history = train::fit(
         &mut model,
@@ -374,10 +419,8 @@ fn run_inner(a: &Args) -> Result<()> {
         &cfg,
     )?;
     let secs = t0.elapsed().as_secs_f64();
-    crate::weights::write_atomic(&out.join("history.csv"), history.to_csv().as_bytes())?;
-    crate::weights::write_atomic(&out.join("history.json"), history.to_json().as_bytes())?;
-    println!(
-        "training time: {secs:.2} s ({} epochs, best epoch {}{})",
+    print_stdout(&format!(
+        "training time: {secs:.2} s ({} epochs, best epoch {}{})\n",
         history.rows.len(),
         history.best_epoch,
         if history.stopped_early {
@@ -385,15 +428,15 @@ fn run_inner(a: &Args) -> Result<()> {
         } else {
             ""
         }
-    );
+    ))?;
     if !test_set.is_empty() {
         let eval = train::evaluate(&mut model, &test_set, 256, labels.multi_label)?;
-        print!("{}", report("test", &eval, &test_set, &labels));
+        print_stdout(&report("test", &eval, &test_set, &labels))?;
         crate::weights::write_atomic(
             &out.join("test_metrics.json"),
             metrics_json(&eval, &test_set, &labels).as_bytes(),
         )?;
     }
-    println!("run folder: {}", out.display());
+    print_stdout(&format!("run folder: {}\n", out.display()))?;
     Ok(())
 }

@@ -73,7 +73,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Motif>> {
                     ));
                 }
             }
-            let mut probs = Vec::with_capacity(w);
+            // Not preallocated from `w`: it is untrusted; missing rows are an error below.
+            let mut probs = Vec::new();
             for r in 0..w {
                 let j = i + 1 + r;
                 let row = lines.get(j).ok_or_else(|| {

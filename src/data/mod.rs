@@ -190,6 +190,9 @@ pub fn encode<T: Float>(
     }
     let n = raw.records.len();
     let k = labels.classes.len();
+    // Checked before allocating: a huge --pad must be an error, not an abort.
+    crate::layers::checked_elems("the encoded data set", &[n, len, 4])
+        .map_err(|e| Error::Usage(format!("{e} (check --pad/--crop)")))?;
     let mut x = Array3::<T>::zeros((n, len, 4));
     let mut y = Array2::<T>::zeros((n, k));
     for (i, r) in raw.records.iter().enumerate() {

@@ -93,12 +93,40 @@ impl Format {
 /// Reads a data file (format by extension).
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawData> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = utf8(bytes, &name)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     match Format::of(path) {
         Format::Csv => parse_table(&text, b',', &name, opts),
         Format::Tsv => parse_table(&text, b'\t', &name, opts),
         Format::Fasta => parse_fasta(&text, &name, opts),
     }
+}
+
+/// The file's text, or an error naming the line and column of the first byte that is not UTF-8.
+fn utf8(bytes: Vec<u8>, path: &str) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let before = &bytes[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        // valid UTF-8 up to `at`, so this counts characters
+        let col = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
+        derr(
+            path,
+            format!(
+                "line {line}, column {col}: not UTF-8 text (byte 0x{:02x}); save the file as UTF-8",
+                bytes[at]
+            ),
+        )
+    })
 }
 
 /// Splits label text into labels (`;` or `,` separated, trimmed, empties dropped).
@@ -111,8 +139,12 @@ pub fn split_labels(s: &str) -> Vec<String> {
 }
 
 /// One field of a delimited line: its text (unquoted, untrimmed) and the character column
-/// (1-based) where that text starts.
-fn split_fields(line: &str, delim: u8) -> Vec<(String, usize)> {
+/// (1-based) where that text starts. A quoted field must be closed on its line and be followed
+/// only by blanks up to the delimiter; otherwise the error is `(column, message)`.
+fn split_fields(
+    line: &str,
+    delim: u8,
+) -> std::result::Result<Vec<(String, usize)>, (usize, String)> {
     let mut out = Vec::new();
     let chars: Vec<char> = line.chars().collect();
     let d = delim as char;
@@ -127,6 +159,7 @@ fn split_fields(line: &str, delim: u8) -> Vec<(String, usize)> {
             let start = j + 1;
             let mut s = String::new();
             let mut k = start;
+            let mut closed = false;
             while k < chars.len() {
                 if chars[k] == '"' {
                     if k + 1 < chars.len() && chars[k + 1] == '"' {
@@ -134,14 +167,28 @@ fn split_fields(line: &str, delim: u8) -> Vec<(String, usize)> {
                         k += 2;
                         continue;
                     }
+                    closed = true;
                     break;
                 }
                 s.push(chars[k]);
                 k += 1;
             }
+            if !closed {
+                return Err((
+                    j + 1,
+                    "unterminated quote (no closing `\"` on this line)".into(),
+                ));
+            }
             out.push((s, start + 1));
-            // skip to the next delimiter
+            // only blanks may follow the closing quote before the next delimiter
+            k += 1;
             while k < chars.len() && chars[k] != d {
+                if !chars[k].is_whitespace() {
+                    return Err((
+                        k + 1,
+                        format!("unexpected {:?} after a closing quote", chars[k]),
+                    ));
+                }
                 k += 1;
             }
             if k >= chars.len() {
@@ -160,7 +207,13 @@ fn split_fields(line: &str, delim: u8) -> Vec<(String, usize)> {
             i = k + 1;
         }
     }
-    out
+    Ok(out)
+}
+
+/// [`split_fields`] with errors naming the file and line.
+fn fields_of(line: &str, delim: u8, path: &str, lineno: usize) -> Result<Vec<(String, usize)>> {
+    split_fields(line, delim)
+        .map_err(|(col, msg)| derr(path, format!("line {lineno}, column {col}: {msg}")))
 }
 
 /// Trims a field and returns it with the column of its first non-blank character.
@@ -189,14 +242,14 @@ fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
+    let Some((header_idx, header)) = lines.next() else {
         return Err(derr(
             path,
             "the file is empty (expected a header row and records)",
         ));
     };
     let header = header.trim_start_matches('\u{feff}');
-    let cols: Vec<String> = split_fields(header, delim)
+    let cols: Vec<String> = fields_of(header, delim, path, header_idx + 1)?
         .iter()
         .map(|f| trimmed(f).0)
         .collect();
@@ -240,7 +293,7 @@ fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<
     let mut records = Vec::new();
     for (idx, line) in lines {
         let lineno = idx + 1;
-        let fields = split_fields(line, delim);
+        let fields = fields_of(line, delim, path, lineno)?;
         let get = |c: usize, what: &str| -> Result<(String, usize)> {
             fields.get(c).map(trimmed).ok_or_else(|| {
                 derr(
@@ -255,6 +308,16 @@ fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<
         };
         let (seq, col) = get(seq_col, "sequence")?;
         check_seq(&seq, path, lineno, col)?;
+        if seq.is_empty() {
+            let id = match id_col {
+                Some(c) => get(c, "id")?.0,
+                None => (records.len() + 1).to_string(),
+            };
+            return Err(derr(
+                path,
+                format!("line {lineno}: record {id} has an empty sequence"),
+            ));
+        }
         let labels = match label_col {
             Some(c) => {
                 let (l, _) = get(c, "label")?;
@@ -293,6 +356,12 @@ fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<
 }
 
 fn parse_fasta(text: &str, path: &str, opts: &ReadOptions) -> Result<RawData> {
+    if opts.label_column.is_some() || opts.sequence_column.is_some() {
+        return Err(Error::Usage(format!(
+            "--label-column/--sequence-column apply to CSV/TSV files; {path} is FASTA (labels are in the headers: `>id label=CLASS`)"
+        )));
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records: Vec<Record> = Vec::new();
     let mut multi = opts.multi_label;
     let mut has_labels = true;
@@ -314,6 +383,12 @@ fn parse_fasta(text: &str, path: &str, opts: &ReadOptions) -> Result<RawData> {
                     multi = true;
                     labels = Some(split_labels(v));
                 } else if let Some(v) = p.strip_prefix("label=") {
+                    if v.is_empty() && !opts.multi_label {
+                        return Err(derr(
+                            path,
+                            format!("line {lineno}: record {id} has an empty label (`label=` with no class)"),
+                        ));
+                    }
                     labels = Some(if opts.multi_label {
                         split_labels(v)
                     } else {
@@ -417,5 +492,90 @@ mod tests {
         let f = ">s1 label=EI\nACG\nTXT\n";
         let e = parse_fasta(f, "f.fa", &opts()).unwrap_err().to_string();
         assert!(e.contains("line 3, column 2"), "{e}");
+    }
+
+    fn err_table(t: &str) -> String {
+        parse_table(t, b',', "f.csv", &opts())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn quoting_errors_name_line_and_column() {
+        let e = err_table("label,seq\nA,ACGT\nA,\"ACGT\"junk\n");
+        assert!(
+            e.contains("f.csv") && e.contains("line 3, column 9") && e.contains("'j'"),
+            "{e}"
+        );
+        let e = err_table("label,seq\nA,\"ACGT\n");
+        assert!(e.contains("line 2, column 3: unterminated quote"), "{e}");
+        let e = err_table("\"label,seq\nA,ACGT\n");
+        assert!(e.contains("line 1, column 1: unterminated quote"), "{e}");
+        // blanks after a closing quote are fine, and "" is an escaped quote
+        let d = parse_table(
+            "id,label,seq\n\"r\"\"1\"  ,A,\"ACGT\" \n",
+            b',',
+            "f.csv",
+            &opts(),
+        )
+        .unwrap();
+        assert_eq!(d.records[0].id, "r\"1");
+        assert_eq!(d.records[0].seq, "ACGT");
+    }
+
+    #[test]
+    fn empty_sequences_and_labels_are_errors_naming_the_record() {
+        let e = err_table("id,label,seq\nr1,A,ACGT\nr2,A,  \n");
+        assert!(e.contains("line 3: record r2 has an empty sequence"), "{e}");
+        let e = err_table("label,seq\nA,\"\"\n");
+        assert!(e.contains("line 2: record 1 has an empty sequence"), "{e}");
+        let e = parse_fasta(">s1 label=A\nACGT\n>s2 label=\nACGT\n", "f.fa", &opts())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3: record s2 has an empty label"), "{e}");
+        // multi-label: an empty `label=` is a record with no label
+        let m = ReadOptions {
+            multi_label: true,
+            ..opts()
+        };
+        let d = parse_fasta(">s1 label=\nACGT\n", "f.fa", &m).unwrap();
+        assert!(d.records[0].labels.is_empty());
+    }
+
+    #[test]
+    fn bom_non_utf8_and_column_flags_with_fasta() {
+        let dir = tempfile::tempdir().unwrap();
+        let fa = dir.path().join("b.fa");
+        std::fs::write(&fa, "\u{feff}>s1 label=A\nACGT\n").unwrap();
+        let d = read(&fa, &opts()).unwrap();
+        assert_eq!(d.records[0].id, "s1");
+        let csv = dir.path().join("b.csv");
+        std::fs::write(&csv, "\u{feff}label,seq\nA,ACGT\n").unwrap();
+        assert_eq!(read(&csv, &opts()).unwrap().records[0].seq, "ACGT");
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, b"label,seq\nA,ACGT\nB,AC\xe9GT\n").unwrap();
+        let e = read(&bad, &opts()).unwrap_err().to_string();
+        assert!(
+            e.contains("bad.csv")
+                && e.contains("line 3, column 5: not UTF-8")
+                && e.contains("0xe9"),
+            "{e}"
+        );
+        for o in [
+            ReadOptions {
+                label_column: Some("x".into()),
+                ..opts()
+            },
+            ReadOptions {
+                sequence_column: Some("x".into()),
+                ..opts()
+            },
+        ] {
+            let e = read(&fa, &o).unwrap_err().to_string();
+            assert!(
+                e.contains("--label-column/--sequence-column") && e.contains("FASTA"),
+                "{e}"
+            );
+        }
     }
 }

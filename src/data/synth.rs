@@ -129,13 +129,33 @@ pub fn motif_label(m: &Motif) -> String {
         .to_string()
 }
 
-/// Generates the records (ids `seq1`, `seq2` …).
-pub fn generate(motifs: &[Motif], chosen: &[usize], cfg: &SynthConfig) -> Result<Vec<Record>> {
-    if cfg.count == 0 || cfg.length == 0 || cfg.n == 0 {
+/// The most bases (`count · length`) one synthetic data set may hold: 2^30, the same cap as
+/// seqgrad's tensors (the encoded set would be 4× that many numbers).
+pub const MAX_SYNTH_BASES: usize = 1 << 30;
+
+/// Checks `count`, `length` and `n` (at least 1; `count · length` at most [`MAX_SYNTH_BASES`])
+/// before anything is allocated.
+pub fn check_sizes(count: usize, length: usize, n: usize) -> Result<()> {
+    if count == 0 || length == 0 || n == 0 {
         return Err(Error::Usage(
             "--count, --length and --classes/--labels must be at least 1".into(),
         ));
     }
+    if count
+        .checked_mul(length)
+        .is_none_or(|b| b > MAX_SYNTH_BASES)
+    {
+        return Err(Error::Usage(format!(
+            "--count {count} × --length {length} is more than the {MAX_SYNTH_BASES} bases (2^30) \
+             seqgrad writes in one data set"
+        )));
+    }
+    Ok(())
+}
+
+/// Generates the records (ids `seq1`, `seq2` …).
+pub fn generate(motifs: &[Motif], chosen: &[usize], cfg: &SynthConfig) -> Result<Vec<Record>> {
+    check_sizes(cfg.count, cfg.length, cfg.n)?;
     if !(0.0..=1.0).contains(&cfg.label_prob) {
         return Err(Error::Usage(format!(
             "--label-prob must be in [0, 1], got {}",
