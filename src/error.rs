@@ -46,8 +46,9 @@ pub struct BuildError {
 /// Every error seqgrad returns.
 #[derive(Debug, Error)]
 pub enum Error {
+    /// Boxed: it is the largest payload, and every `Result` carries `Error`'s size.
     #[error("{0}")]
-    Build(#[from] BuildError),
+    Build(Box<BuildError>),
     /// The model file or a spec is malformed (unknown type or option, bad JSON).
     #[error("model {path}: {msg}")]
     Spec { path: String, msg: String },
@@ -79,6 +80,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<BuildError> for Error {
+    fn from(e: BuildError) -> Self {
+        Error::Build(Box::new(e))
+    }
 }
 
 impl Error {

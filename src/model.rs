@@ -396,7 +396,7 @@ pub fn group(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -491,6 +491,7 @@ pub struct Builder {
 
 impl Builder {
     /// Appends a layer.
+    #[allow(clippy::should_implement_trait)] // a builder step, not arithmetic
     pub fn add(mut self, layer: LayerSpec) -> Self {
         self.spec.layers.push(layer);
         self

@@ -158,6 +158,35 @@ pub fn owned_as<T: Clone>(
     from_vec(v, shape)
 }
 
+/// A batched shape as errors print it: `(batch, 60, 4)` for the per-sample shape `[60, 4]`.
+pub fn fmt_batched(per_sample: &[usize]) -> String {
+    let mut parts = vec!["batch".to_string()];
+    parts.extend(per_sample.iter().map(|d| d.to_string()));
+    format!("({})", parts.join(", "))
+}
+
+/// True when `shape` is `(batch, …per_sample)`.
+pub fn is_batched(per_sample: &[usize], shape: &[usize]) -> bool {
+    shape.len() == per_sample.len() + 1 && shape[1..] == per_sample[..]
+}
+
+/// Checks that an array is `(batch, …per_sample)`; `what` names it in the error.
+pub fn check_batched(
+    what: &str,
+    per_sample: &[usize],
+    shape: &[usize],
+) -> crate::error::Result<()> {
+    if is_batched(per_sample, shape) {
+        Ok(())
+    } else {
+        Err(crate::error::Error::Shape {
+            what: what.into(),
+            expected: fmt_batched(per_sample),
+            got: fmt_shape(shape),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,34 +216,5 @@ mod tests {
             vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
         );
         assert!(from_vec(vec![1.0f32; 5], &[2, 3]).is_err());
-    }
-}
-
-/// A batched shape as errors print it: `(batch, 60, 4)` for the per-sample shape `[60, 4]`.
-pub fn fmt_batched(per_sample: &[usize]) -> String {
-    let mut parts = vec!["batch".to_string()];
-    parts.extend(per_sample.iter().map(|d| d.to_string()));
-    format!("({})", parts.join(", "))
-}
-
-/// True when `shape` is `(batch, …per_sample)`.
-pub fn is_batched(per_sample: &[usize], shape: &[usize]) -> bool {
-    shape.len() == per_sample.len() + 1 && shape[1..] == per_sample[..]
-}
-
-/// Checks that an array is `(batch, …per_sample)`; `what` names it in the error.
-pub fn check_batched(
-    what: &str,
-    per_sample: &[usize],
-    shape: &[usize],
-) -> crate::error::Result<()> {
-    if is_batched(per_sample, shape) {
-        Ok(())
-    } else {
-        Err(crate::error::Error::Shape {
-            what: what.into(),
-            expected: fmt_batched(per_sample),
-            got: fmt_shape(shape),
-        })
     }
 }

@@ -97,9 +97,9 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawData> {
     let text = utf8(bytes, &name)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     match Format::of(path) {
-        Format::Csv => parse_table(&text, b',', &name, opts),
-        Format::Tsv => parse_table(&text, b'\t', &name, opts),
-        Format::Fasta => parse_fasta(&text, &name, opts),
+        Format::Csv => parse_table(text, b',', &name, opts),
+        Format::Tsv => parse_table(text, b'\t', &name, opts),
+        Format::Fasta => parse_fasta(text, &name, opts),
     }
 }
 
