@@ -2,49 +2,9 @@
 //! record), synth determinism, train → evaluate → predict round trip.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn seqgrad(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_seqgrad"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn fails_with(o: &Output, parts: &[&str]) {
-    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
-    let e = stderr(o);
-    assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
-    for p in parts {
-        assert!(e.contains(p), "{p:?} not in {e}");
-    }
-}
-
-const MODEL: &str = r#"{"input_shape": [8, 4], "layers": [
-  {"type": "conv1d", "filters": 4, "kernel_size": 3, "activation": "relu"},
-  {"type": "global_maxpool1d"},
-  {"type": "dense", "units": 2, "activation": "softmax"}]}"#;
-
-fn setup() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("m.json"), MODEL).unwrap();
-    let mut csv = String::from("id, label, sequence\n");
-    for i in 0..40 {
-        let (l, s) = if i % 2 == 0 {
-            ("yes", "ACGTACGT")
-        } else {
-            ("no", "TTTTGGGG")
-        };
-        csv.push_str(&format!("r{i}, {l}, {s}\n"));
-    }
-    std::fs::write(d.path().join("d.csv"), csv).unwrap();
-    d
-}
+mod common;
+use common::{fails_with, seqgrad, setup, stderr};
 
 fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![

@@ -3,70 +3,17 @@
 //! and where; the per-epoch history (with the pre-clipping gradient norm) is on disk after every
 //! epoch; errors name a checkpoint only when one was saved.
 
-use std::path::Path;
+use seqgrad::train::fit;
 
-use seqgrad::data::{self, meme, synth, Dataset, Labels, LengthPolicy, RawData};
-use seqgrad::model::Sequential;
-use seqgrad::spec::ModelSpec;
-use seqgrad::train::{fit, Progress, TrainConfig};
-
-fn motif_data(count: usize, seed: u64) -> Dataset<f32> {
-    let motifs = meme::read(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/jaspar2016_vertebrates.meme"
-    )))
-    .unwrap();
-    let chosen = synth::choose_motifs(&motifs, &[], 2, 40, 1).unwrap();
-    let cfg = synth::SynthConfig {
-        count,
-        length: 40,
-        n: 2,
-        multi_label: false,
-        label_prob: 0.3,
-        seed,
-    };
-    let records = synth::generate(&motifs, &chosen, &cfg).unwrap();
-    let raw = RawData {
-        path: "synth".into(),
-        records,
-        has_labels: true,
-        multi_label: false,
-    };
-    let labels = Labels::from_data(&raw).unwrap();
-    data::encode(&raw, &labels, LengthPolicy::default(), true).unwrap()
-}
-
-fn model(seed: u64) -> Sequential<f32> {
-    let spec = ModelSpec::from_json(
-        r#"{"input_shape": [40, 4], "layers": [
-          {"type": "conv1d", "filters": 8, "kernel_size": 9, "activation": "relu"},
-          {"type": "global_maxpool1d"},
-          {"type": "dropout", "rate": 0.1},
-          {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
-        "test",
-    )
-    .unwrap();
-    Sequential::from_spec(&spec, seed).unwrap()
-}
-
-fn config(epochs: usize) -> TrainConfig {
-    let mut c = TrainConfig {
-        epochs,
-        batch_size: 16,
-        seed: 5,
-        progress: Progress::Quiet,
-        ..Default::default()
-    };
-    c.optimizer.lr = 0.01;
-    c
-}
+mod common;
+use common::{motif_data, motif_model, quick_config};
 
 #[test]
 fn a_parameter_that_becomes_non_finite_after_a_step_stops_training() {
-    let ds = motif_data(64, 1);
+    let ds = motif_data(64, 1).0;
     let dir = tempfile::tempdir().unwrap();
-    let mut m = model(2);
-    let mut cfg = config(3);
+    let mut m = motif_model(2);
+    let mut cfg = quick_config(3);
     // 1e39 is beyond f32: the learning rate itself is infinite in f32, so step 1 breaks the
     // first parameter.
     cfg.optimizer.lr = 1e39;
@@ -92,10 +39,10 @@ fn no_validation_set_and_a_diverging_last_step_is_not_saved_as_best() {
     // before the step. One step in all (64 records, batch 64): RMSprop moves each weight by
     // about lr·√10 = 6e38, beyond f32, while the loss of that step was finite. Before the
     // post-step check these weights were saved as the best.
-    let ds = motif_data(64, 3);
+    let ds = motif_data(64, 3).0;
     let dir = tempfile::tempdir().unwrap();
-    let mut m = model(2);
-    let mut cfg = config(1);
+    let mut m = motif_model(2);
+    let mut cfg = quick_config(1);
     cfg.batch_size = 64;
     cfg.optimizer = seqgrad::optim::OptimizerConfig::named("rmsprop").unwrap();
     cfg.optimizer.lr = 2e38;
@@ -114,11 +61,11 @@ fn no_validation_set_and_a_diverging_last_step_is_not_saved_as_best() {
 fn an_error_after_a_saved_checkpoint_names_it() {
     // One step per epoch; RMSprop with lr 1e38 moves weights to about ±3.2e38 (still finite
     // in f32) in epoch 1, which is saved as the best (training loss); epoch 2 then breaks.
-    let ds = motif_data(64, 3);
+    let ds = motif_data(64, 3).0;
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("w.safetensors");
-    let mut m = model(2);
-    let mut cfg = config(3);
+    let mut m = motif_model(2);
+    let mut cfg = quick_config(3);
     cfg.batch_size = 64;
     cfg.optimizer = seqgrad::optim::OptimizerConfig::named("rmsprop").unwrap();
     cfg.optimizer.lr = 1e38;
@@ -132,7 +79,7 @@ fn an_error_after_a_saved_checkpoint_names_it() {
         )),
         "{e}"
     );
-    let mut m2 = model(2);
+    let mut m2 = motif_model(2);
     seqgrad::weights::load(&mut m2, &ckpt).unwrap();
     for (n, p) in m2.named_params() {
         assert!(p.value.iter().all(|v| v.is_finite()), "{n}");
@@ -141,13 +88,13 @@ fn an_error_after_a_saved_checkpoint_names_it() {
 
 #[test]
 fn a_non_finite_validation_loss_names_the_epoch_step_batch_and_layer() {
-    let ds = motif_data(64, 5);
-    let mut valid = motif_data(40, 6);
+    let ds = motif_data(64, 5).0;
+    let mut valid = motif_data(40, 6).0;
     // a NaN in record 30 of the validation set (records 1..40 are one evaluation batch)
     valid.x[[29, 3, 1]] = f32::NAN;
     let dir = tempfile::tempdir().unwrap();
-    let mut m = model(2);
-    let mut cfg = config(3);
+    let mut m = motif_model(2);
+    let mut cfg = quick_config(3);
     cfg.checkpoint = Some(dir.path().join("w.safetensors"));
     cfg.history_dir = Some(dir.path().to_path_buf());
     let e = fit(&mut m, &ds, Some(&valid), false, &cfg)
@@ -173,8 +120,8 @@ fn a_non_finite_gradient_with_a_finite_loss_names_where_it_appeared() {
     // the dense weights are near f32::MAX with opposite signs per class, so for a record of
     // class 1 (p0 ≈ 1) the input gradient W^T(p − y) ≈ 3e38 + 3e38 overflows in the backward
     // pass while the loss (≈ 20) is finite.
-    let ds = motif_data(32, 7);
-    let mut m = model(2);
+    let ds = motif_data(32, 7).0;
+    let mut m = motif_model(2);
     for (n, p) in m.named_params_mut() {
         match n.as_str() {
             "layers.0.bias" => p.value.fill(-1e3),
@@ -189,7 +136,7 @@ fn a_non_finite_gradient_with_a_finite_loss_names_where_it_appeared() {
             _ => {}
         }
     }
-    let mut cfg = config(1);
+    let mut cfg = quick_config(1);
     cfg.batch_size = 1;
     let e = fit(&mut m, &ds, None, false, &cfg).unwrap_err().to_string();
     for part in [
@@ -202,11 +149,11 @@ fn a_non_finite_gradient_with_a_finite_loss_names_where_it_appeared() {
 
 #[test]
 fn history_is_written_after_every_epoch_with_the_gradient_norm() {
-    let ds = motif_data(64, 9);
-    let valid = motif_data(32, 10);
+    let ds = motif_data(64, 9).0;
+    let valid = motif_data(32, 10).0;
     let dir = tempfile::tempdir().unwrap();
-    let mut m = model(2);
-    let mut cfg = config(3);
+    let mut m = motif_model(2);
+    let mut cfg = quick_config(3);
     cfg.patience = None;
     cfg.clip_norm = Some(1e-3);
     cfg.history_dir = Some(dir.path().to_path_buf());

@@ -1,74 +1,19 @@
 //! The training loop: a fixed-seed run learns, training is bit-identical across thread counts,
 //! a non-finite loss names the layer, and checkpoints/history are written.
 
-use std::path::Path;
-
-use seqgrad::data::{self, meme, synth, Labels, LengthPolicy, RawData};
 use seqgrad::model::Sequential;
 use seqgrad::spec::ModelSpec;
-use seqgrad::train::{fit, Progress, TrainConfig};
+use seqgrad::train::fit;
 
-fn motif_data(count: usize, seed: u64) -> (data::Dataset<f32>, Labels) {
-    let motifs = meme::read(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/jaspar2016_vertebrates.meme"
-    )))
-    .unwrap();
-    let chosen = synth::choose_motifs(&motifs, &[], 2, 40, 1).unwrap();
-    let cfg = synth::SynthConfig {
-        count,
-        length: 40,
-        n: 2,
-        multi_label: false,
-        label_prob: 0.3,
-        seed,
-    };
-    let records = synth::generate(&motifs, &chosen, &cfg).unwrap();
-    let raw = RawData {
-        path: "synth".into(),
-        records,
-        has_labels: true,
-        multi_label: false,
-    };
-    let labels = Labels::from_data(&raw).unwrap();
-    (
-        data::encode(&raw, &labels, LengthPolicy::default(), true).unwrap(),
-        labels,
-    )
-}
-
-fn model(seed: u64) -> Sequential<f32> {
-    let spec = ModelSpec::from_json(
-        r#"{"input_shape": [40, 4], "layers": [
-          {"type": "conv1d", "filters": 8, "kernel_size": 9, "activation": "relu"},
-          {"type": "global_maxpool1d"},
-          {"type": "dropout", "rate": 0.1},
-          {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
-        "test",
-    )
-    .unwrap();
-    Sequential::from_spec(&spec, seed).unwrap()
-}
-
-fn config(epochs: usize) -> TrainConfig {
-    let mut c = TrainConfig {
-        epochs,
-        batch_size: 16,
-        seed: 5,
-        progress: Progress::Quiet,
-        ..Default::default()
-    };
-    c.optimizer.lr = 0.01;
-    c.rc_augment = false;
-    c
-}
+mod common;
+use common::{motif_data, motif_model, quick_config};
 
 #[test]
 fn fixed_seed_run_learns_planted_motifs() {
     let (ds, _) = motif_data(200, 11);
     let (valid, _) = motif_data(100, 12);
-    let mut m = model(3);
-    let h = fit(&mut m, &ds, Some(&valid), false, &config(15)).unwrap();
+    let mut m = motif_model(3);
+    let h = fit(&mut m, &ds, Some(&valid), false, &quick_config(15)).unwrap();
     let loss = h.column("loss").unwrap();
     let val_acc = h.column("val_accuracy").unwrap();
     assert!(loss[0] > 0.5, "first epoch loss {}", loss[0]);
@@ -103,7 +48,7 @@ fn train_in_pool(threads: usize, seed: u64) -> (Vec<Vec<u32>>, Vec<Vec<u64>>) {
             )
             .unwrap();
             let mut m = Sequential::<f32>::from_spec(&spec, 9).unwrap();
-            let mut cfg = config(3);
+            let mut cfg = quick_config(3);
             cfg.seed = seed;
             cfg.rc_augment = true;
             cfg.optimizer = seqgrad::optim::OptimizerConfig::named("rmsprop").unwrap();
@@ -139,8 +84,8 @@ fn non_finite_loss_names_the_layer_and_keeps_the_checkpoint() {
     let (ds, _) = motif_data(64, 31);
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("w.safetensors");
-    let mut m = model(4);
-    let mut cfg = config(2);
+    let mut m = motif_model(4);
+    let mut cfg = quick_config(2);
     cfg.checkpoint = Some(ckpt.clone());
     fit(&mut m, &ds, None, false, &cfg).unwrap();
     let saved = std::fs::read(&ckpt).unwrap();
@@ -168,8 +113,8 @@ fn non_finite_loss_names_the_layer_and_keeps_the_checkpoint() {
 fn early_stopping_restores_the_best_epoch() {
     let (ds, _) = motif_data(64, 41);
     let (valid, _) = motif_data(32, 42);
-    let mut m = model(4);
-    let mut cfg = config(40);
+    let mut m = motif_model(4);
+    let mut cfg = quick_config(40);
     cfg.optimizer.lr = 0.05;
     cfg.patience = Some(2);
     let h = fit(&mut m, &ds, Some(&valid), false, &cfg).unwrap();
@@ -197,7 +142,7 @@ fn flat_input_model_trains_on_flattened_sequences() {
     )
     .unwrap();
     let mut m = Sequential::<f32>::from_spec(&spec, 1).unwrap();
-    let mut cfg = config(10);
+    let mut cfg = quick_config(10);
     cfg.optimizer = seqgrad::optim::OptimizerConfig::named("sgd").unwrap();
     cfg.optimizer.kind = seqgrad::optim::OptimizerKind::Sgd {
         momentum: 0.9,
