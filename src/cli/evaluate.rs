@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::train::{report, with_threads, DataArgs};
-use crate::data::{self, Labels};
+use crate::data::{self, Labels, LengthPolicy};
 use crate::error::{Error, Result};
 use crate::model::Sequential;
 use crate::train;
@@ -60,6 +60,20 @@ impl ModelArgs {
         }
         Ok((m, labels))
     }
+
+    /// [`ModelArgs::load`], then the data options' length policy, checked against the model's
+    /// input length before any data is read (so a huge `--pad` is refused, not allocated).
+    pub fn load_for(
+        &self,
+        data_args: &DataArgs,
+    ) -> Result<(Sequential<f32>, Option<Labels>, LengthPolicy)> {
+        let (model, labels) = self.load()?;
+        let policy = data_args.policy()?;
+        if let Some(t) = policy.target()? {
+            train::check_input_len(&model, t)?;
+        }
+        Ok((model, labels, policy))
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -81,11 +95,7 @@ pub struct Args {
 
 pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || {
-        let (mut model, labels) = a.model.load()?;
-        let policy = a.data_args.policy()?;
-        if let Some(t) = policy.target()? {
-            train::check_input_len(&model, t)?;
-        }
+        let (mut model, labels, policy) = a.model.load_for(&a.data_args)?;
         let (ds, labels) = data::load_labelled::<f32>(
             &a.data,
             &a.data_args.read_options(),

@@ -36,11 +36,7 @@ pub struct Args {
 
 pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || {
-        let (mut model, labels) = a.model.load()?;
-        let policy = a.data_args.policy()?;
-        if let Some(t) = policy.target()? {
-            train::check_input_len(&model, t)?;
-        }
+        let (mut model, labels, policy) = a.model.load_for(&a.data_args)?;
         let opts = ReadOptions {
             require_labels: false,
             ..a.data_args.read_options()
