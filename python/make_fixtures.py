@@ -1,4 +1,4 @@
-"""Generates the PyTorch parity fixtures under tests/fixtures/parity/ (checked by tests/parity.rs).
+"""Generates the PyTorch parity fixtures under tests/fixtures/parity/ (checked by tests/it/parity.rs).
 
     /work/venv/bin/python python/make_fixtures.py            # (re)writes every case
     /work/venv/bin/python python/make_fixtures.py --check    # only the self-checks, writes nothing

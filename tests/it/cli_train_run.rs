@@ -6,8 +6,7 @@
 use std::path::Path;
 use std::process::Output;
 
-mod common;
-use common::{seqgrad, setup, stderr};
+use crate::common::{seqgrad, setup, stderr};
 
 fn train(d: &Path, extra: &[&str]) -> Output {
     let mut a = vec![

@@ -5,8 +5,7 @@
 
 use seqgrad::train::fit;
 
-mod common;
-use common::{motif_data, motif_model, quick_config};
+use crate::common::{motif_data, motif_model, quick_config};
 
 #[test]
 fn a_parameter_that_becomes_non_finite_after_a_step_stops_training() {

@@ -5,8 +5,7 @@ use seqgrad::model::Sequential;
 use seqgrad::spec::ModelSpec;
 use seqgrad::train::fit;
 
-mod common;
-use common::{motif_data, motif_model, quick_config};
+use crate::common::{motif_data, motif_model, quick_config};
 
 #[test]
 fn fixed_seed_run_learns_planted_motifs() {

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-mod common;
-use common::{fails_with, seqgrad, setup, stderr};
+use crate::common::{fails_with, seqgrad, setup, stderr};
 
 fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![

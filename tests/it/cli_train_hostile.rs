@@ -6,8 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-mod common;
-use common::{fails_with, seqgrad, setup, stderr};
+use crate::common::{fails_with, seqgrad, setup, stderr};
 
 fn train(d: &Path, extra: &[&str]) -> Output {
     let mut a = vec![

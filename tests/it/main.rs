@@ -1,0 +1,25 @@
+//! All integration tests in one crate (one link of seqgrad instead of one per file): each
+//! former `tests/*.rs` file is a module here.
+
+mod common;
+mod cli_data;
+mod cli_grad;
+mod cli_grad_record;
+mod cli_rnn;
+mod cli_summary;
+mod cli_train_hostile;
+mod cli_train_run;
+mod cli_usage;
+mod data_dna;
+mod grad_dense;
+mod grad_layers;
+mod grad_rnn;
+mod harden_cli;
+mod harden_layers;
+mod layers_props;
+mod parity;
+mod rnn_props;
+mod rnn_torch;
+mod train_guards;
+mod train_loop;
+mod train_metrics;
