@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+pub mod config;
 pub mod evaluate;
 pub mod grad;
 pub mod predict;
