@@ -171,7 +171,7 @@ fn run_file(a: &Args) -> Result<()> {
         if let Some(n) = training_overlap(&cfg, path, &ds, &labels)? {
             if n > 0 {
                 eprintln!(
-                    "seqgrad: warning: {} contains {n} of the {} records this model was trained on, so its scores overstate accuracy on new data (use --split test to score the held-out records)",
+                    "seqgrad: warning: {n} records of {} are training records of this run (same sequence as one of its {} training records), so the scores overstate accuracy on new data (use --split test to score the held-out records)",
                     path.display(),
                     cfg.splits.train_records
                 );
