@@ -20,6 +20,7 @@ mod layers_props;
 mod parity;
 mod rnn_props;
 mod rnn_torch;
+mod runs_ux;
 mod train_guards;
 mod train_loop;
 mod train_metrics;
