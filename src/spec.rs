@@ -551,4 +551,61 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn types_and_activations_are_case_insensitive_and_canonicalised() {
+        let text = r#"{"input_shape": [10, 4], "layers": [
+            {"type": "maxpooling1d"}, {"type": "MAX_POOL_1D"},
+            {"type": "conv1D", "filters": 2, "kernel_size": 3, "activation": "ReLU", "padding": "SAME"},
+            {"type": "Bidirectional", "layer": {"type": "simpleRNN", "units": 2}, "merge_mode": "Sum"},
+            {"type": "activation", "activation": "Sigmoid"}]}"#;
+        let m = ModelSpec::from_json(text, "t").unwrap();
+        let kinds: Vec<String> = m.layers.iter().map(LayerSpec::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "maxpool1d",
+                "maxpool1d",
+                "conv1d",
+                "bidirectional(simple_rnn)",
+                "activation"
+            ]
+        );
+        match &m.layers[2] {
+            LayerSpec::Conv1d(c) => {
+                assert_eq!(c.activation, Activation::Relu);
+                assert_eq!(c.padding, Padding::Same);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn near_misses_get_a_suggestion_and_far_misses_none() {
+        assert_eq!(edit_distance("conv2d", "conv1d"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        let e = canonical("Conv2D", LAYER_TYPES, "layer type").unwrap_err();
+        assert!(e.contains("did you mean \"conv1d\""), "{e}");
+        let e = canonical("reluu", ACTIVATIONS, "activation").unwrap_err();
+        assert!(e.contains("did you mean \"relu\""), "{e}");
+        let e = canonical("transformer", LAYER_TYPES, "layer type").unwrap_err();
+        assert!(
+            !e.contains("did you mean") && e.contains("valid: conv1d"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn required_options_are_named() {
+        let err = ModelSpec::from_json(
+            r#"{"input_shape":[4,4],"layers":[{"type":"flatten"},{"type":"dense"}]}"#,
+            "m.json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("layer #1 (dense): missing required option `units`"),
+            "{err}"
+        );
+    }
 }

@@ -274,3 +274,26 @@ pub fn load_labelled<T: Float>(
     let ds = encode(&raw, &labels, policy, true)?;
     Ok((ds, labels))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_class_is_not_a_classifier_but_one_label_is_fine_multi_label() {
+        let one = Labels {
+            classes: vec!["A".into()],
+            multi_label: false,
+        };
+        let e = one.check_classifier("f.csv").unwrap_err().to_string();
+        assert!(
+            e.contains("f.csv") && e.contains("\"A\"") && e.contains("at least two classes"),
+            "{e}"
+        );
+        let multi = Labels {
+            multi_label: true,
+            ..one
+        };
+        assert!(multi.check_classifier("f.csv").is_ok());
+    }
+}

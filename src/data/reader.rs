@@ -620,4 +620,24 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn format_option_overrides_the_extension_and_hints_name_the_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let txt = dir.path().join("d.txt");
+        std::fs::write(&txt, "id\tlabel\tseq\nr1\tA\tACGT\n").unwrap();
+        let e = read(&txt, &opts()).unwrap_err().to_string();
+        assert!(
+            e.contains("tab-separated") && e.contains("--format tsv"),
+            "{e}"
+        );
+        let o = ReadOptions {
+            format: Some(Format::Tsv),
+            ..opts()
+        };
+        assert_eq!(read(&txt, &o).unwrap().records[0].seq, "ACGT");
+        assert_eq!(format_hint(">s1 label=A", b','), "; the first line is a FASTA header: is this a FASTA file? name it .fa or pass --format fasta");
+        assert!(format_hint("id,label,seq", b'\t').contains("--format csv"));
+        assert!(format_hint("id,label,seq", b',').is_empty());
+    }
 }
