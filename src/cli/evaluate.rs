@@ -131,6 +131,9 @@ pub struct Args {
     /// Number of threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Also write the metrics as JSON (the format of a run's test_metrics.json).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
 }
 
 /// A saved split of a run (`--split`).
@@ -167,7 +170,8 @@ fn run_file(a: &Args) -> Result<()> {
     let (ds, labels) =
         data::load_labelled::<f32>(path, &a.data_args.read_options(), policy, labels.as_ref())?;
     train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
-    if let Some(cfg) = a.model.run_config()? {
+    // the check is a courtesy: a config.json that cannot be read skips it
+    if let Some(cfg) = a.model.run_config().ok().flatten() {
         if let Some(n) = training_overlap(&cfg, path, &ds, &labels)? {
             if n > 0 {
                 eprintln!(
@@ -179,7 +183,23 @@ fn run_file(a: &Args) -> Result<()> {
         }
     }
     let eval = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
+    write_metrics(a, &eval, &ds, &labels)?;
     crate::cli::train::print_stdout(&report(&path.display().to_string(), &eval, &ds, &labels))
+}
+
+fn write_metrics(
+    a: &Args,
+    eval: &train::Evaluation<f32>,
+    ds: &Dataset<f32>,
+    labels: &Labels,
+) -> Result<()> {
+    match &a.metrics_out {
+        Some(p) => crate::weights::write_atomic(
+            p,
+            crate::cli::train::metrics_json(eval, ds, labels).as_bytes(),
+        ),
+        None => Ok(()),
+    }
 }
 
 /// How many records of `ds` (read from `path`) are training records of the run: all of the
@@ -304,5 +324,6 @@ fn run_split(a: &Args, split: SplitName) -> Result<()> {
     };
     train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
     let eval = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
+    write_metrics(a, &eval, &ds, &labels)?;
     crate::cli::train::print_stdout(&report(split.name(), &eval, &ds, &labels))
 }

@@ -41,7 +41,9 @@ pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || {
         let (mut model, labels, policy) = a.model.load_for(&a.data_args)?;
         if a.rc_average {
-            if let Some(w) = rc_average_warning(a.model.run_config()?.map(|c| c.rc_augment)) {
+            // a config.json that cannot be read counts as no config.json (the warning says so)
+            let cfg = a.model.run_config().ok().flatten();
+            if let Some(w) = rc_average_warning(cfg.map(|c| c.rc_augment)) {
                 eprintln!("seqgrad: warning: {w}");
             }
         }

@@ -311,7 +311,8 @@ pub fn report(
     s
 }
 
-fn metrics_json(eval: &train::Evaluation<f32>, data: &Dataset<f32>, labels: &Labels) -> String {
+/// The metrics as JSON (`test_metrics.json`; `evaluate --metrics-out`).
+pub fn metrics_json(eval: &train::Evaluation<f32>, data: &Dataset<f32>, labels: &Labels) -> String {
     let mut m = serde_json::Map::new();
     m.insert("records".into(), serde_json::json!(data.len()));
     m.insert("loss".into(), serde_json::json!(eval.loss));

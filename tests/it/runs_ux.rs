@@ -144,12 +144,25 @@ fn evaluate_split_test_reproduces_the_test_report_train_printed() {
     let run = d.path().join("run");
     let run = run.to_str().unwrap();
     let e = seqgrad(
-        &["evaluate", "--run", run, "--split", "test"],
+        &[
+            "evaluate",
+            "--run",
+            run,
+            "--split",
+            "test",
+            "--metrics-out",
+            "m.json",
+        ],
         elsewhere.path(),
     );
     assert!(e.status.success(), "{}", stderr(&e));
     assert_eq!(stdout(&e), printed);
     assert!(printed.starts_with("test: 40 records  loss "), "{printed}");
+    // bit for bit: the full-precision metrics (shortest round-trip decimals) are the same text
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.path().join("m.json")).unwrap(),
+        std::fs::read_to_string(d.path().join("run/test_metrics.json")).unwrap()
+    );
     // the other splits score their saved records
     let e = seqgrad(&["evaluate", "--run", "run", "--split", "train"], d.path());
     assert!(
@@ -480,4 +493,48 @@ fn bare_seqgrad_announces_the_demo_and_runs_it_from_built_in_files() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), test_block(&s));
+}
+
+#[test]
+fn evaluate_split_valid_scores_a_separate_valid_file_whole() {
+    let d = planted();
+    let csv = planted_csv();
+    let lines: Vec<&str> = csv.lines().collect();
+    // the last 30 records as the --valid file, the rest as --data
+    std::fs::write(
+        d.path().join("v.csv"),
+        format!("{}\n{}\n", lines[0], lines[131..].join("\n")),
+    )
+    .unwrap();
+    std::fs::write(d.path().join("t.csv"), lines[..131].join("\n") + "\n").unwrap();
+    let o = seqgrad(
+        &[
+            "train",
+            "--model",
+            "m.json",
+            "--data",
+            "t.csv",
+            "--valid",
+            "v.csv",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+            "--progress",
+            "quiet",
+        ],
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = config(d.path());
+    assert_eq!(c["valid_data"]["path"], "v.csv");
+    assert_eq!(c["splits"]["valid_records"], 30);
+    assert_eq!(c["splits"]["valid"], "");
+    let o = seqgrad(&["evaluate", "--run", "run", "--split", "valid"], d.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("valid: 30 records"),
+        "{}",
+        stdout(&o)
+    );
 }
