@@ -34,8 +34,8 @@ pub struct DataArgs {
     /// `labels=` FASTA headers.
     #[arg(long)]
     pub multi_label: bool,
-    /// The data file format (default: from the extension: .tsv/.tab tab-separated, .fa/.fasta/
-    /// .fna/.fas FASTA, anything else comma-separated).
+    /// The data file format (default: by extension: .tsv/.tab tab-separated,
+    /// .fa/.fasta/.fna/.fas FASTA, anything else comma-separated).
     #[arg(long, value_enum)]
     pub format: Option<crate::data::reader::Format>,
 }
