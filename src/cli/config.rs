@@ -300,7 +300,7 @@ impl RunConfig {
                 "{} has SHA-256 {}… but the run was trained on a file with SHA-256 {}… ({}); the saved split indices would point at other records",
                 path.display(),
                 &got[..12],
-                &file.sha256[..file.sha256.len().min(12)],
+                file.sha256.chars().take(12).collect::<String>(),
                 file.path
             )));
         }
@@ -329,9 +329,15 @@ pub fn compact(idx: &[usize]) -> String {
     parts.join(",")
 }
 
-/// The inverse of [`compact`].
-pub fn expand(s: &str) -> Result<Vec<usize>> {
-    let bad = || Error::Usage(format!("config.json: bad index list {s:?}"));
+/// The inverse of [`compact`], for a file of `len` records: an index `>= len` is an error
+/// (checked before anything is allocated, so a damaged config.json cannot ask for a huge list).
+pub fn expand(s: &str, len: usize) -> Result<Vec<usize>> {
+    let bad = || {
+        let short: String = s.chars().take(40).collect();
+        Error::Usage(format!(
+            "config.json: bad index list {short:?} for a file of {len} records"
+        ))
+    };
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = match part.split_once('-') {
@@ -340,7 +346,8 @@ pub fn expand(s: &str) -> Result<Vec<usize>> {
         };
         let a: usize = a.trim().parse().map_err(|_| bad())?;
         let b: usize = b.trim().parse().map_err(|_| bad())?;
-        if b < a {
+        // a split lists each record at most once, so it never holds more than `len` indices
+        if b < a || b >= len || out.len() + (b - a) >= len {
             return Err(bad());
         }
         out.extend(a..=b);
@@ -371,10 +378,13 @@ mod tests {
             vec![1, 3, 5],
         ] {
             let c = compact(&idx);
-            assert_eq!(expand(&c).unwrap(), idx, "{c}");
+            assert_eq!(expand(&c, 13).unwrap(), idx, "{c}");
         }
         assert_eq!(compact(&[0, 1, 2, 3, 4, 7, 9, 10, 11, 12]), "0-4,7,9-12");
-        assert!(expand("3-1").is_err() && expand("x").is_err());
+        assert!(expand("3-1", 13).is_err() && expand("x", 13).is_err());
+        assert!(expand("0-18446744073709551615", 13).is_err());
+        assert!(expand("13", 13).is_err());
+        assert!(expand("0-12,0-12", 13).is_err());
     }
 
     #[test]

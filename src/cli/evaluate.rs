@@ -228,10 +228,9 @@ fn training_overlap(
     if all.seq_len() != ds.seq_len() {
         return Ok(None);
     }
-    let idx = config::expand(&cfg.splits.train)?;
-    if idx.iter().any(|&i| i >= all.len()) {
+    let Ok(idx) = config::expand(&cfg.splits.train, all.len()) else {
         return Ok(None);
-    }
+    };
     let row_hash = |x: ndarray::ArrayView2<'_, f32>| {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -299,8 +298,8 @@ fn run_split(a: &Args, split: SplitName) -> Result<()> {
             SplitName::Valid => (&cfg.splits.valid, cfg.splits.valid_records),
             SplitName::Test => (&cfg.splits.test, cfg.splits.test_records),
         };
-        let idx = config::expand(list)?;
-        if idx.len() != count || idx.iter().any(|&i| i >= all.len()) || all.len() != s.records {
+        let idx = config::expand(list, all.len())?;
+        if idx.len() != count || all.len() != s.records {
             return Err(Error::Usage(format!(
                 "{}: config.json's {} split does not fit {} ({} records)",
                 run.display(),

@@ -121,7 +121,7 @@ fn config_json_records_every_setting_the_splits_and_the_data_hash() {
     // the splits partition the 160 records
     let mut all = Vec::new();
     for s in ["train", "valid", "test"] {
-        let idx = seqgrad::cli::config::expand(c["splits"][s].as_str().unwrap()).unwrap();
+        let idx = seqgrad::cli::config::expand(c["splits"][s].as_str().unwrap(), 160).unwrap();
         assert_eq!(idx.len(), c["splits"][format!("{s}_records")], "{s}");
         all.extend(idx);
     }
@@ -230,8 +230,8 @@ fn evaluate_without_split_warns_how_many_training_records_the_file_holds() {
     // a file of the held-out test records only: no warning; a few training records: counted
     let csv = planted_csv();
     let lines: Vec<&str> = csv.lines().collect();
-    let test = seqgrad::cli::config::expand(c["splits"]["test"].as_str().unwrap()).unwrap();
-    let train = seqgrad::cli::config::expand(c["splits"]["train"].as_str().unwrap()).unwrap();
+    let test = seqgrad::cli::config::expand(c["splits"]["test"].as_str().unwrap(), 160).unwrap();
+    let train = seqgrad::cli::config::expand(c["splits"]["train"].as_str().unwrap(), 160).unwrap();
     let mut held = String::from("id,label,sequence\n");
     for &i in &test {
         held.push_str(lines[i + 1]);
