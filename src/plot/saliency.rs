@@ -36,9 +36,11 @@ fn glyphs() -> Result<[Glyph; 4]> {
         let Some(outline) = font.outline(font.glyph_id(c)) else {
             continue;
         };
+        // ab_glyph's bounds hold y_max in `min.y` and y_min in `max.y`: order them.
         let b = outline.bounds;
-        let (w, h) = ((b.max.x - b.min.x).max(1.0), (b.max.y - b.min.y).max(1.0));
-        let (bx, by, w, h) = (b.min.x as f64, b.min.y as f64, w as f64, h as f64);
+        let (x0, x1) = (b.min.x.min(b.max.x) as f64, b.min.x.max(b.max.x) as f64);
+        let (y0, y1) = (b.min.y.min(b.max.y) as f64, b.min.y.max(b.max.y) as f64);
+        let (bx, by, w, h) = (x0, y0, (x1 - x0).max(1.0), (y1 - y0).max(1.0));
         let norm = |p: Pt| ((p.0 - bx) / w, (p.1 - by) / h);
         let mut contours: Glyph = Vec::new();
         let mut last: Option<Pt> = None;

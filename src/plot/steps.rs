@@ -164,7 +164,8 @@ impl Figure for Heatmap {
                 .margin_right(20)
                 .x_label_area_size(55)
                 .y_label_area_size(85)
-                .build_cartesian_2d(t0..t1, (0..n).into_segmented())
+                // An integer range includes its end: 0..n-1 makes n rows.
+                .build_cartesian_2d(t0..t1, (0..n - 1).into_segmented())
                 .map_err(de)?;
             let steps = &g.steps;
             let fmt_step = |v: &SegmentValue<usize>| match v {
@@ -221,8 +222,6 @@ impl Heatmap {
             .configure_mesh()
             .disable_mesh()
             .disable_x_axis()
-            .y_desc("‖∂L/∂h_t‖ (log)")
-            .axis_desc_style(font(style::AXIS))
             .label_style(font(TICK))
             .y_labels(8)
             .y_label_formatter(&style::fmt_log)
@@ -240,6 +239,11 @@ impl Heatmap {
                     ShapeStyle::from(&style::viridis((f0 + f1) / 2.0)).filled(),
                 )
             }))
+            .map_err(de)?;
+        // Heading above the bar (horizontal, so it is never clipped or upside down).
+        area.draw(&Text::new("‖∂L/∂h_t‖", (4, 20), font(style::AXIS)))
+            .map_err(de)?;
+        area.draw(&Text::new("(log scale)", (4, 42), font(TICK)))
             .map_err(de)?;
         // Grey swatch: cells with 0 or a non-finite norm.
         let (_, h) = area.dim_in_pixel();

@@ -119,19 +119,38 @@ pub fn lin_range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
     Some((lo - pad, hi + pad))
 }
 
-/// Tick label for a log axis: `1e-3`, `3e-5`, `10`, `0.5`.
+/// Tick label for a log axis: `1e-3`, `2e-5`, `10`, `0.5` — only at mantissas 1, 2 and 5 so
+/// the labels of a log axis never crowd (the other grid lines stay unlabelled).
 pub fn fmt_log(v: &f64) -> String {
     let v = *v;
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
+    if v <= 0.0 || !v.is_finite() {
+        return String::new();
     }
-    let e = v.abs().log10();
+    let e = v.log10().floor();
+    let m = v / 10f64.powf(e);
+    let m_round = m.round();
+    if (m - m_round).abs() > 0.02 * m || ![1.0, 2.0, 5.0, 10.0].contains(&m_round) {
+        return String::new();
+    }
     if (-2.0..=3.0).contains(&e) {
         let s = format!("{v:.2}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         format!("{v:.0e}")
+    }
+}
+
+/// Tick label for an axis holding log10 of the values: whole exponents only (`1e-12`, `0.01`,
+/// `1`, `100`), other ticks unlabelled.
+pub fn fmt_exponent(v: &f64) -> String {
+    let k = v.round();
+    if (v - k).abs() > 1e-6 {
+        return String::new();
+    }
+    if (-2.0..=3.0).contains(&k) {
+        fmt_log(&10f64.powf(k))
+    } else {
+        format!("1e{}", k as i64)
     }
 }
 
