@@ -26,6 +26,8 @@ const BASES: [char; 4] = ['A', 'C', 'G', 'T'];
 /// A letter as closed polygons in the unit square (x and y in [0, 1], y up).
 type Glyph = Vec<Vec<(f64, f64)>>;
 type Pt = (f64, f64);
+/// One TSV row: position, scores A/C/G/T, line number.
+type Row = (u64, [f64; 4], usize);
 
 /// The outlines of A, C, G, T from the bundled bold font, flattened to polygons.
 fn glyphs() -> Result<[Glyph; 4]> {
@@ -146,7 +148,7 @@ pub fn saliency_logos_from_tsv(tsv: &Path, out_dir: &Path) -> Result<Vec<PathBuf
         return Err(t.err(1, "no rows (only a header)"));
     }
     // Records in order of appearance: id → (position, scores, line).
-    let mut records: Vec<(String, Vec<(u64, [f64; 4], usize)>)> = Vec::new();
+    let mut records: Vec<(String, Vec<Row>)> = Vec::new();
     for (line, f) in &t.rows {
         let pos = t.int(*line, f, cp)?;
         if pos == 0 {

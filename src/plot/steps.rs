@@ -32,6 +32,11 @@ pub(crate) struct Heatmap {
     pub range: Option<(f64, f64)>,
 }
 
+/// (layer, direction).
+type Key = (String, String);
+/// (step, t, norm).
+type Cell = (u64, u64, f64);
+
 /// Cells that are 0 or not finite (a log scale cannot colour them).
 const NO_VALUE: RGBColor = RGBColor(205, 205, 205);
 
@@ -48,7 +53,7 @@ pub(crate) fn read_steps(path: &Path) -> Result<Vec<(String, Vec<Grid>)>> {
         return Err(t.err(1, "no rows recorded yet (only a header)"));
     }
     // (layer, direction) in order of appearance → rows (step, t, norm).
-    let mut groups: Vec<((String, String), Vec<(u64, u64, f64)>)> = Vec::new();
+    let mut groups: Vec<(Key, Vec<Cell>)> = Vec::new();
     for (line, f) in &t.rows {
         let step = t.int(*line, f, cs)?;
         let ts = t.int(*line, f, ct)?;

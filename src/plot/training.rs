@@ -146,6 +146,14 @@ pub(crate) fn segments(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
 /// Pretty name of a metric column.
 fn metric_label(name: &str) -> String {
     match name {
@@ -222,10 +230,10 @@ impl History {
                     self.monitor
                 ))
                 .legend(|(x, y)| {
-                    PathElement::new(
-                        [(x, y), (x + 20, y)],
-                        ShapeStyle::from(&GREY).stroke_width(2),
-                    )
+                    let st = ShapeStyle::from(&GREY).stroke_width(2);
+                    EmptyElement::at((x, y))
+                        + PathElement::new([(0, 0), (9, 0)], st)
+                        + PathElement::new([(15, 0), (24, 0)], st)
                 });
         }
         for (c, dashed, color, label) in series {
@@ -242,12 +250,13 @@ impl History {
                         .map_err(de)?
                 };
                 if first {
-                    let color = *color;
+                    let (color, dashed) = (*color, *dashed);
                     anno.label(label.clone()).legend(move |(x, y)| {
-                        PathElement::new(
-                            [(x, y), (x + 20, y)],
-                            ShapeStyle::from(&color).stroke_width(3),
-                        )
+                        let st = ShapeStyle::from(&color).stroke_width(3);
+                        let gap = if dashed { 6 } else { 0 };
+                        EmptyElement::at((x, y))
+                            + PathElement::new([(0, 0), (9, 0)], st)
+                            + PathElement::new([(9 + gap, 0), (24, 0)], st)
                     });
                     first = false;
                 }
@@ -332,7 +341,10 @@ impl Figure for History {
             });
             self.panel(
                 area,
-                &format!("{} per epoch (higher is better)", names.join(", ")),
+                &capitalise(&format!(
+                    "{} per epoch (higher is better)",
+                    names.join(", ")
+                )),
                 &format!("{} (fraction, 0–1)", names.join(" / ")),
                 &series,
                 SeriesLabelPosition::LowerRight,
