@@ -71,6 +71,8 @@ impl Panel<'_> {
                 style::lin_range(ys)
             }
         });
+        // A fixed range must be usable too (finite, non-empty, positive on a log axis).
+        let y = y.filter(|&(a, b)| (b - a).is_finite() && b > a && (!self.log_y || a > 0.0));
         let (Some((x0, x1)), Some((y0, y1))) = (x, y) else {
             let why = if self.log_y {
                 "nothing to draw: no positive, finite values (a log scale cannot show 0)"
@@ -100,7 +102,7 @@ impl Panel<'_> {
                 return self.draw_in(area, x0..x1, a..b, (a, b), Scale::Lin);
             }
         }
-        if (y1 / y0).log10() > 5.0 {
+        if (y1 / y0).log10() > 5.0 || !(y1 / y0).is_finite() {
             // Many decades: plot log10 on a linear axis, ticks at whole powers of 10.
             let (a, b) = (y0.log10(), y1.log10());
             self.draw_in(area, x0..x1, a..b, (a, b), Scale::Exp)

@@ -244,6 +244,9 @@ impl Figure for Logo<'_> {
             if bottom < 0.0 { bottom - pad } else { -pad },
             if top > 0.0 { top + pad } else { pad },
         );
+        if !(y1 - y0).is_finite() {
+            return Err(format!("scores of '{}' are too large to draw", self.id));
+        }
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .margin_right(28)

@@ -92,11 +92,14 @@ pub fn log_range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
         return None;
     }
     if hi / lo < 10.0 {
-        let mid = (hi * lo).sqrt();
+        // Geometric mean in log space: hi * lo underflows for tiny values (1e-300).
+        let mid = ((hi.ln() + lo.ln()) / 2.0).exp();
         lo = lo.min(mid / 4.0);
         hi = hi.max(mid * 4.0);
     }
-    Some((lo / 1.6, hi * 1.6))
+    let (lo, hi) = (lo / 1.6, hi * 1.6);
+    // Never hand plotters a non-finite or empty range (its tick search would not end).
+    (lo > 0.0 && hi.is_finite() && hi > lo).then_some((lo, hi))
 }
 
 /// A linear range covering the finite values of `values` with 5 % margin, or `None`.
@@ -111,12 +114,15 @@ pub fn lin_range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
     if !lo.is_finite() {
         return None;
     }
-    if hi - lo < 1e-12 {
+    let (a, b) = if hi - lo <= 1e-12 * lo.abs().max(hi.abs()) {
         let pad = if lo.abs() > 0.0 { lo.abs() * 0.1 } else { 1.0 };
-        return Some((lo - pad, hi + pad));
-    }
-    let pad = (hi - lo) * 0.05;
-    Some((lo - pad, hi + pad))
+        (lo - pad, hi + pad)
+    } else {
+        let pad = (hi - lo) * 0.05;
+        (lo - pad, hi + pad)
+    };
+    // Never hand plotters a non-finite or empty range (its tick search would not end).
+    ((b - a).is_finite() && b > a).then_some((a, b))
 }
 
 /// Tick label for a log axis: `1e-3`, `2e-5`, `10`, `0.5` — only at mantissas 1, 2 and 5 so

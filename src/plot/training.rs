@@ -97,6 +97,8 @@ pub(crate) fn read_history(csv: &Path, best_override: Option<usize>) -> Result<H
     });
     let lo = epochs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = epochs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // A best epoch outside the file's epochs (a stale history.json) is not marked.
+    let best = best.filter(|&b| (lo..=hi).contains(&(b as f64)));
     let run = csv
         .parent()
         .and_then(|p| p.file_name())

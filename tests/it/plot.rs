@@ -392,3 +392,61 @@ fn cli_plot_prints_the_files_and_rejects_a_non_run() {
     let o = seqgrad(&["plot", "absent"], tmp.path());
     fails_with(&o, &["absent", "does not exist"]);
 }
+
+#[test]
+fn degenerate_inputs_draw_without_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("tiny");
+    std::fs::create_dir_all(&run).unwrap();
+    // One epoch, validation all NaN, a stale best epoch in history.json.
+    std::fs::write(
+        run.join("history.csv"),
+        "epoch,loss,roc_auc,pr_auc,val_loss,val_roc_auc,val_pr_auc,grad_norm,grad_norm_max,seconds\n\
+         1,0.69,0.5,0.4,NaN,NaN,NaN,1,1,1\n",
+    )
+    .unwrap();
+    std::fs::write(run.join("history.json"), r#"{"best_epoch": 7}"#).unwrap();
+    // One recorded step, all-zero gradients, an unknown statistic only for one tensor.
+    std::fs::write(
+        run.join("grads.csv"),
+        "step,layer,tensor,statistic,value\n\
+         0,0,layers.0.weight,l2_norm,0\n0,0,layers.0.weight,mean_abs,0\n\
+         0,0,layers.0.weight,max_abs,0\n0,0,layers.0.weight,update_ratio,NaN\n\
+         0,1,layers.1.weight,brand_new,3\n",
+    )
+    .unwrap();
+    // One row, norm 0.
+    std::fs::write(
+        run.join("steps.csv"),
+        "step,layer,direction,t,norm\n0,1,forward,0,0\n",
+    )
+    .unwrap();
+    let out = out_dir(tmp.path(), "tiny_plots");
+    let files = plot::plot_run(&run, &out).unwrap();
+    assert_pictures(
+        &files,
+        &[
+            "training_curves",
+            "grad_norm",
+            "update_ratio",
+            "grad_bars",
+            "steps_1",
+        ],
+    );
+
+    // Gradflow with one stage, one length; a logo of zeros and one of a single position.
+    let gf = tmp.path().join("gradflow.csv");
+    std::fs::write(
+        &gf,
+        "cell,bidirectional,length,stage,direction,t,norm\n\
+         lstm,false,3,init,forward,1,0\nlstm,false,3,init,forward,2,1e-300\nlstm,false,3,init,forward,3,inf\n",
+    )
+    .unwrap();
+    let files = plot::plot_gradflow(&gf, &out).unwrap();
+    assert_pictures(&files, &["gradflow_unidirectional"]);
+    let files = plot::saliency_logo("zeros", &[[0.0; 4]; 5], &out.join("zeros.png")).unwrap();
+    assert_pictures(&files, &["zeros"]);
+    let files =
+        plot::saliency_logo("one", &[[f64::NAN, -1.0, 2.0, 0.5]], &out.join("one.png")).unwrap();
+    assert_pictures(&files, &["one"]);
+}
