@@ -335,14 +335,14 @@ pub(crate) fn plot_grads(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
                     .map(|pts| Line {
                         label: layer_label(l),
                         color: style::color(i),
-                        dashed: stat == "saturated_gate_fraction",
+                        dashed: false,
                         points: pts.clone(),
                     })
             })
             .collect()
     };
     let mut fractions = layer_series("dead_relu_fraction");
-    fractions.extend(layer_series("saturated_gate_fraction"));
+    fractions.extend(saturated_gates(&g));
     let spread = layer_series("activation_std");
     if !fractions.is_empty() || !spread.is_empty() {
         let mut panels = Vec::new();
@@ -378,6 +378,43 @@ pub(crate) fn plot_grads(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
         written.extend(save(&fig, out_dir, "activations")?);
     }
     Ok(written)
+}
+
+/// Per recurrent layer, the fraction of saturated gates per step: the mean over directions of
+/// `saturated_gates_{direction}` (what `train --record-grads` writes), or
+/// `saturated_gate_fraction`. Dashed, in the layer's colour.
+fn saturated_gates(g: &Grads) -> Vec<Line> {
+    let mut out = Vec::new();
+    for (i, layer) in g.layers.iter().enumerate() {
+        let mut by_step: Vec<(f64, f64, usize)> = Vec::new();
+        for ((l, stat), pts) in &g.layer_stats {
+            if l != layer
+                || !(stat.starts_with("saturated_gates_") || stat == "saturated_gate_fraction")
+            {
+                continue;
+            }
+            for &(s, v) in pts {
+                match by_step.iter_mut().find(|e| e.0 == s) {
+                    Some(e) => {
+                        e.1 += v;
+                        e.2 += 1;
+                    }
+                    None => by_step.push((s, v, 1)),
+                }
+            }
+        }
+        if by_step.is_empty() {
+            continue;
+        }
+        by_step.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out.push(Line {
+            label: layer_label(layer),
+            color: style::color(i),
+            dashed: true,
+            points: by_step.iter().map(|e| (e.0, e.1 / e.2 as f64)).collect(),
+        });
+    }
+    out
 }
 
 /// (e) The per-tensor gradient bar chart at the first and last recorded step.

@@ -80,10 +80,12 @@ pub fn sample_run(dir: &Path) {
     let mut s = String::from("step,layer,direction,t,norm\n");
     for step in (0..=300).step_by(20) {
         let decay = (-(step as f64) / 150.0).exp();
-        for (li, (layer, names)) in tensors.iter().enumerate() {
+        for (li, (prefix, names)) in tensors.iter().enumerate() {
+            // The layer column holds the layer index, as `train --record-grads` writes it.
+            let layer = prefix.trim_start_matches("layers.");
             for name in names.iter() {
                 let scale = 10f64.powi(-(li as i32)) * (0.3 + decay) * (0.8 + 0.4 * rng.next());
-                let t = format!("{layer}.{name}");
+                let t = format!("{prefix}.{name}");
                 writeln!(g, "{step},{layer},{t},l2_norm,{}", scale * 5.0).unwrap();
                 writeln!(g, "{step},{layer},{t},mean_abs,{}", scale * 0.01).unwrap();
                 writeln!(g, "{step},{layer},{t},max_abs,{}", scale * 0.2).unwrap();
@@ -111,12 +113,14 @@ pub fn sample_run(dir: &Path) {
                 .unwrap();
             }
             if li == 1 {
-                writeln!(
-                    g,
-                    "{step},{layer},,saturated_gate_fraction,{}",
-                    0.02 + 0.3 * (1.0 - decay)
-                )
-                .unwrap();
+                for d in ["forward", "reverse"] {
+                    writeln!(
+                        g,
+                        "{step},{layer},,saturated_gates_{d},{}",
+                        0.02 + 0.3 * (1.0 - decay) + if d == "reverse" { 0.05 } else { 0.0 }
+                    )
+                    .unwrap();
+                }
             }
         }
         for dir_name in ["forward", "reverse"] {
@@ -128,7 +132,7 @@ pub fn sample_run(dir: &Path) {
                 } else {
                     1e-2 * rate.powf(dist) * (0.9 + 0.2 * rng.next())
                 };
-                writeln!(s, "{step},layers.3,{dir_name},{t},{norm}").unwrap();
+                writeln!(s, "{step},3,{dir_name},{t},{norm}").unwrap();
             }
         }
     }
@@ -223,7 +227,7 @@ fn plot_run_draws_every_picture() {
             "update_ratio",
             "grad_bars",
             "activations",
-            "steps_layers.3",
+            "steps_3",
         ],
     );
     assert_eq!(files.len(), 12, "{files:?}");
@@ -383,7 +387,7 @@ fn cli_plot_prints_the_files_and_rejects_a_non_run() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("training_curves.png"), "{stdout}");
-    assert!(stdout.contains("steps_layers.3.svg"), "{stdout}");
+    assert!(stdout.contains("steps_3.svg"), "{stdout}");
     assert!(run.join("plots").join("training_curves.png").exists());
 
     std::fs::create_dir_all(tmp.path().join("empty")).unwrap();
