@@ -88,17 +88,18 @@ pub(crate) fn read_history(csv: &Path, best_override: Option<usize>) -> Result<H
         Some(v) if v.points.iter().any(|p| p.1.is_finite()) => ("val_loss", v),
         _ => ("loss", &loss),
     };
-    let best = best_override.or_else(|| {
-        mon.points
-            .iter()
-            .filter(|p| p.1.is_finite())
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|p| p.0 as usize)
-    });
     let lo = epochs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = epochs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    // A best epoch outside the file's epochs (a stale history.json) is not marked.
-    let best = best.filter(|&b| (lo..=hi).contains(&(b as f64)));
+    // A best epoch outside the file's epochs (a stale history.json) is not used.
+    let best = best_override
+        .filter(|&b| (lo..=hi).contains(&(b as f64)))
+        .or_else(|| {
+            mon.points
+                .iter()
+                .filter(|p| p.1.is_finite())
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|p| p.0 as usize)
+        });
     let run = csv
         .parent()
         .and_then(|p| p.file_name())
@@ -208,7 +209,7 @@ impl History {
             .y_desc(y_desc)
             .axis_desc_style(font(style::AXIS))
             .label_style(font(TICK))
-            .x_labels(n_epochs.clamp(2, 12))
+            .x_labels((n_epochs + 1).clamp(3, 12))
             .y_labels(8)
             .x_label_formatter(&style::fmt_int)
             .y_label_formatter(&style::fmt_lin)
