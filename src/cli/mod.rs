@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 use crate::error::Result;
 
 pub mod evaluate;
+pub mod filters;
 pub mod grad;
+pub mod gradflow;
 pub mod predict;
 pub mod summary;
 pub mod synth;
@@ -34,6 +36,10 @@ pub enum Command {
     Synth(synth::Args),
     /// Exact gradients of a model for one input batch: output, input gradient, parameter gradients.
     Grad(grad::Args),
+    /// The vanishing-gradient experiment: ‖∂L/∂h_t‖ vs t for simple_rnn/lstm/gru at several lengths.
+    Gradflow(gradflow::Args),
+    /// First-layer conv filters as motifs (MEME), optionally matched against a motif file.
+    Filters(filters::Args),
 }
 
 /// Runs a parsed command line.
@@ -45,6 +51,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Predict(a)) => predict::run(&a),
         Some(Command::Synth(a)) => synth::run(&a),
         Some(Command::Grad(a)) => grad::run(&a),
+        Some(Command::Gradflow(a)) => gradflow::run(&a),
+        Some(Command::Filters(a)) => filters::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
     }
