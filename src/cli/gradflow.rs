@@ -1,6 +1,8 @@
 //! `seqgrad gradflow`: the vanishing-gradient experiment in one command (see
 //! [`crate::gradflow`] and `docs/gradflow.md`). Prints the summary table and writes
-//! `gradflow.csv` (long format) and `gradflow_summary.csv` into `--out`.
+//! `gradflow.csv` (long format), `gradflow_summary.csv` and the pictures of
+//! [`crate::plot::plot_gradflow`] (`gradflow_unidirectional.{png,svg}`,
+//! `gradflow_bidirectional.{png,svg}`) into `--out`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -90,15 +92,20 @@ pub fn run(a: &Args) -> Result<()> {
     let t0 = Instant::now();
     let results = with_threads(a.threads, || gradflow::run(&cfg))?;
     gradflow::write_csvs(&a.out, &results)?;
+    let pictures = crate::plot::plot_gradflow(&a.out.join("gradflow.csv"), &a.out)?;
     let rows = gradflow::summary(&results);
     let mut text = gradflow::table(&rows);
     text.push_str(&format!(
         "\nfirst/last: batch-mean ‖∂L/∂h‖ at the first-processed step over the step feeding the \
-         output; decay/step: its geometric mean per step. {} variants in {:.1}s; wrote {} and {}\n",
+         output; decay/step: its geometric mean per step. {} variants in {:.1}s; wrote {}, {}{}\n",
         results.len(),
         t0.elapsed().as_secs_f64(),
         a.out.join("gradflow.csv").display(),
-        a.out.join("gradflow_summary.csv").display()
+        a.out.join("gradflow_summary.csv").display(),
+        pictures
+            .iter()
+            .map(|p| format!(", {}", p.display()))
+            .collect::<String>()
     ));
     print_stdout(&text)
 }

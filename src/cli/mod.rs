@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod filters;
 pub mod grad;
 pub mod gradflow;
+pub mod plot;
 pub mod predict;
 pub mod summary;
 pub mod synth;
@@ -40,6 +41,8 @@ pub enum Command {
     Gradflow(gradflow::Args),
     /// First-layer conv filters as motifs (MEME), optionally matched against a motif file.
     Filters(filters::Args),
+    /// Draw a run's pictures (training curves, gradient norms, heat maps) as PNG and SVG.
+    Plot(plot::Args),
 }
 
 /// Runs a parsed command line.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Grad(a)) => grad::run(&a),
         Some(Command::Gradflow(a)) => gradflow::run(&a),
         Some(Command::Filters(a)) => filters::run(&a),
+        Some(Command::Plot(a)) => plot::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
     }

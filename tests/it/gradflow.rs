@@ -101,6 +101,17 @@ fn gradflow_writes_long_and_summary_csvs_and_prints_the_table() {
             && table[2].contains("forward")
     );
     assert!(out.contains("gradflow.csv"));
+    // the pictures, drawn from gradflow.csv
+    for f in ["gradflow_unidirectional", "gradflow_bidirectional"] {
+        for ext in ["png", "svg"] {
+            let p = d.path().join(format!("gf/{f}.{ext}"));
+            assert!(
+                std::fs::metadata(&p).unwrap().len() > 1000,
+                "{}",
+                p.display()
+            );
+        }
+    }
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod harden_cli;
 mod harden_layers;
 mod layers_props;
 mod parity;
+mod plot;
 mod rnn_props;
 mod rnn_torch;
 mod train_guards;
