@@ -7,6 +7,7 @@ use crate::error::Result;
 
 pub mod evaluate;
 pub mod grad;
+pub mod gradcheck;
 pub mod predict;
 pub mod saliency;
 pub mod summary;
@@ -35,6 +36,8 @@ pub enum Command {
     Synth(synth::Args),
     /// Exact gradients of a model for one input batch: output, input gradient, parameter gradients.
     Grad(grad::Args),
+    /// Finite-difference check (f64) of every layer's and the whole model's gradients; exit 1 on failure.
+    Gradcheck(gradcheck::Args),
     /// Per-base saliency of a trained model for sequences (gradient, integrated gradients, ISM) as TSV.
     Saliency(Box<saliency::Args>),
 }
@@ -48,6 +51,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Predict(a)) => predict::run(&a),
         Some(Command::Synth(a)) => synth::run(&a),
         Some(Command::Grad(a)) => grad::run(&a),
+        Some(Command::Gradcheck(a)) => gradcheck::run(&a),
         Some(Command::Saliency(a)) => saliency::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
