@@ -20,9 +20,8 @@
 //! seeded uniform sample without replacement (all of them when the tensor is that small). The
 //! analytic gradient is still computed in full, and the relative-error floor uses the largest
 //! analytic magnitude of the whole tensor, so a sampled check measures the same quantity as the
-//! full one, on fewer elements. [`check_model_layers`] checks every layer of a model on the
-//! input that layer really receives (the model's forward pass on a given batch), then the
-//! whole model.
+//! full one, on fewer elements. [`check_model_layers`] checks every layer of a model (each on a
+//! seeded random batch of its input shape).
 
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
@@ -166,9 +165,11 @@ pub struct LayerCheck {
     pub report: GradReport,
 }
 
-/// Checks the layers `layers` (all when `None`) of a model, each on the input it receives in
-/// the model's forward pass on `x`, with a seeded upstream gradient drawn from U(−1, 1), on at
-/// most `max_elements` sampled elements per tensor. Dropout layers see step 0's mask on every
+/// Checks the layers `layers` (all when `None`) of a model: the first on `x`, every other one
+/// on a seeded U(0, 1) batch of its input shape (real activations hold exact ties — several
+/// ReLU zeros in one max-pool window — where a finite difference is not a derivative), with a
+/// seeded upstream gradient drawn from U(−1, 1), on at most `max_elements` sampled elements per
+/// tensor. Dropout layers see step 0's mask on every
 /// pass (`mode` Train) or are the identity (`mode` Eval). A layer index past the end is an
 /// error.
 ///
@@ -190,13 +191,19 @@ pub fn check_model_layers(
         )));
     }
     model.set_step(0);
-    // The input every layer receives.
-    let mut inputs = Vec::with_capacity(n);
-    let mut h = x.clone();
-    for l in model.layers_mut().iter_mut() {
-        let y = l.forward(h.view(), mode)?;
-        inputs.push(std::mem::replace(&mut h, y));
-    }
+    // A fresh seeded U(0, 1) batch of every layer's input shape: continuous values keep
+    // max-pool ties (e.g. several ReLU zeros in one window) and kinks away from the ±ε steps.
+    let batch = x.shape().first().copied().unwrap_or(1);
+    let inputs: Vec<ArrayD<f64>> = (0..n)
+        .map(|i| {
+            if i == 0 {
+                return x.clone();
+            }
+            let mut shape = vec![batch];
+            shape.extend_from_slice(&model.layer_shapes()[i - 1]);
+            random_array(&shape, 0.0, 1.0, seed.wrapping_add(2000 + i as u64))
+        })
+        .collect();
     let mut out = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         if layers.is_some_and(|l| !l.contains(&i)) {

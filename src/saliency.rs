@@ -12,8 +12,14 @@
 //! - [`Method::GradXInput`]: `s = x ⊙ ∂f/∂x` (only the base present scores).
 //! - [`Method::IntegratedGradients`] (Sundararajan et al. 2017): with a baseline `x'`,
 //!   `s = (x − x') ⊙ ∫₀¹ ∂f/∂x (x' + α(x − x')) dα`, the integral by a [`Quadrature`] rule with
-//!   `steps` (default [`DEFAULT_STEPS`]) evaluations. **Completeness**: `Σ_{l,b} s_{l,b} =
-//!   f(x) − f(x')` up to the quadrature error; [`Saliency::completeness_error`] measures it.
+//!   `steps` (default [`DEFAULT_STEPS`], Gauss–Legendre) evaluations. **Completeness**:
+//!   `Σ_{l,b} s_{l,b} = f(x) − f(x')` up to the quadrature error;
+//!   [`Saliency::completeness_error`] measures it. The integrand of a ReLU/max-pool network is
+//!   only piecewise smooth (it jumps wherever a unit switches on or a max changes hands along
+//!   the path), so the quadrature error falls only like 1/steps and unevenly; a record whose
+//!   error exceeds `tolerance` (1%) is recomputed with 2×, 4×, … the steps up to `max_steps`
+//!   (default 2048) and the scores with the smallest error are kept
+//!   ([`Saliency::steps_used`]).
 //! - [`Method::Ism`] (in-silico mutagenesis): `s_{l,b} = f(x with base b at l) − f(x)`; the
 //!   reference base scores 0. A position with no base (all-zero padding) or an ambiguous code
 //!   has no reference: all four substitutions are scored.
@@ -31,7 +37,13 @@ use crate::model::Sequential;
 use crate::tensor::{fmt_shape, Float, Mode};
 
 /// Default number of integrand evaluations for integrated gradients.
-pub const DEFAULT_STEPS: usize = 128;
+pub const DEFAULT_STEPS: usize = 256;
+
+/// Default completeness tolerance that triggers refinement (1%).
+pub const DEFAULT_TOLERANCE: f64 = 0.01;
+
+/// Default cap of the refinement: 8 × [`DEFAULT_STEPS`].
+pub const DEFAULT_MAX_STEPS: usize = 2048;
 
 /// A saliency method (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +92,11 @@ pub struct Options {
     /// Integrand evaluations for integrated gradients (≥ 2 for the trapezoid rule).
     pub steps: usize,
     pub quadrature: Quadrature,
+    /// Integrated gradients: a record whose completeness error exceeds this is recomputed
+    /// with twice the steps, up to `max_steps` (0: never).
+    pub tolerance: f64,
+    /// The most steps the refinement may use.
+    pub max_steps: usize,
     /// Most model inputs per forward/backward pass.
     pub batch_size: usize,
 }
@@ -90,7 +107,9 @@ impl Default for Options {
             method: Method::IntegratedGradients,
             baseline: Baseline::Zeros,
             steps: DEFAULT_STEPS,
-            quadrature: Quadrature::Trapezoid,
+            quadrature: Quadrature::GaussLegendre,
+            tolerance: DEFAULT_TOLERANCE,
+            max_steps: DEFAULT_MAX_STEPS,
             batch_size: 128,
         }
     }
@@ -107,6 +126,9 @@ pub struct Saliency {
     pub fx: Vec<f64>,
     /// `f(x')`: the target logit of the baseline (integrated gradients only).
     pub f_baseline: Option<Vec<f64>>,
+    /// Integrated gradients: the steps used for every record (more than `steps` when it was
+    /// refined); empty for the other methods.
+    pub steps_used: Vec<usize>,
 }
 
 impl Saliency {
@@ -344,6 +366,7 @@ pub fn saliency<T: Float>(
     let mut scores = Array3::<f64>::zeros((n, l, 4));
     let mut fx = vec![0.0; n];
     let mut f_baseline = None;
+    let mut steps_used = Vec::new();
     match opts.method {
         Method::Grad | Method::GradXInput => {
             let mut start = 0;
@@ -361,33 +384,13 @@ pub fn saliency<T: Float>(
             }
         }
         Method::IntegratedGradients => {
-            let (alphas, weights) = quadrature(opts.quadrature, opts.steps)?;
+            quadrature(opts.quadrature, opts.steps)?;
             let base_value = match opts.baseline {
                 Baseline::Zeros => 0.0,
                 Baseline::Uniform => 0.25,
             };
-            let xf = x.mapv(|v| v.to_f64c());
             let mut fb = vec![0.0; n];
             for r in 0..n {
-                let xr = xf.index_axis(Axis(0), r);
-                let diff = xr.mapv(|v| v - base_value);
-                let mut avg = Array2::<f64>::zeros((l, 4));
-                let mut start = 0;
-                while start < alphas.len() {
-                    let end = (start + bs).min(alphas.len());
-                    let mut xb = Array3::<T>::zeros((end - start, l, 4));
-                    for (j, &a) in alphas[start..end].iter().enumerate() {
-                        xb.index_axis_mut(Axis(0), j)
-                            .zip_mut_with(&diff, |o, &d| *o = T::lit(base_value + a * d));
-                    }
-                    let tg = vec![targets[r]; end - start];
-                    let (_, g) = grad_batch(model, xb, &tg)?;
-                    for (j, gj) in g.outer_iter().enumerate() {
-                        avg.scaled_add(weights[start + j], &gj);
-                    }
-                    start = end;
-                }
-                scores.index_axis_mut(Axis(0), r).assign(&(&diff * &avg));
                 // f(x) and f(x') exactly, in one batch of two.
                 let mut pair = Array3::<T>::from_elem((2, l, 4), T::lit(base_value));
                 pair.index_axis_mut(Axis(0), 0)
@@ -395,6 +398,30 @@ pub fn saliency<T: Float>(
                 let z = logits_of(model, pair)?;
                 fx[r] = z[[0, targets[r]]];
                 fb[r] = z[[1, targets[r]]];
+                let delta = fx[r] - fb[r];
+                let rel = |s: &Array2<f64>| {
+                    let e = (s.sum() - delta).abs();
+                    if delta == 0.0 {
+                        e
+                    } else {
+                        e / delta.abs()
+                    }
+                };
+                let xr = x.index_axis(Axis(0), r).mapv(|v| v.to_f64c());
+                let mut steps = opts.steps;
+                let mut best = ig_record(model, &xr, base_value, targets[r], opts, steps)?;
+                let mut best_err = rel(&best);
+                let mut best_steps = steps;
+                while best_err > opts.tolerance && steps * 2 <= opts.max_steps {
+                    steps *= 2;
+                    let s = ig_record(model, &xr, base_value, targets[r], opts, steps)?;
+                    let e = rel(&s);
+                    if e < best_err {
+                        (best, best_err, best_steps) = (s, e, steps);
+                    }
+                }
+                scores.index_axis_mut(Axis(0), r).assign(&best);
+                steps_used.push(best_steps);
             }
             f_baseline = Some(fb);
         }
@@ -438,7 +465,43 @@ pub fn saliency<T: Float>(
         targets: targets.to_vec(),
         fx,
         f_baseline,
+        steps_used,
     })
+}
+
+/// Integrated-gradients scores of one record with `steps` quadrature points.
+///
+/// # Shapes
+/// - `xr`: `(length, 4)`; returns `(length, 4)`.
+fn ig_record<T: Float>(
+    model: &mut Sequential<T>,
+    xr: &Array2<f64>,
+    base_value: f64,
+    target: usize,
+    opts: &Options,
+    steps: usize,
+) -> Result<Array2<f64>> {
+    let (alphas, weights) = quadrature(opts.quadrature, steps)?;
+    let l = xr.shape()[0];
+    let bs = opts.batch_size.max(1);
+    let diff = xr.mapv(|v| v - base_value);
+    let mut avg = Array2::<f64>::zeros((l, 4));
+    let mut start = 0;
+    while start < alphas.len() {
+        let end = (start + bs).min(alphas.len());
+        let mut xb = Array3::<T>::zeros((end - start, l, 4));
+        for (j, &a) in alphas[start..end].iter().enumerate() {
+            xb.index_axis_mut(Axis(0), j)
+                .zip_mut_with(&diff, |o, &d| *o = T::lit(base_value + a * d));
+        }
+        let tg = vec![target; end - start];
+        let (_, g) = grad_batch(model, xb, &tg)?;
+        for (j, gj) in g.outer_iter().enumerate() {
+            avg.scaled_add(weights[start + j], &gj);
+        }
+        start = end;
+    }
+    Ok(&diff * &avg)
 }
 
 /// The scores as TSV: header `id\tposition\tA\tC\tG\tT`, one row per record and 1-based

@@ -574,7 +574,7 @@ fn run_data<T: Float>(
         ));
         for p in layer.params() {
             s.push_str(&format!(
-                "        {:<28} {:<14} ‖∂L/∂θ‖ {:.3e}\n",
+                "        {:<30} {:<14} ‖∂L/∂θ‖ {:.3e}\n",
                 format!("layers.{i}.{}", p.name),
                 fmt_shape(p.value.shape()),
                 l2_norm(&p.grad.view())

@@ -7,10 +7,11 @@
 //! ```
 //!
 //! The model is built in f64 (weights of any dtype are converted; seeded initial weights without
-//! --weights). The input batch is drawn from U(0, 1) (seeded; continuous values keep max-pool
-//! ties and ReLU kinks away from the finite-difference steps); every layer is checked on the
-//! input it receives in the model's forward pass on that batch, with a seeded U(−1, 1) upstream
-//! gradient, and then the whole model (head included). For each tensor (the input and every
+//! --weights). Every layer is checked on a seeded batch of its input shape drawn from U(0, 1)
+//! (continuous values keep max-pool ties and ReLU kinks away from the finite-difference steps;
+//! a layer's real activations can hold exact ties, e.g. several ReLU zeros in one pool window,
+//! where a finite difference is no derivative), with a seeded U(−1, 1) upstream gradient, and
+//! then the whole model (head included) on the first of those batches. For each tensor (the input and every
 //! parameter) at most `--samples` elements are checked, a seeded sample without replacement (all
 //! of them for smaller tensors; see [`crate::gradcheck`]). The verdict per tensor is `pass`
 //! when the worst relative error is below `--tolerance`.

@@ -23,14 +23,19 @@ use crate::saliency::{self, Baseline, Method, Options, Quadrature};
 use crate::spec::ModelSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-#[allow(non_camel_case_types)] // the names are the command-line values
 pub enum MethodArg {
     /// ∂f/∂x for all four bases.
     Grad,
     /// x ⊙ ∂f/∂x: only the base present scores.
-    Grad_x_input,
+    #[value(name = "grad_x_input", alias = "grad-x-input")]
+    GradXInput,
     /// Integrated gradients from --baseline; the scores of a record sum to f(x) − f(baseline).
-    Integrated_gradients,
+    #[value(
+        name = "integrated_gradients",
+        alias = "integrated-gradients",
+        alias = "ig"
+    )]
+    IntegratedGradients,
     /// In-silico mutagenesis: f(x with that base) − f(x); 0 for the reference base.
     Ism,
 }
@@ -44,12 +49,12 @@ pub enum BaselineArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-#[allow(non_camel_case_types)]
 pub enum QuadratureArg {
     /// Trapezoid rule on --steps equally spaced points, both ends included.
     Trapezoid,
     /// --steps-point Gauss–Legendre rule.
-    Gauss_legendre,
+    #[value(name = "gauss_legendre", alias = "gauss-legendre")]
+    GaussLegendre,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -83,8 +88,12 @@ pub struct Args {
     /// Integrated-gradients integrand evaluations (path points).
     #[arg(long, default_value_t = saliency::DEFAULT_STEPS)]
     pub steps: usize,
+    /// Integrated gradients: a record whose completeness error exceeds 1% is recomputed with
+    /// twice the steps, up to this many (set it to --steps to turn refinement off).
+    #[arg(long, default_value_t = saliency::DEFAULT_MAX_STEPS)]
+    pub max_steps: usize,
     /// Integrated-gradients quadrature rule.
-    #[arg(long, value_enum, default_value = "trapezoid")]
+    #[arg(long, value_enum, default_value = "gauss_legendre")]
     pub quadrature: QuadratureArg,
     /// Output TSV: `id position A C G T`, one row per record and 1-based position.
     #[arg(long)]
@@ -156,8 +165,8 @@ fn run_inner(a: &Args) -> Result<()> {
     let opts = Options {
         method: match a.method {
             MethodArg::Grad => Method::Grad,
-            MethodArg::Grad_x_input => Method::GradXInput,
-            MethodArg::Integrated_gradients => Method::IntegratedGradients,
+            MethodArg::GradXInput => Method::GradXInput,
+            MethodArg::IntegratedGradients => Method::IntegratedGradients,
             MethodArg::Ism => Method::Ism,
         },
         baseline: match a.baseline {
@@ -167,8 +176,10 @@ fn run_inner(a: &Args) -> Result<()> {
         steps: a.steps,
         quadrature: match a.quadrature {
             QuadratureArg::Trapezoid => Quadrature::Trapezoid,
-            QuadratureArg::Gauss_legendre => Quadrature::GaussLegendre,
+            QuadratureArg::GaussLegendre => Quadrature::GaussLegendre,
         },
+        tolerance: saliency::DEFAULT_TOLERANCE,
+        max_steps: a.max_steps,
         batch_size: a.batch_size,
     };
     let sal = saliency::saliency(&mut model, ds.x.view(), &targets, &opts)?;
@@ -188,9 +199,11 @@ fn run_inner(a: &Args) -> Result<()> {
     if let Some(err) = sal.completeness_error() {
         let worst = err.iter().cloned().fold(0.0, f64::max);
         let mean = err.iter().sum::<f64>() / err.len().max(1) as f64;
+        let refined = sal.steps_used.iter().filter(|&&k| k > opts.steps).count();
+        let most = sal.steps_used.iter().copied().max().unwrap_or(opts.steps);
         s.push_str(&format!(
-            "completeness |Σ scores − (f(x) − f(baseline))| / |f(x) − f(baseline)|: worst {worst:.2e}, mean {mean:.2e} ({} {:?} steps, {:?} baseline)\n",
-            opts.steps, opts.quadrature, opts.baseline
+            "completeness |Σ scores − (f(x) − f(baseline))| / |f(x) − f(baseline)|: worst {worst:.2e}, mean {mean:.2e} ({:?} rule, {} steps, {refined} records refined up to {most} steps; {:?} baseline)\n",
+            opts.quadrature, opts.steps, opts.baseline
         ));
     }
     s.push_str(&format!("scores: {}\n", a.out.display()));

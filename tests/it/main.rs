@@ -16,6 +16,7 @@ mod grad_layers;
 mod grad_rnn;
 mod harden_cli;
 mod harden_layers;
+mod lab_grad;
 mod layers_props;
 mod parity;
 mod rnn_props;
