@@ -31,6 +31,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod saliency;
 pub mod spec;
 pub mod tensor;

@@ -19,6 +19,7 @@ mod harden_layers;
 mod lab_grad;
 mod layers_props;
 mod parity;
+mod plot;
 mod rnn_props;
 mod rnn_torch;
 mod train_guards;
