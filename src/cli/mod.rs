@@ -7,11 +7,8 @@ use crate::error::Result;
 
 pub mod evaluate;
 pub mod grad;
-<<<<<<< HEAD
 pub mod gradcheck;
-=======
 pub mod plot;
->>>>>>> main
 pub mod predict;
 pub mod saliency;
 pub mod summary;
@@ -40,15 +37,12 @@ pub enum Command {
     Synth(synth::Args),
     /// Exact gradients of a model for one input batch: output, input gradient, parameter gradients.
     Grad(grad::Args),
-<<<<<<< HEAD
     /// Finite-difference check (f64) of every layer's and the whole model's gradients; exit 1 on failure.
     Gradcheck(gradcheck::Args),
     /// Per-base saliency of a trained model for sequences (gradient, integrated gradients, ISM) as TSV.
     Saliency(Box<saliency::Args>),
-=======
     /// Draw a run's pictures (training curves, gradient norms, heat maps) as PNG and SVG.
     Plot(plot::Args),
->>>>>>> main
 }
 
 /// Runs a parsed command line.
@@ -60,12 +54,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Predict(a)) => predict::run(&a),
         Some(Command::Synth(a)) => synth::run(&a),
         Some(Command::Grad(a)) => grad::run(&a),
-<<<<<<< HEAD
         Some(Command::Gradcheck(a)) => gradcheck::run(&a),
         Some(Command::Saliency(a)) => saliency::run(&a),
-=======
         Some(Command::Plot(a)) => plot::run(&a),
->>>>>>> main
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
     }

@@ -3,7 +3,7 @@
 //! ```text
 //! seqgrad saliency --run RUN --data FILE [--method grad|grad_x_input|integrated_gradients|ism]
 //!                  [--target CLASS] [--records N | --ids a,b] [--baseline zeros|uniform]
-//!                  [--steps K] --out scores.tsv
+//!                  [--steps K] --out scores.tsv [--plot DIR]
 //! ```
 //!
 //! The scores explain the *logit* of the target class (the model output before its final
@@ -98,6 +98,10 @@ pub struct Args {
     /// Output TSV: `id position A C G T`, one row per record and 1-based position.
     #[arg(long)]
     pub out: PathBuf,
+    /// Also draw one saliency logo per record into this folder (`saliency_<id>.png` and `.svg`:
+    /// bases as letters scaled by score, positive up, negative down).
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
     /// Most model inputs per forward/backward pass.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
@@ -207,5 +211,13 @@ fn run_inner(a: &Args) -> Result<()> {
         ));
     }
     s.push_str(&format!("scores: {}\n", a.out.display()));
+    if let Some(dir) = &a.plot {
+        let files = crate::plot::saliency_logos_from_tsv(&a.out, dir)?;
+        s.push_str(&format!(
+            "logos: {} files in {}\n",
+            files.len(),
+            dir.display()
+        ));
+    }
     print_stdout(&s)
 }
