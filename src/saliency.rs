@@ -505,11 +505,13 @@ fn ig_record<T: Float>(
 }
 
 /// The scores as TSV: header `id\tposition\tA\tC\tG\tT`, one row per record and 1-based
-/// position, values in `{:.6e}` form.
+/// position, values in `{:.6e}` form (−0 written as 0).
 pub fn to_tsv(ids: &[String], scores: &Array3<f64>) -> String {
     let mut s = String::from("id\tposition\tA\tC\tG\tT\n");
     for (id, rec) in ids.iter().zip(scores.outer_iter()) {
         for (p, row) in rec.outer_iter().enumerate() {
+            // x + 0.0 turns −0 into +0.
+            let row = row.mapv(|v| v + 0.0);
             s.push_str(&format!(
                 "{id}\t{}\t{:.6e}\t{:.6e}\t{:.6e}\t{:.6e}\n",
                 p + 1,
