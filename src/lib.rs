@@ -22,6 +22,7 @@
 //! ```
 
 pub mod activation;
+pub mod bundled;
 pub mod cli;
 pub mod data;
 pub mod error;

@@ -1,9 +1,23 @@
-//! `seqgrad grad`: exact gradients of a model for one input batch.
+//! `seqgrad grad`: exact gradients of a model for one input batch, given as tensors
+//! (`--input`) or as records of a data file (`--data`).
 //!
 //! ```text
 //! seqgrad grad --model MODEL.json --weights W.safetensors --input IN.safetensors --out OUT.safetensors
+//! seqgrad grad --run RUN --data FILE [--records N | --ids a,b] [--target CLASS] [--out OUT.safetensors]
 //! ```
 //!
+//! **`--data` mode**: the records (the first [`DEFAULT_RECORDS`] unless `--records`/`--ids`) are
+//! read as by `train` (same column and length options). The upstream gradient is that of the
+//! mean loss against their labels (the loss `train` minimises for the model's head), or with
+//! `--target CLASS` that of the sum over records of that class's logit. It prints the loss,
+//! ‖∂L/∂input‖, per layer ‖∂L/∂output‖ and ‖∂L/∂θ‖ of each parameter tensor, and per recurrent
+//! layer and direction the batch-mean ‖∂L/∂h_t‖ at the first, middle and last step; `--out`
+//! gets `input`, `output`, `logit_grad` (the upstream gradient at the logits), `input_grad`,
+//! `grad.<name>` and, with `--record-steps`, the norms below. `--run RUN` stands for
+//! `--model RUN/model.json --weights RUN/weights.safetensors` (class names from
+//! `RUN/labels.json`, or a labels.json next to `--weights`).
+//!
+//! **`--input` mode**:
 //! `IN` holds `input` `(batch, …input_shape)` and `output_grad` `(batch, …output_shape)`. The
 //! model runs in eval mode (dropout off) in the dtype of the weights file (F64 → f64, F32 → f32;
 //! `IN`'s tensors are converted to it). `OUT` gets, in the same dtype:

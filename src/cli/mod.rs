@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+pub mod config;
 pub mod evaluate;
 pub mod grad;
 pub mod gradcheck;
@@ -17,7 +18,13 @@ pub mod train;
 
 /// Hand-written neural networks over DNA sequences, with exact gradients.
 #[derive(Debug, Parser)]
-#[command(name = "seqgrad", version, about, long_about = None)]
+#[command(
+    name = "seqgrad",
+    version,
+    about,
+    long_about = None,
+    after_help = "With no command, seqgrad runs the demo: it trains the built-in splice model on the built-in splice data into runs/splice."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
