@@ -35,6 +35,7 @@ pub mod model;
 pub mod motifs;
 pub mod optim;
 pub mod plot;
+pub mod saliency;
 pub mod spec;
 pub mod tensor;
 pub mod train;

@@ -10,8 +10,10 @@ pub mod evaluate;
 pub mod filters;
 pub mod grad;
 pub mod gradflow;
+pub mod gradcheck;
 pub mod plot;
 pub mod predict;
+pub mod saliency;
 pub mod summary;
 pub mod synth;
 pub mod train;
@@ -48,6 +50,10 @@ pub enum Command {
     Gradflow(gradflow::Args),
     /// First-layer conv filters as motifs (MEME), optionally matched against a motif file.
     Filters(filters::Args),
+    /// Finite-difference check (f64) of every layer's and the whole model's gradients; exit 1 on failure.
+    Gradcheck(gradcheck::Args),
+    /// Per-base saliency of a trained model for sequences (gradient, integrated gradients, ISM) as TSV.
+    Saliency(Box<saliency::Args>),
     /// Draw a run's pictures (training curves, gradient norms, heat maps) as PNG and SVG.
     Plot(plot::Args),
 }
@@ -63,6 +69,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Grad(a)) => grad::run(&a),
         Some(Command::Gradflow(a)) => gradflow::run(&a),
         Some(Command::Filters(a)) => filters::run(&a),
+        Some(Command::Gradcheck(a)) => gradcheck::run(&a),
+        Some(Command::Saliency(a)) => saliency::run(&a),
         Some(Command::Plot(a)) => plot::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),

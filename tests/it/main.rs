@@ -18,6 +18,7 @@ mod grad_rnn;
 mod gradflow;
 mod harden_cli;
 mod harden_layers;
+mod lab_grad;
 mod layers_props;
 mod parity;
 mod plot;
