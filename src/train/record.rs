@@ -12,7 +12,7 @@
 //! `layers.{i}.…` and `seqgrad summary`):
 //! - per parameter tensor (`tensor` = its PyTorch name, e.g. `layers.3.weight_ih_l0`):
 //!   `l2_norm` (‖g‖₂), `mean_abs` (mean |g|), `max_abs` (max |g|), `update_ratio`
-//!   (‖Δw‖₂/‖w‖₂, `w` before the update);
+//!   (‖Δw‖₂/‖w‖₂, `w` before the update; `inf` when ‖w‖ = 0);
 //! - per layer (`tensor` empty), from the training-mode forward pass of that batch:
 //!   `activation_mean`, `activation_std` (population std over all outputs; the last layer's
 //!   outputs are logits); for layers with a relu (`conv1d`/`dense`/`activation` relu,
@@ -181,36 +181,31 @@ impl<T: Float> Callback<T> for GradRecorder<T> {
         let Some(step) = self.current else {
             return Ok(());
         };
-        let n = output.len().max(1) as f64;
-        let (mut sum, mut zeros) = (0.0f64, 0usize);
-        for v in output.iter() {
+        // One pass: sum, sum of squares, zeros, and which channels (last axis) ever fire.
+        let relu = self.relu.get(index).copied().unwrap_or(false) && output.ndim() >= 2;
+        let c = output.shape().last().copied().unwrap_or(1).max(1);
+        let mut alive = vec![false; if relu { c } else { 0 }];
+        let (mut sum, mut sumsq, mut zeros) = (0.0f64, 0.0f64, 0usize);
+        for (k, v) in output.iter().enumerate() {
             let x = v.to_f64c();
             sum += x;
-            zeros += (x == 0.0) as usize;
+            sumsq += x * x;
+            if x == 0.0 {
+                zeros += 1;
+            } else if relu {
+                alive[k % c] = true;
+            }
         }
+        let n = output.len().max(1) as f64;
         let mean = sum / n;
-        let var = output
-            .iter()
-            .map(|v| {
-                let d = v.to_f64c() - mean;
-                d * d
-            })
-            .sum::<f64>()
-            / n;
+        let std = (sumsq / n - mean * mean).max(0.0).sqrt();
         self.grad_row(format!("{step},{index},,activation_mean,{mean}"))?;
-        self.grad_row(format!("{step},{index},,activation_std,{}", var.sqrt()))?;
-        if self.relu.get(index).copied().unwrap_or(false) && output.ndim() >= 2 {
-            let c = output.shape()[output.ndim() - 1];
-            let flat = output
-                .to_shape((output.len() / c.max(1), c))
-                .map_err(|e| Error::Train(format!("recording layer {index}: {e}")))?;
-            let dead = flat
-                .axis_iter(Axis(1))
-                .filter(|col| col.iter().all(|v| *v == T::zero()))
-                .count();
+        self.grad_row(format!("{step},{index},,activation_std,{std}"))?;
+        if relu {
+            let dead = alive.iter().filter(|a| !**a).count();
             self.grad_row(format!(
                 "{step},{index},,dead_relu_fraction,{}",
-                dead as f64 / c.max(1) as f64
+                dead as f64 / c as f64
             ))?;
             self.grad_row(format!(
                 "{step},{index},,relu_zero_fraction,{}",

@@ -24,3 +24,5 @@ mod train_callbacks;
 mod train_guards;
 mod train_loop;
 mod train_metrics;
+mod train_record;
+mod train_resume;
