@@ -371,10 +371,16 @@ pub fn run(a: &Args) -> Result<()> {
     let a = match &a.resume {
         Some(run) => resumed_args(a, run)?,
         None => {
-            if a.model.as_os_str().is_empty() || a.data.as_os_str().is_empty() {
-                return Err(Error::Usage(
-                    "train needs --model and --data (or --resume RUN to continue a run)".into(),
-                ));
+            let missing: Vec<&str> = [("--model", &a.model), ("--data", &a.data)]
+                .into_iter()
+                .filter(|(_, p)| p.as_os_str().is_empty())
+                .map(|(f, _)| f)
+                .collect();
+            if !missing.is_empty() {
+                return Err(Error::Usage(format!(
+                    "the following required arguments were not provided: {} (or --resume RUN to continue a run); see 'seqgrad train --help'",
+                    missing.join(", ")
+                )));
             }
             a.clone()
         }

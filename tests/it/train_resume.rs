@@ -225,5 +225,8 @@ fn resume_without_a_checkpoint_is_a_one_line_error() {
     let o = seqgrad(&["train", "--resume", "run", "--model", "m.json"], d.path());
     crate::common::fails_with(&o, &["only --threads and --progress"]);
     let o = seqgrad(&["train", "--data", "d.csv"], d.path());
-    crate::common::fails_with(&o, &["needs --model and --data"]);
+    crate::common::fails_with(
+        &o,
+        &["required arguments were not provided: --model (or --resume RUN"],
+    );
 }
