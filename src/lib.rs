@@ -22,6 +22,7 @@
 //! ```
 
 pub mod activation;
+pub mod bundled;
 pub mod cli;
 pub mod data;
 pub mod error;
@@ -31,6 +32,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod spec;
 pub mod tensor;
 pub mod train;

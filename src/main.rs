@@ -16,6 +16,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.command.is_none() {
+        eprintln!(
+            "seqgrad: no command given, so running the demo (the main job): training the built-in splice model (models/splice.json) on the built-in splice data (data/splice.csv) into runs/splice. See the commands with `seqgrad --help`."
+        );
+    }
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

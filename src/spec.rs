@@ -12,8 +12,11 @@
 //! ```
 //!
 //! `input_shape` is `[length, channels]` (or `[features]`). Omitted options take the defaults
-//! documented on each spec struct. Unknown types or options are errors listing what is valid.
-//! Keras class names (`Conv1D`, `MaxPooling1D`, `Dense` …) are accepted as aliases.
+//! documented on each spec struct; `filters`/`kernel_size` (conv1d) and `units` (dense and
+//! recurrent layers) are required. Unknown types or options are errors listing what is valid.
+//! Layer types and activations are matched case-insensitively, ignoring `_` and `-`, so Keras
+//! class names (`Conv1D`, `MaxPooling1D`, `Dense`, `ReLU` …) are accepted as aliases; a near
+//! miss (`conv2d`, `relu6`) gets the nearest valid spelling suggested.
 
 use std::path::Path;
 
@@ -33,23 +36,163 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     /// Parses a model from JSON text; `origin` names it in errors.
+    ///
+    /// Layer types and activation names are matched case-insensitively and without `_`/`-`
+    /// (`MaxPooling1D`, `maxpooling1d`, `max_pool_1d`, `ReLU` all work); an unknown one is an
+    /// error naming the layer and suggesting the nearest valid spelling. A missing required
+    /// option (`filters`, `kernel_size`, `units`) is an error saying it is required.
     pub fn from_json(text: &str, origin: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| Error::Spec {
+        let serr = |msg: String| Error::Spec {
             path: origin.to_string(),
-            msg: e.to_string(),
-        })
+            msg,
+        };
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| serr(e.to_string()))?;
+        if let Some(layers) = value.get_mut("layers").and_then(|l| l.as_array_mut()) {
+            for (i, layer) in layers.iter_mut().enumerate() {
+                normalize_layer(layer).map_err(|m| serr(format!("layer #{i}: {m}")))?;
+                if let Err(e) = LayerSpec::deserialize(&*layer) {
+                    let kind = layer.get("type").and_then(|t| t.as_str()).unwrap_or("?");
+                    return Err(serr(format!("layer #{i} ({kind}): {}", required(e))));
+                }
+            }
+        }
+        ModelSpec::deserialize(&value).map_err(|e| serr(required(e)))
     }
 
     /// Reads a model file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::bundled::read_to_string(path)?;
         Self::from_json(&text, &path.display().to_string())
     }
 
     /// The model as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("model spec serialises") // ok: plain structs of numbers, strings, enums
+    }
+}
+
+/// Layer type spellings (lower case, `_`/`-`/space removed) → the model-file type name.
+const LAYER_TYPES: &[(&str, &str)] = &[
+    ("conv1d", "conv1d"),
+    ("maxpool1d", "maxpool1d"),
+    ("maxpooling1d", "maxpool1d"),
+    ("avgpool1d", "avgpool1d"),
+    ("averagepooling1d", "avgpool1d"),
+    ("averagepool1d", "avgpool1d"),
+    ("avgpooling1d", "avgpool1d"),
+    ("globalmaxpool1d", "global_maxpool1d"),
+    ("globalmaxpooling1d", "global_maxpool1d"),
+    ("globalavgpool1d", "global_avgpool1d"),
+    ("globalaveragepooling1d", "global_avgpool1d"),
+    ("globalaveragepool1d", "global_avgpool1d"),
+    ("globalavgpooling1d", "global_avgpool1d"),
+    ("dense", "dense"),
+    ("linear", "dense"),
+    ("flatten", "flatten"),
+    ("dropout", "dropout"),
+    ("activation", "activation"),
+    ("simplernn", "simple_rnn"),
+    ("rnn", "simple_rnn"),
+    ("lstm", "lstm"),
+    ("gru", "gru"),
+    ("bidirectional", "bidirectional"),
+];
+
+/// Activation names (lower case, `_`/`-` removed) → the model-file name.
+const ACTIVATIONS: &[(&str, &str)] = &[
+    ("linear", "linear"),
+    ("relu", "relu"),
+    ("tanh", "tanh"),
+    ("sigmoid", "sigmoid"),
+    ("softmax", "softmax"),
+];
+
+/// Other enum-valued options, matched case-insensitively.
+const LOWERCASE_OPTIONS: &[&str] = &["padding", "merge_mode", "init"];
+
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Levenshtein distance (on chars).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Looks `name` up in `table` (see [`LAYER_TYPES`]); on a miss, the error names it, suggests
+/// the nearest spelling when one is close, and lists the valid names.
+fn canonical(
+    name: &str,
+    table: &[(&str, &'static str)],
+    what: &str,
+) -> std::result::Result<&'static str, String> {
+    let key = squash(name);
+    if let Some((_, c)) = table.iter().find(|(k, _)| *k == key) {
+        return Ok(c);
+    }
+    let mut valid: Vec<&str> = table.iter().map(|(_, c)| *c).collect();
+    valid.dedup();
+    let best = table
+        .iter()
+        .map(|(k, c)| (edit_distance(&key, k), *c))
+        .min_by_key(|(d, _)| *d);
+    let suggestion = match best {
+        Some((d, c)) if d <= 2.max(key.chars().count() / 3) => format!(" (did you mean {c:?}?)"),
+        _ => String::new(),
+    };
+    Err(format!(
+        "unknown {what} {name:?}{suggestion}; valid: {}",
+        valid.join(", ")
+    ))
+}
+
+/// Rewrites a layer object in place: `type` and `activation` to their model-file names, other
+/// enum options to lower case; recurses into `bidirectional`'s `layer`.
+fn normalize_layer(layer: &mut serde_json::Value) -> std::result::Result<(), String> {
+    let Some(obj) = layer.as_object_mut() else {
+        return Ok(()); // serde reports the wrong JSON type with the layer's index
+    };
+    if let Some(serde_json::Value::String(t)) = obj.get("type") {
+        let c = canonical(t, LAYER_TYPES, "layer type")?;
+        obj.insert("type".into(), c.into());
+    }
+    if let Some(serde_json::Value::String(a)) = obj.get("activation") {
+        let c = canonical(a, ACTIVATIONS, "activation")?;
+        obj.insert("activation".into(), c.into());
+    }
+    for key in LOWERCASE_OPTIONS {
+        if let Some(serde_json::Value::String(v)) = obj.get_mut(*key) {
+            *v = v.to_ascii_lowercase();
+        }
+    }
+    if let Some(inner) = obj.get_mut("layer") {
+        normalize_layer(inner).map_err(|m| format!("wrapped layer: {m}"))?;
+    }
+    Ok(())
+}
+
+/// serde's "missing field `x`" said the way a model file's author thinks of it.
+fn required(e: serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.strip_prefix("missing field ") {
+        Some(rest) => format!("missing required option {rest}"),
+        None => msg,
     }
 }
 
@@ -133,20 +276,39 @@ pub enum Padding {
 
 /// `conv1d`. Weight `(filters, in_channels, kernel_size)` as PyTorch; bias `(filters)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct Conv1dSpec {
+    /// Required.
     pub filters: usize,
+    /// Required.
     pub kernel_size: usize,
     /// Default 1.
+    #[serde(default = "one")]
     pub strides: usize,
     /// Default `valid`.
+    #[serde(default)]
     pub padding: Padding,
     /// Default 1.
+    #[serde(default = "one")]
     pub dilation_rate: usize,
     /// Default `linear`.
+    #[serde(default)]
     pub activation: Activation,
     /// Default true.
+    #[serde(default = "yes")]
     pub use_bias: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn tanh() -> Activation {
+    Activation::Tanh
 }
 
 impl Default for Conv1dSpec {
@@ -195,12 +357,15 @@ impl PoolSpec {
 /// `dense`: on `(features)` input, or on `(length, features)` applied at every time step.
 /// Weight `(units, in_features)` as PyTorch; bias `(units)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct DenseSpec {
+    /// Required.
     pub units: usize,
     /// Default `linear`.
+    #[serde(default)]
     pub activation: Activation,
     /// Default true.
+    #[serde(default = "yes")]
     pub use_bias: bool,
 }
 
@@ -243,14 +408,18 @@ pub enum RnnInit {
 
 /// `simple_rnn`, `lstm`, `gru`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct RnnSpec {
+    /// Required.
     pub units: usize,
     /// Default false: output the last step `(units)`; true: `(length, units)`.
+    #[serde(default)]
     pub return_sequences: bool,
     /// `simple_rnn` only: `tanh` (default) or `relu`.
+    #[serde(default = "tanh")]
     pub activation: Activation,
     /// Default `keras`.
+    #[serde(default)]
     pub init: RnnInit,
 }
 
@@ -379,6 +548,63 @@ mod tests {
         .to_string();
         assert!(
             err.contains("kernel") && err.contains("kernel_size"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn types_and_activations_are_case_insensitive_and_canonicalised() {
+        let text = r#"{"input_shape": [10, 4], "layers": [
+            {"type": "maxpooling1d"}, {"type": "MAX_POOL_1D"},
+            {"type": "conv1D", "filters": 2, "kernel_size": 3, "activation": "ReLU", "padding": "SAME"},
+            {"type": "Bidirectional", "layer": {"type": "simpleRNN", "units": 2}, "merge_mode": "Sum"},
+            {"type": "activation", "activation": "Sigmoid"}]}"#;
+        let m = ModelSpec::from_json(text, "t").unwrap();
+        let kinds: Vec<String> = m.layers.iter().map(LayerSpec::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "maxpool1d",
+                "maxpool1d",
+                "conv1d",
+                "bidirectional(simple_rnn)",
+                "activation"
+            ]
+        );
+        match &m.layers[2] {
+            LayerSpec::Conv1d(c) => {
+                assert_eq!(c.activation, Activation::Relu);
+                assert_eq!(c.padding, Padding::Same);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn near_misses_get_a_suggestion_and_far_misses_none() {
+        assert_eq!(edit_distance("conv2d", "conv1d"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        let e = canonical("Conv2D", LAYER_TYPES, "layer type").unwrap_err();
+        assert!(e.contains("did you mean \"conv1d\""), "{e}");
+        let e = canonical("reluu", ACTIVATIONS, "activation").unwrap_err();
+        assert!(e.contains("did you mean \"relu\""), "{e}");
+        let e = canonical("transformer", LAYER_TYPES, "layer type").unwrap_err();
+        assert!(
+            !e.contains("did you mean") && e.contains("valid: conv1d"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn required_options_are_named() {
+        let err = ModelSpec::from_json(
+            r#"{"input_shape":[4,4],"layers":[{"type":"flatten"},{"type":"dense"}]}"#,
+            "m.json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("layer #1 (dense): missing required option `units`"),
             "{err}"
         );
     }

@@ -78,6 +78,15 @@ pub fn parse_tensors(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Store
 
 /// Writes tensors to a safetensors file atomically, in the element type `T`.
 pub fn write_tensors<T: Float>(path: &Path, tensors: &[(String, ArrayViewD<'_, T>)]) -> Result<()> {
+    write_tensors_with_metadata(path, tensors, None)
+}
+
+/// [`write_tensors`] with string metadata in the file's `__metadata__` header.
+pub fn write_tensors_with_metadata<T: Float>(
+    path: &Path,
+    tensors: &[(String, ArrayViewD<'_, T>)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<()> {
     let dtype = if T::DTYPE == "F64" {
         Dtype::F64
     } else {
@@ -108,7 +117,7 @@ pub fn write_tensors<T: Float>(path: &Path, tensors: &[(String, ArrayViewD<'_, T
             .map_err(|e| werr(path, format!("tensor {name}: {e}")))?;
         views.push((name.clone(), view));
     }
-    let bytes = safetensors::serialize(views, None).map_err(|e| werr(path, e.to_string()))?;
+    let bytes = safetensors::serialize(views, metadata).map_err(|e| werr(path, e.to_string()))?;
     write_atomic(path, &bytes)
 }
 
@@ -140,14 +149,41 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Saves every parameter of a model under its PyTorch name.
+/// Saves every parameter of a model under its PyTorch name. The file's `__metadata__` carries
+/// `seqgrad_version`, `format: pt`, and — when a run's `config.json` sits in the same folder (a
+/// run folder written by `seqgrad train`) — `config: config.json`, the settings it was made with.
 pub fn save<T: Float>(model: &Sequential<T>, path: &Path) -> Result<()> {
     let named = model.named_params();
     let tensors: Vec<(String, ArrayViewD<'_, T>)> = named
         .iter()
         .map(|(n, p)| (n.clone(), p.value.view()))
         .collect();
-    write_tensors(path, &tensors)
+    let mut meta = std::collections::HashMap::new();
+    meta.insert(
+        "seqgrad_version".to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    );
+    meta.insert("format".to_string(), "pt".to_string());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if dir.join("config.json").is_file() {
+        meta.insert("config".to_string(), "config.json".to_string());
+    }
+    write_tensors_with_metadata(path, &tensors, Some(meta))
+}
+
+/// The string metadata (`__metadata__`) of a safetensors file (empty when it has none).
+pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| werr(path, format!("not a valid safetensors file ({e})")))?;
+    Ok(meta
+        .metadata()
+        .as_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default())
 }
 
 /// Loads a state dict into a model. Every problem — missing tensors, unexpected tensors, wrong

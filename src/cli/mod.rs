@@ -5,8 +5,10 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+pub mod config;
 pub mod evaluate;
 pub mod grad;
+pub mod plot;
 pub mod predict;
 pub mod summary;
 pub mod synth;
@@ -14,7 +16,13 @@ pub mod train;
 
 /// Hand-written neural networks over DNA sequences, with exact gradients.
 #[derive(Debug, Parser)]
-#[command(name = "seqgrad", version, about, long_about = None)]
+#[command(
+    name = "seqgrad",
+    version,
+    about,
+    long_about = None,
+    after_help = "With no command, seqgrad runs the demo: it trains the built-in splice model on the built-in splice data into runs/splice."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -34,6 +42,8 @@ pub enum Command {
     Synth(synth::Args),
     /// Exact gradients of a model for one input batch: output, input gradient, parameter gradients.
     Grad(grad::Args),
+    /// Draw a run's pictures (training curves, gradient norms, heat maps) as PNG and SVG.
+    Plot(plot::Args),
 }
 
 /// Runs a parsed command line.
@@ -45,6 +55,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Predict(a)) => predict::run(&a),
         Some(Command::Synth(a)) => synth::run(&a),
         Some(Command::Grad(a)) => grad::run(&a),
+        Some(Command::Plot(a)) => plot::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
     }

@@ -1,7 +1,10 @@
 //! `seqgrad predict`: a TSV of model outputs per record: an `id` column (the record's id, or
 //! its 1-based row number), then one probability column per class named after the class
 //! (`class0`, `class1` … when no labels.json is known). `--rc-average` averages the outputs for
-//! each sequence and its reverse complement.
+//! each sequence and its reverse complement; on a run not trained with `--rc-augment` (per its
+//! `config.json`) it warns on stderr that the model has not seen reverse complements, since on
+//! strand-specific data (splice sites) averaging in the other strand's prediction lowers
+//! accuracy.
 
 use std::path::PathBuf;
 
@@ -27,7 +30,7 @@ pub struct Args {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Records per forward pass (affects memory use and speed).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = crate::cli::config::at_least_one)]
     pub batch_size: usize,
     /// Number of threads (default: all cores).
     #[arg(long)]
@@ -37,6 +40,13 @@ pub struct Args {
 pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || {
         let (mut model, labels, policy) = a.model.load_for(&a.data_args)?;
+        if a.rc_average {
+            // a config.json that cannot be read counts as no config.json (the warning says so)
+            let cfg = a.model.run_config().ok().flatten();
+            if let Some(w) = rc_average_warning(cfg.map(|c| c.rc_augment)) {
+                eprintln!("seqgrad: warning: {w}");
+            }
+        }
         let opts = ReadOptions {
             require_labels: false,
             ..a.data_args.read_options()
@@ -64,4 +74,18 @@ pub fn run(a: &Args) -> Result<()> {
             None => crate::cli::train::print_stdout(&s),
         }
     })
+}
+
+/// The warning for `--rc-average`, given whether the run was trained with `--rc-augment`
+/// (`None`: not known, no `config.json`).
+pub fn rc_average_warning(rc_augment: Option<bool>) -> Option<&'static str> {
+    match rc_augment {
+        Some(true) => None,
+        Some(false) => Some(
+            "--rc-average: this model was trained without --rc-augment, so it has not seen reverse complements; on strand-specific data (e.g. splice sites) averaging with them can lower accuracy a lot",
+        ),
+        None => Some(
+            "--rc-average: no config.json beside these weights, so seqgrad cannot tell whether the model was trained with --rc-augment; without it the model has not seen reverse complements and averaging with them can lower accuracy",
+        ),
+    }
 }

@@ -36,6 +36,10 @@ pub struct DataArgs {
     /// `labels=` FASTA headers.
     #[arg(long)]
     pub multi_label: bool,
+    /// The data file format (default: by extension: .tsv/.tab tab-separated,
+    /// .fa/.fasta/.fna/.fas FASTA, anything else comma-separated).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::data::reader::Format>,
 }
 
 impl DataArgs {
@@ -45,6 +49,7 @@ impl DataArgs {
             sequence_column: self.sequence_column.clone(),
             multi_label: self.multi_label,
             require_labels: true,
+            format: self.format,
         }
     }
 
@@ -70,10 +75,10 @@ pub struct Args {
     #[arg(long)]
     pub valid: Option<PathBuf>,
     /// Maximum number of epochs (early stopping may end training sooner).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = crate::cli::config::at_least_one)]
     pub epochs: usize,
     /// Records per training step (mini-batch size).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::cli::config::at_least_one)]
     pub batch_size: usize,
     /// adam, adamw, sgd or rmsprop.
     #[arg(long, default_value = "adam")]
@@ -133,13 +138,20 @@ pub struct Args {
 }
 
 impl Args {
-    /// The main job's settings: models/splice.json on data/splice.csv.
+    /// The main job's settings: models/splice.json on data/splice.csv, both built into the
+    /// binary (`bundled:` paths, see [`crate::bundled`]), so it runs from any folder.
+    /// `SEQGRAD_DEMO_EPOCHS=N` (for tests) caps the epochs.
     pub fn main_job() -> Args {
+        let epochs = std::env::var("SEQGRAD_DEMO_EPOCHS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(30);
         Args {
-            model: bundled("models/splice.json"),
-            data: bundled("data/splice.csv"),
+            model: PathBuf::from("bundled:models/splice.json"),
+            data: PathBuf::from("bundled:data/splice.csv"),
             valid: None,
-            epochs: 30,
+            epochs,
             batch_size: 64,
             optimizer: "adam".into(),
             lr: None,
@@ -316,7 +328,8 @@ pub fn report(
     s
 }
 
-fn metrics_json(eval: &train::Evaluation<f32>, data: &Dataset<f32>, labels: &Labels) -> String {
+/// The metrics as JSON (`test_metrics.json`; `evaluate --metrics-out`).
+pub fn metrics_json(eval: &train::Evaluation<f32>, data: &Dataset<f32>, labels: &Labels) -> String {
     let mut m = serde_json::Map::new();
     m.insert("records".into(), serde_json::json!(data.len()));
     m.insert("loss".into(), serde_json::json!(eval.loss));
@@ -340,8 +353,9 @@ fn metrics_json(eval: &train::Evaluation<f32>, data: &Dataset<f32>, labels: &Lab
 /// The files `train` writes into a run folder. They are removed at the start of a run, so a
 /// run folder never mixes files of two runs (a failed re-run leaves no old weights behind for
 /// `evaluate --run` to pick up). Other files in the folder are left alone.
-pub const RUN_OUTPUTS: [&str; 6] = [
+pub const RUN_OUTPUTS: [&str; 7] = [
     "weights.safetensors",
+    "config.json",
     "history.csv",
     "history.json",
     "test_metrics.json",
@@ -444,16 +458,16 @@ fn run_inner(a: &Args) -> Result<()> {
     }
     let opts = a.data_args.read_options();
     let (all, labels) = data::load_labelled::<f32>(&a.data, &opts, policy, None)?;
-    let (train_set, valid_set, test_set) = match &a.valid {
+    let (train_set, valid_set, test_set, the_split) = match &a.valid {
         Some(v) => {
             let (vs, _) = data::load_labelled::<f32>(v, &opts, policy, Some(&labels))?;
             let s = split::stratified(&all.strata(), 0.0, a.test_split, a.seed)?;
-            (all.subset(&s.train), Some(vs), all.subset(&s.test))
+            (all.subset(&s.train), Some(vs), all.subset(&s.test), s)
         }
         None => {
             let s = split::stratified(&all.strata(), a.val_split, a.test_split, a.seed)?;
             let v = (!s.valid.is_empty()).then(|| all.subset(&s.valid));
-            (all.subset(&s.train), v, all.subset(&s.test))
+            (all.subset(&s.train), v, all.subset(&s.test), s)
         }
     };
     if let Some(v) = &valid_set {
@@ -485,6 +499,18 @@ fn run_inner(a: &Args) -> Result<()> {
         remove_run_outputs(&out)?;
         crate::weights::write_atomic(&out.join("model.json"), (spec.to_json() + "\n").as_bytes())?;
         labels.save(&out.join("labels.json"))?;
+        crate::cli::config::write(
+            &out,
+            a,
+            &crate::cli::config::RunFacts {
+                spec: &spec,
+                cfg: &cfg,
+                labels: &labels,
+                split: &the_split,
+                records: all.len(),
+                valid_records: valid_set.as_ref().map_or(0, |v| v.len()),
+            },
+        )?;
     }
     cfg.checkpoint = Some(out.join("weights.safetensors"));
     cfg.history_dir = Some(out.clone());
@@ -557,7 +583,12 @@ fn run_inner(a: &Args) -> Result<()> {
         }
     ))?;
     if !test_set.is_empty() {
-        let eval = train::evaluate(&mut model, &test_set, 256, labels.multi_label)?;
+        let eval = train::evaluate(
+            &mut model,
+            &test_set,
+            crate::cli::config::EVAL_BATCH_SIZE,
+            labels.multi_label,
+        )?;
         print_stdout(&report("test", &eval, &test_set, &labels))?;
         crate::weights::write_atomic(
             &out.join("test_metrics.json"),

@@ -60,6 +60,21 @@ impl Labels {
         })
     }
 
+    /// A multi-class classifier needs at least two classes: an error naming the one class
+    /// otherwise (multi-label data may have one label: each output is its own yes/no).
+    pub fn check_classifier(&self, path: &str) -> Result<()> {
+        if !self.multi_label && self.classes.len() < 2 {
+            return Err(Error::Data {
+                path: path.to_string(),
+                msg: format!(
+                    "every record has the label {:?}: a classifier needs at least two classes",
+                    self.classes.first().map(String::as_str).unwrap_or("")
+                ),
+            });
+        }
+        Ok(())
+    }
+
     pub fn index(&self, name: &str) -> Option<usize> {
         self.classes.iter().position(|c| c == name)
     }
@@ -250,8 +265,35 @@ pub fn load_labelled<T: Float>(
     )?;
     let labels = match labels {
         Some(l) => l.clone(),
-        None => Labels::from_data(&raw)?,
+        None => {
+            let l = Labels::from_data(&raw)?;
+            l.check_classifier(&raw.path)?;
+            l
+        }
     };
     let ds = encode(&raw, &labels, policy, true)?;
     Ok((ds, labels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_class_is_not_a_classifier_but_one_label_is_fine_multi_label() {
+        let one = Labels {
+            classes: vec!["A".into()],
+            multi_label: false,
+        };
+        let e = one.check_classifier("f.csv").unwrap_err().to_string();
+        assert!(
+            e.contains("f.csv") && e.contains("\"A\"") && e.contains("at least two classes"),
+            "{e}"
+        );
+        let multi = Labels {
+            multi_label: true,
+            ..one
+        };
+        assert!(multi.check_classifier("f.csv").is_ok());
+    }
 }

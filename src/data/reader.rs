@@ -1,5 +1,10 @@
 //! Readers for labelled DNA sequence files: CSV, TSV and FASTA.
 //!
+//! The format comes from the extension unless `--format csv|tsv|fasta` ([`ReadOptions::format`])
+//! says otherwise. When a table's header has no sequence or label column and looks like another
+//! format (tabs in a comma-separated read, commas in a tab-separated one, a `>` FASTA header),
+//! the error says so and names the `--format` to use.
+//!
 //! **CSV / TSV** (`.tsv`/`.tab` → tab-separated, anything else → comma-separated; fields may be
 //! double-quoted): a header row, then one record per line. Columns are found by name,
 //! case-insensitively, after trimming whitespace:
@@ -59,6 +64,8 @@ pub struct ReadOptions {
     pub multi_label: bool,
     /// Labels are required (training, evaluation); predict reads without them.
     pub require_labels: bool,
+    /// The file format (default: from the extension, see [`Format::of`]).
+    pub format: Option<Format>,
 }
 
 fn derr(path: &str, msg: impl Into<String>) -> Error {
@@ -68,8 +75,11 @@ fn derr(path: &str, msg: impl Into<String>) -> Error {
     }
 }
 
-/// The format a path's extension selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A data file format (`--format`); by default the extension selects it ([`Format::of`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Csv,
     Tsv,
@@ -77,6 +87,15 @@ pub enum Format {
 }
 
 impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Fasta => "fasta",
+        }
+    }
+
+    /// The format a path's extension selects.
     pub fn of(path: &Path) -> Format {
         let ext = path
             .extension()
@@ -90,13 +109,14 @@ impl Format {
     }
 }
 
-/// Reads a data file (format by extension).
+/// Reads a data file (format from `opts.format`, else by extension). A `bundled:…` path reads
+/// a file built into the binary ([`crate::bundled`]).
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawData> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::bundled::read(path)?.into_owned();
     let text = utf8(bytes, &name)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    match Format::of(path) {
+    match opts.format.unwrap_or_else(|| Format::of(path)) {
         Format::Csv => parse_table(text, b',', &name, opts),
         Format::Tsv => parse_table(text, b'\t', &name, opts),
         Format::Fasta => parse_fasta(text, &name, opts),
@@ -237,6 +257,22 @@ fn check_seq(seq: &str, path: &str, line: usize, col: usize) -> Result<()> {
     Ok(())
 }
 
+/// A hint, for a header without the expected columns, that the file is in another format than
+/// the one it was read as (empty when nothing suggests that).
+fn format_hint(header: &str, delim: u8) -> String {
+    let h = header.trim_start();
+    if h.starts_with('>') {
+        return "; the first line is a FASTA header: is this a FASTA file? name it .fa or pass --format fasta".into();
+    }
+    if delim == b',' && h.contains('\t') {
+        return "; the header contains tabs: is this a tab-separated file? name it .tsv or pass --format tsv".into();
+    }
+    if delim == b'\t' && !h.contains('\t') && h.contains(',') {
+        return "; the header contains commas but no tabs: is this a comma-separated file? name it .csv or pass --format csv".into();
+    }
+    String::new()
+}
+
 fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<RawData> {
     let mut lines = text
         .lines()
@@ -262,13 +298,14 @@ fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<
         }
     };
     let listed = cols.join(", ");
+    let hint = format_hint(header, delim);
     let seq_col = find(&opts.sequence_column, &["sequence", "seq"]).ok_or_else(|| {
         derr(
             path,
             match &opts.sequence_column {
                 Some(w) => format!("no sequence column {w:?} in the header (columns: {listed})"),
                 None => format!(
-                    "no sequence column in the header (columns: {listed}); name it `sequence` or `seq`, or pass --sequence-column"
+                    "no sequence column in the header (columns: {listed}); name it `sequence` or `seq`, or pass --sequence-column{hint}"
                 ),
             },
         )
@@ -280,7 +317,7 @@ fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<
             match &opts.label_column {
                 Some(w) => format!("no label column {w:?} in the header (columns: {listed})"),
                 None => format!(
-                    "no label column in the header (columns: {listed}); name it `label`, `class` or `labels`, or pass --label-column"
+                    "no label column in the header (columns: {listed}); name it `label`, `class` or `labels`, or pass --label-column{hint}"
                 ),
             },
         ));
@@ -413,9 +450,14 @@ fn parse_fasta(text: &str, path: &str, opts: &ReadOptions) -> Result<RawData> {
             });
         } else {
             let Some(rec) = records.last_mut() else {
+                let hint = if t.contains(',') || t.contains('\t') {
+                    " (this looks like a table: pass --format csv or --format tsv)"
+                } else {
+                    ""
+                };
                 return Err(derr(
                     path,
-                    format!("line {lineno}: sequence before the first `>` header"),
+                    format!("line {lineno}: sequence before the first `>` header{hint}"),
                 ));
             };
             let lead = t.chars().take_while(|c| c.is_whitespace()).count();
@@ -577,5 +619,25 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn format_option_overrides_the_extension_and_hints_name_the_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let txt = dir.path().join("d.txt");
+        std::fs::write(&txt, "id\tlabel\tseq\nr1\tA\tACGT\n").unwrap();
+        let e = read(&txt, &opts()).unwrap_err().to_string();
+        assert!(
+            e.contains("tab-separated") && e.contains("--format tsv"),
+            "{e}"
+        );
+        let o = ReadOptions {
+            format: Some(Format::Tsv),
+            ..opts()
+        };
+        assert_eq!(read(&txt, &o).unwrap().records[0].seq, "ACGT");
+        assert_eq!(format_hint(">s1 label=A", b','), "; the first line is a FASTA header: is this a FASTA file? name it .fa or pass --format fasta");
+        assert!(format_hint("id,label,seq", b'\t').contains("--format csv"));
+        assert!(format_hint("id,label,seq", b',').is_empty());
     }
 }
