@@ -18,9 +18,9 @@
 //!   outputs are logits); for layers with a relu (`conv1d`/`dense`/`activation` relu,
 //!   `simple_rnn` relu) `dead_relu_fraction` (units — channels — that output 0 for every
 //!   record and position of the batch) and `relu_zero_fraction` (outputs that are 0); for
-//!   LSTM/GRU layers `saturated_gates_{direction}` (sigmoid gate activations < 0.01 or > 0.99,
-//!   all sigmoid gates) and `saturated_gate_{gate}_{direction}` per gate (`i`, `f`, `o`; `r`,
-//!   `z`).
+//!   LSTM/GRU layers `saturated_gate_fraction` (sigmoid gate activations < 0.01 or > 0.99,
+//!   mean over all sigmoid gates and directions), `saturated_gates_{direction}` (per direction)
+//!   and `saturated_gate_{gate}_{direction}` per gate (`i`, `f`, `o`; `r`, `z`).
 //!
 //! `steps.csv`, header `step,layer,direction,t,norm`: for every recurrent layer and direction
 //! (`forward`/`reverse`) and every time step `t` (0-based, original time order) the batch mean
@@ -241,6 +241,10 @@ impl<T: Float> Callback<T> for GradRecorder<T> {
                     }
                     None => by_dir.push((dir.clone(), *frac, 1)),
                 }
+            }
+            if !sat.is_empty() {
+                let all = sat.iter().map(|(_, _, f)| f).sum::<f64>() / sat.len() as f64;
+                rows.push(format!("{step},{i},,saturated_gate_fraction,{all}"));
             }
             for (dir, s, k) in by_dir {
                 rows.push(format!(

@@ -136,6 +136,8 @@ fn step_zero_matches_the_libraries_backward_on_the_same_batch_and_weights() {
             assert!((0.0..=1.0).contains(&v), "{s} = {v}");
         }
     }
+    let pooled = grads[&key("2", "", "saturated_gate_fraction")];
+    assert!((0.0..=1.0).contains(&pooled));
     // steps.csv: batch-mean ‖∂L/∂h_t‖ per direction and t
     let text = std::fs::read_to_string(dir.path().join("steps.csv")).unwrap();
     let mut lines = text.lines();
