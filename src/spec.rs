@@ -43,6 +43,10 @@ impl ModelSpec {
     /// Reads a model file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        // Keras model JSON or a `.keras` archive (issue 11): converted by `crate::keras`.
+        if let Some(spec) = crate::keras::detect_file(path)? {
+            return Ok(spec);
+        }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::from_json(&text, &path.display().to_string())
     }

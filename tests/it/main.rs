@@ -1,7 +1,6 @@
 //! All integration tests in one crate (one link of seqgrad instead of one per file): each
 //! former `tests/*.rs` file is a module here.
 
-mod common;
 mod cli_data;
 mod cli_grad;
 mod cli_grad_record;
@@ -10,12 +9,15 @@ mod cli_summary;
 mod cli_train_hostile;
 mod cli_train_run;
 mod cli_usage;
+mod common;
 mod data_dna;
 mod grad_dense;
 mod grad_layers;
 mod grad_rnn;
 mod harden_cli;
 mod harden_layers;
+mod keras_import;
+mod keras_parity;
 mod layers_props;
 mod parity;
 mod rnn_props;
