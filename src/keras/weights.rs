@@ -155,7 +155,7 @@ fn expect_rank(
 fn gru_reorder(a: &ArrayD<f64>, at: &str, origin: &str) -> Result<ArrayD<f64>> {
     let ax = Axis(a.ndim() - 1);
     let n = a.len_of(ax);
-    if n % 3 != 0 {
+    if !n.is_multiple_of(3) {
         return Err(werr(
             origin,
             format!(

@@ -313,3 +313,23 @@ fn seed_keras_output_and_input_grad_match_keras() {
     eprintln!("keras parity f32 seed (.keras)          output {eo:.2e} input grad {eg:.2e}");
     assert!(eo <= 1e-5 && eg <= 1e-5, "{eo:e} {eg:e}");
 }
+
+/// Keras' backends disagree on `AveragePooling1D(padding="same")` with asymmetric padding:
+/// TensorFlow/JAX average the real positions, the torch backend counts replicated edge values
+/// (docs/keras.md). seqgrad follows TensorFlow/JAX: pool 3, stride 2 over 6 steps pads one step
+/// on the right, and the last window is (x₄ + x₅)/2, not the torch backend's (x₄ + 2·x₅)/3.
+#[test]
+fn avgpool_same_averages_real_positions_as_keras_tf_and_jax() {
+    use seqgrad::spec::{LayerSpec, Padding, PoolSpec};
+    let mut m = Sequential::<f64>::builder(&[6, 1])
+        .add(LayerSpec::Avgpool1d(PoolSpec {
+            pool_size: 3,
+            strides: Some(2),
+            padding: Padding::Same,
+        }))
+        .build(0)
+        .unwrap();
+    let x = ndarray::Array3::from_shape_vec((1, 6, 1), vec![0., 1., 2., 3., 4., 5.]).unwrap();
+    let y = m.forward(x.into_dyn().view(), Mode::Eval).unwrap();
+    assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![1.0, 3.0, 4.5]);
+}
