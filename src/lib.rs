@@ -33,6 +33,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod spec;
 pub mod tensor;
 pub mod train;

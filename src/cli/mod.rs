@@ -8,6 +8,7 @@ use crate::error::Result;
 pub mod convert;
 pub mod evaluate;
 pub mod grad;
+pub mod plot;
 pub mod predict;
 pub mod summary;
 pub mod synth;
@@ -37,6 +38,8 @@ pub enum Command {
     Grad(grad::Args),
     /// Convert a Keras model (.keras archive or model JSON) to model.json + weights.safetensors.
     Convert(convert::Args),
+    /// Draw a run's pictures (training curves, gradient norms, heat maps) as PNG and SVG.
+    Plot(plot::Args),
 }
 
 /// Runs a parsed command line.
@@ -49,6 +52,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Synth(a)) => synth::run(&a),
         Some(Command::Grad(a)) => grad::run(&a),
         Some(Command::Convert(a)) => convert::run(&a),
+        Some(Command::Plot(a)) => plot::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
     }

@@ -20,6 +20,7 @@ mod keras_import;
 mod keras_parity;
 mod layers_props;
 mod parity;
+mod plot;
 mod rnn_props;
 mod rnn_torch;
 mod train_guards;
