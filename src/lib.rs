@@ -23,11 +23,13 @@
 
 pub mod activation;
 pub mod bundled;
+pub mod batch;
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod gradcheck;
 pub mod gradflow;
+pub mod keras;
 pub mod layers;
 pub mod loss;
 pub mod metrics;
@@ -45,3 +47,16 @@ pub use error::{BuildError, Error, Result, ShapeIssue};
 pub use layers::{Layer, Param};
 pub use model::Sequential;
 pub use tensor::{Float, Mode};
+
+// What a library user needs without pinning `ndarray` separately (issue 11).
+pub use activation::Activation;
+pub use batch::{dna_batch, one_hot_targets, AsBatch, Predict};
+pub use loss::Loss;
+pub use ndarray;
+pub use spec::{LayerSpec, ModelSpec};
+
+/// The README's and `docs/keras.md`'s Rust code blocks, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+#[doc = include_str!("../docs/keras.md")]
+pub struct ReadmeDoctests;

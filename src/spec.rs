@@ -63,6 +63,13 @@ impl ModelSpec {
     /// Reads a model file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        // Keras model JSON or a `.keras` archive (issue 11): converted by `crate::keras`.
+        // Built-in files (`bundled:…`) are seqgrad's own model files.
+        if crate::bundled::get(path).is_none() {
+            if let Some(spec) = crate::keras::detect_file(path)? {
+                return Ok(spec);
+            }
+        }
         let text = crate::bundled::read_to_string(path)?;
         Self::from_json(&text, &path.display().to_string())
     }

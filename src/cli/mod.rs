@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::error::Result;
 
 pub mod config;
+pub mod convert;
 pub mod evaluate;
 pub mod filters;
 pub mod grad;
@@ -54,6 +55,8 @@ pub enum Command {
     Gradcheck(gradcheck::Args),
     /// Per-base saliency of a trained model for sequences (gradient, integrated gradients, ISM) as TSV.
     Saliency(Box<saliency::Args>),
+    /// Convert a Keras model (.keras archive or model JSON) to model.json + weights.safetensors.
+    Convert(convert::Args),
     /// Draw a run's pictures (training curves, gradient norms, heat maps) as PNG and SVG.
     Plot(plot::Args),
 }
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Filters(a)) => filters::run(&a),
         Some(Command::Gradcheck(a)) => gradcheck::run(&a),
         Some(Command::Saliency(a)) => saliency::run(&a),
+        Some(Command::Convert(a)) => convert::run(&a),
         Some(Command::Plot(a)) => plot::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),

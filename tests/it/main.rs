@@ -19,6 +19,8 @@ mod gradflow;
 mod harden_cli;
 mod harden_layers;
 mod lab_grad;
+mod keras_import;
+mod keras_parity;
 mod layers_props;
 mod parity;
 mod plot;
