@@ -28,6 +28,7 @@ pub mod error;
 pub mod gradcheck;
 pub mod layers;
 pub mod loss;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod optim;

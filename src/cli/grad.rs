@@ -107,6 +107,7 @@ pub fn run(args: &Args) -> Result<()> {
         (None, None) => "F32",
     };
     let inputs = read_inputs(&args.input)?;
+    crate::memory::check_fits_inputs(&spec, &inputs, dtype)?;
     let weights = stored.as_ref().map(|(p, t, _)| (*p, t));
     if dtype == "F64" {
         run_typed::<f64>(args, &spec, weights, &inputs)

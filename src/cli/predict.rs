@@ -36,6 +36,7 @@ pub struct Args {
 
 pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || {
+        crate::memory::check_fits_args(&a.model, a.batch_size, crate::memory::Workload::Inference)?;
         let (mut model, labels, policy) = a.model.load_for(&a.data_args)?;
         let opts = ReadOptions {
             require_labels: false,

@@ -1,7 +1,6 @@
 //! All integration tests in one crate (one link of seqgrad instead of one per file): each
 //! former `tests/*.rs` file is a module here.
 
-mod common;
 mod cli_data;
 mod cli_grad;
 mod cli_grad_record;
@@ -10,6 +9,7 @@ mod cli_summary;
 mod cli_train_hostile;
 mod cli_train_run;
 mod cli_usage;
+mod common;
 mod data_dna;
 mod grad_dense;
 mod grad_layers;
@@ -17,7 +17,10 @@ mod grad_rnn;
 mod harden_cli;
 mod harden_layers;
 mod layers_props;
+mod mem_estimate;
 mod parity;
+mod props_models;
+mod props_readers;
 mod rnn_props;
 mod rnn_torch;
 mod train_guards;
