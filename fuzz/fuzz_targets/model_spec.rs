@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Dimension, IxDyn};
 use seqgrad::memory::{self, Workload};
 use seqgrad::spec::ModelSpec;
 use seqgrad::{Mode, Sequential};

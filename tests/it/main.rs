@@ -11,6 +11,7 @@ mod cli_train_run;
 mod cli_usage;
 mod common;
 mod data_dna;
+mod fuzz_regressions;
 mod grad_dense;
 mod grad_layers;
 mod grad_rnn;

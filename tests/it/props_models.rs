@@ -3,7 +3,7 @@
 //! agrees with the build, error message included; a built model runs forward (train and eval
 //! mode) and backward with exactly the planned shapes.
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Dimension, IxDyn};
 use proptest::prelude::*;
 use seqgrad::activation::Activation;
 use seqgrad::memory;
@@ -51,14 +51,17 @@ fn recurrent() -> impl Strategy<Value = RecurrentSpec> {
     ]
 }
 
-fn layer() -> impl Strategy<Value = LayerSpec> {
-    let pool = (0usize..5, proptest::option::of(0usize..4), padding()).prop_map(
+fn pool() -> impl Strategy<Value = PoolSpec> {
+    (0usize..5, proptest::option::of(0usize..4), padding()).prop_map(
         |(pool_size, strides, padding)| PoolSpec {
             pool_size,
             strides,
             padding,
         },
-    );
+    )
+}
+
+fn layer() -> impl Strategy<Value = LayerSpec> {
     prop_oneof![
         (
             0usize..4,
@@ -82,8 +85,8 @@ fn layer() -> impl Strategy<Value = LayerSpec> {
                     })
                 }
             ),
-        pool.clone().prop_map(LayerSpec::Maxpool1d),
-        pool.prop_map(LayerSpec::Avgpool1d),
+        pool().prop_map(LayerSpec::Maxpool1d),
+        pool().prop_map(LayerSpec::Avgpool1d),
         Just(LayerSpec::GlobalMaxpool1d(EmptySpec {})),
         Just(LayerSpec::GlobalAvgpool1d(EmptySpec {})),
         (0usize..5, activation(), any::<bool>()).prop_map(|(units, activation, use_bias)| {
