@@ -32,6 +32,7 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod spec;
 pub mod tensor;
 pub mod train;

@@ -7,6 +7,7 @@ use crate::error::Result;
 
 pub mod evaluate;
 pub mod grad;
+pub mod plot;
 pub mod predict;
 pub mod summary;
 pub mod synth;
@@ -34,6 +35,8 @@ pub enum Command {
     Synth(synth::Args),
     /// Exact gradients of a model for one input batch: output, input gradient, parameter gradients.
     Grad(grad::Args),
+    /// Draw a run's pictures (training curves, gradient norms, heat maps) as PNG and SVG.
+    Plot(plot::Args),
 }
 
 /// Runs a parsed command line.
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Predict(a)) => predict::run(&a),
         Some(Command::Synth(a)) => synth::run(&a),
         Some(Command::Grad(a)) => grad::run(&a),
+        Some(Command::Plot(a)) => plot::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
     }

@@ -20,6 +20,7 @@ mod harden_layers;
 mod layers_props;
 mod mem_estimate;
 mod parity;
+mod plot;
 mod props_models;
 mod props_readers;
 mod rnn_props;
