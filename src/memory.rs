@@ -797,11 +797,28 @@ pub fn check_fits_elem(
     } else if fits(1) {
         "free some memory".into()
     } else {
-        format!(
-            "even one sample does not fit: the {} parameters alone need {}; use a smaller model",
-            crate::model::group(plan.param_count()),
-            fmt_bytes(est.param_bytes.saturating_add(est.state_bytes))
-        )
+        let one = estimate(&plan, 1, workload, elem_bytes);
+        let fixed = one
+            .param_bytes
+            .saturating_add(one.state_bytes)
+            .saturating_add(one.baseline_bytes);
+        if fixed > avail.bytes {
+            format!(
+                "even one sample does not fit: the {} parameters alone need {}; use a smaller model",
+                crate::model::group(plan.param_count()),
+                fmt_bytes(fixed)
+            )
+        } else {
+            format!(
+                "even --batch-size 1 needs about {}{}; use a smaller model or shorter sequences",
+                fmt_bytes(one.total()),
+                if workload == Workload::Train {
+                    " (validation runs at batch size 256 or more)"
+                } else {
+                    ""
+                }
+            )
+        }
     };
     Err(Error::Memory {
         what: format!("{} at batch size {batch}", workload.name()),
