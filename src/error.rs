@@ -77,6 +77,19 @@ pub enum Error {
     /// A bad command-line value.
     #[error("{0}")]
     Usage(String),
+    /// A run whose estimated peak memory exceeds what is available (`crate::memory`).
+    #[error(
+        "not enough memory: {what} needs about {} but {} is available ({origin}); {advice}",
+        crate::memory::fmt_bytes(*.needed),
+        crate::memory::fmt_bytes(*.available)
+    )]
+    Memory {
+        what: String,
+        needed: u64,
+        available: u64,
+        origin: String,
+        advice: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

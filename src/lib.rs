@@ -32,6 +32,7 @@ pub mod gradflow;
 pub mod keras;
 pub mod layers;
 pub mod loss;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod motifs;

@@ -426,7 +426,7 @@ pub fn group(n: usize) -> String {
 }
 
 /// Explains where a wrong shape came from and how to fix it.
-fn hint_for(
+pub(crate) fn hint_for(
     spec: &ModelSpec,
     shapes: &[Vec<usize>],
     layer: &LayerSpec,

@@ -158,9 +158,12 @@ impl SplitName {
 }
 
 pub fn run(a: &Args) -> Result<()> {
-    with_threads(a.threads, || match a.split {
-        Some(split) => run_split(a, split),
-        None => run_file(a),
+    with_threads(a.threads, || {
+        crate::memory::check_fits_args(&a.model, a.batch_size, crate::memory::Workload::Inference)?;
+        match a.split {
+            Some(split) => run_split(a, split),
+            None => run_file(a),
+        }
     })
 }
 

@@ -320,6 +320,7 @@ pub fn run(args: &Args) -> Result<()> {
                 ));
             }
             let inputs = read_inputs(input)?;
+            crate::memory::check_fits_inputs(&spec, &inputs, dtype)?;
             if dtype == "F64" {
                 run_typed::<f64>(args, input, out, &spec, weights, &inputs)
             } else {

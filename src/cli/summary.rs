@@ -1,19 +1,49 @@
-//! `seqgrad summary --model MODEL.json`: the Keras-like table, or the build error.
+//! `seqgrad summary --model MODEL.json`: the Keras-like table and the estimated peak memory of
+//! training and inference, or the build error. Computed from the model file alone
+//! ([`crate::memory::plan`]): no weight is allocated, so a model of any size is summarised at
+//! once.
 
 use std::path::PathBuf;
 
 use crate::error::Result;
-use crate::model::Sequential;
+use crate::memory::{self, Workload};
+use crate::spec::ModelSpec;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The model file (JSON).
     #[arg(long)]
     pub model: PathBuf,
+    /// Batch size for the training and gradient memory estimates (as `train --batch-size`).
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Batch size for the inference estimate (as `evaluate`/`predict --batch-size`).
+    #[arg(long, default_value_t = 256)]
+    pub eval_batch_size: usize,
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let model = Sequential::<f32>::from_file(&args.model, 0)?;
-    print!("{}", model.summary());
-    Ok(())
+    let spec = ModelSpec::from_file(&args.model)?;
+    let plan = memory::plan(&spec)?;
+    let mut out = memory::summary_table(&plan);
+    out.push_str("Estimated peak memory (f32; the data set comes on top):\n");
+    for (workload, batch, cmd) in [
+        (Workload::Train, args.batch_size, "train"),
+        (
+            Workload::Inference,
+            args.eval_batch_size,
+            "evaluate/predict",
+        ),
+    ] {
+        let e = memory::estimate(&plan, batch, workload, 4);
+        out.push_str(&format!("  {cmd:<16} {}\n", e.describe()));
+    }
+    if let Ok(Some(a)) = memory::available() {
+        out.push_str(&format!(
+            "  available        {} ({})\n",
+            memory::fmt_bytes(a.bytes),
+            a.source
+        ));
+    }
+    crate::cli::train::print_stdout(&out)
 }

@@ -452,6 +452,7 @@ fn run_inner(a: &Args) -> Result<()> {
         (Some(_), Some(out)) => crate::spec::ModelSpec::from_file(out.join("model.json"))?,
         _ => crate::spec::ModelSpec::from_file(&a.model)?,
     };
+    crate::memory::check_fits(&spec, a.batch_size, crate::memory::Workload::Train)?;
     let mut model = Sequential::<f32>::from_spec(&spec, a.seed)?;
     if let Some(t) = policy.target()? {
         train::check_input_len(&model, t)?;

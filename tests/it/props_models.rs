@@ -1,0 +1,199 @@
+//! Property tests over random model specs (small sizes): a spec either builds or gives a shape
+//! error, never a panic; `memory::plan` (what `summary` prints, computed without allocating)
+//! agrees with the build, error message included; a built model runs forward (train and eval
+//! mode) and backward with exactly the planned shapes.
+
+use ndarray::{ArrayD, Dimension, IxDyn};
+use proptest::prelude::*;
+use seqgrad::activation::Activation;
+use seqgrad::memory;
+use seqgrad::spec::*;
+use seqgrad::{Error, Mode, Sequential};
+
+fn activation() -> impl Strategy<Value = Activation> {
+    prop_oneof![
+        Just(Activation::Linear),
+        Just(Activation::Relu),
+        Just(Activation::Tanh),
+        Just(Activation::Sigmoid),
+        Just(Activation::Softmax),
+    ]
+}
+
+fn padding() -> impl Strategy<Value = Padding> {
+    prop_oneof![Just(Padding::Valid), Just(Padding::Same)]
+}
+
+fn rnn() -> impl Strategy<Value = RnnSpec> {
+    (
+        0usize..4,
+        any::<bool>(),
+        prop_oneof![3 => Just(Activation::Tanh), 1 => activation()],
+        any::<bool>(),
+    )
+        .prop_map(|(units, return_sequences, activation, torch)| RnnSpec {
+            units,
+            return_sequences,
+            activation,
+            init: if torch {
+                RnnInit::Pytorch
+            } else {
+                RnnInit::Keras
+            },
+        })
+}
+
+fn recurrent() -> impl Strategy<Value = RecurrentSpec> {
+    prop_oneof![
+        rnn().prop_map(RecurrentSpec::SimpleRnn),
+        rnn().prop_map(RecurrentSpec::Lstm),
+        rnn().prop_map(RecurrentSpec::Gru),
+    ]
+}
+
+fn pool() -> impl Strategy<Value = PoolSpec> {
+    (0usize..5, proptest::option::of(0usize..4), padding()).prop_map(
+        |(pool_size, strides, padding)| PoolSpec {
+            pool_size,
+            strides,
+            padding,
+        },
+    )
+}
+
+fn layer() -> impl Strategy<Value = LayerSpec> {
+    prop_oneof![
+        (
+            0usize..4,
+            0usize..6,
+            0usize..3,
+            padding(),
+            0usize..3,
+            activation(),
+            any::<bool>()
+        )
+            .prop_map(
+                |(filters, kernel_size, strides, padding, dilation_rate, activation, use_bias)| {
+                    LayerSpec::Conv1d(Conv1dSpec {
+                        filters,
+                        kernel_size,
+                        strides,
+                        padding,
+                        dilation_rate,
+                        activation,
+                        use_bias,
+                    })
+                }
+            ),
+        pool().prop_map(LayerSpec::Maxpool1d),
+        pool().prop_map(LayerSpec::Avgpool1d),
+        Just(LayerSpec::GlobalMaxpool1d(EmptySpec {})),
+        Just(LayerSpec::GlobalAvgpool1d(EmptySpec {})),
+        (0usize..5, activation(), any::<bool>()).prop_map(|(units, activation, use_bias)| {
+            LayerSpec::Dense(DenseSpec {
+                units,
+                activation,
+                use_bias,
+            })
+        }),
+        Just(LayerSpec::Flatten(EmptySpec {})),
+        prop_oneof![
+            Just(0.0),
+            Just(0.3),
+            Just(0.9),
+            Just(1.0),
+            Just(-0.1),
+            Just(f64::NAN)
+        ]
+        .prop_map(|rate| LayerSpec::Dropout(DropoutSpec { rate })),
+        activation().prop_map(|activation| LayerSpec::Activation(ActivationSpec { activation })),
+        rnn().prop_map(LayerSpec::SimpleRnn),
+        rnn().prop_map(LayerSpec::Lstm),
+        rnn().prop_map(LayerSpec::Gru),
+        (
+            recurrent(),
+            prop_oneof![
+                Just(MergeMode::Concat),
+                Just(MergeMode::Sum),
+                Just(MergeMode::Mul),
+                Just(MergeMode::Ave)
+            ]
+        )
+            .prop_map(
+                |(layer, merge_mode)| LayerSpec::Bidirectional(BidirectionalSpec {
+                    layer,
+                    merge_mode
+                })
+            ),
+    ]
+}
+
+fn model_spec() -> impl Strategy<Value = ModelSpec> {
+    let input = prop_oneof![
+        3 => (0usize..12, 0usize..5).prop_map(|(l, c)| vec![l, c]),
+        1 => (0usize..12).prop_map(|f| vec![f]),
+    ];
+    (input, proptest::collection::vec(layer(), 0..5)).prop_map(|(input_shape, layers)| ModelSpec {
+        input_shape,
+        layers,
+    })
+}
+
+fn batched(batch: usize, shape: &[usize]) -> Vec<usize> {
+    std::iter::once(batch)
+        .chain(shape.iter().copied())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A random spec builds or gives a shape/spec error (never a panic), exactly when the plan
+    /// does, with the same message; a built model's shapes and parameter counts are the plan's,
+    /// and forward/backward give exactly the planned shapes.
+    #[test]
+    fn random_specs_build_or_give_a_shape_error_and_run_with_the_planned_shapes(
+        spec in model_spec(),
+        batch in 1usize..4,
+    ) {
+        let plan = memory::plan(&spec);
+        let built = Sequential::<f64>::from_spec(&spec, 7);
+        let (plan, mut model) = match (plan, built) {
+            (Ok(p), Ok(m)) => (p, m),
+            (Err(pe), Err(be)) => {
+                prop_assert!(matches!(be, Error::Build(_) | Error::Spec { .. }), "{be}");
+                prop_assert_eq!(pe.to_string(), be.to_string());
+                return Ok(());
+            }
+            (p, b) => {
+                return Err(TestCaseError::fail(format!(
+                    "plan {:?} but build {:?}",
+                    p.map(|_| "ok").map_err(|e| e.to_string()),
+                    b.map(|_| "ok").map_err(|e| e.to_string())
+                )))
+            }
+        };
+        prop_assert_eq!(plan.param_count(), model.param_count());
+        prop_assert_eq!(memory::summary_table(&plan), model.summary());
+        for (p, s) in plan.layers.iter().zip(model.layer_shapes()) {
+            prop_assert_eq!(&p.output, s);
+        }
+        // The JSON round trip keeps the model.
+        let again = ModelSpec::from_json(&spec.to_json(), "again");
+        prop_assert!(again.is_ok());
+        let x = ArrayD::<f64>::from_shape_fn(IxDyn(&batched(batch, &plan.input_shape)), |i| {
+            ((i.slice().iter().sum::<usize>() % 5) as f64 - 2.0) * 0.3
+        });
+        let want_out = batched(batch, plan.output_shape());
+        for mode in [Mode::Train, Mode::Eval] {
+            let y = model.forward(x.view(), mode).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(y.shape(), want_out.as_slice());
+            let g = ArrayD::<f64>::ones(y.raw_dim());
+            let dx = model.backward(g.view()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(dx.shape(), x.shape());
+        }
+        for (_, p) in model.named_params() {
+            prop_assert_eq!(p.grad.shape(), p.value.shape());
+        }
+    }
+}
