@@ -272,7 +272,7 @@ pub fn predict<T: Float>(
         if rc {
             xb = dna::reverse_complement_batch(xb.view());
         }
-        let out = model.forward(model_input(model, xb).view(), Mode::Eval)?;
+        let out = model.forward(model_input(model, xb).view(), Mode::Infer)?;
         parts.push(to2(out)?);
         start = end;
     }
@@ -302,7 +302,7 @@ pub fn evaluate<T: Float>(
             .slice(ndarray::s![start..end, ..])
             .to_owned()
             .into_dyn();
-        let mut logits = model.forward_logits(model_input(model, xb).view(), Mode::Eval)?;
+        let mut logits = model.forward_logits(model_input(model, xb).view(), Mode::Infer)?;
         let (l, _) = loss_fn.compute(logits.view(), yb.view())?;
         total += l * (end - start) as f64;
         if let Some(h) = model.head() {
@@ -471,6 +471,10 @@ pub fn fit<T: Float>(
     check_fit(model, train.seq_len(), train.y.shape()[1])?;
     let loss_fn = Loss::for_head(model.head());
     let mut opt = Optimizer::<T>::new(cfg.optimizer);
+    // Training never reads ∂L/∂data: skip the first layer's input-gradient product (restored
+    // when training returns normally).
+    let need_input_grad = model.need_input_grad();
+    model.set_need_input_grad(false);
     let n = train.len();
     let steps = n.div_ceil(cfg.batch_size);
     let metric_names: Vec<String> = compute_metrics(&train.y, &train.y, multi_label)
@@ -702,6 +706,7 @@ pub fn fit<T: Float>(
     if let Some(s) = best_snap {
         restore(model, &s);
     }
+    model.set_need_input_grad(need_input_grad);
     Ok(history)
 }
 

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+pub mod bench;
 pub mod evaluate;
 pub mod grad;
 pub mod predict;
@@ -34,6 +35,8 @@ pub enum Command {
     Synth(synth::Args),
     /// Exact gradients of a model for one input batch: output, input gradient, parameter gradients.
     Grad(grad::Args),
+    /// Throughput of a workload (w1, w2, w3 or a model file) on random data: one JSON line.
+    Bench(bench::Args),
 }
 
 /// Runs a parsed command line.
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Predict(a)) => predict::run(&a),
         Some(Command::Synth(a)) => synth::run(&a),
         Some(Command::Grad(a)) => grad::run(&a),
+        Some(Command::Bench(a)) => bench::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
     }

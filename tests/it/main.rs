@@ -1,7 +1,7 @@
 //! All integration tests in one crate (one link of seqgrad instead of one per file): each
 //! former `tests/*.rs` file is a module here.
 
-mod common;
+mod cli_bench;
 mod cli_data;
 mod cli_grad;
 mod cli_grad_record;
@@ -10,6 +10,7 @@ mod cli_summary;
 mod cli_train_hostile;
 mod cli_train_run;
 mod cli_usage;
+mod common;
 mod data_dna;
 mod grad_dense;
 mod grad_layers;

@@ -13,8 +13,8 @@
 //!
 //! The recurrent loop, caches and parameter GEMMs are shared by all cells (see [`super`]).
 
+use super::sigmoid;
 use super::tanh;
-use crate::activation::sigmoid;
 use crate::tensor::Float;
 
 /// One forward step for one batch row: activates the four gates in place, writes `c_t`, `h_t`.
