@@ -102,7 +102,7 @@ fn bench_takes_a_model_file_and_refuses_bad_flags() {
     );
     fails_with(&o, &["--batch-size"]);
     let o = seqgrad(
-        &["bench", "--workload", "w1", "--seconds", "-1"],
+        &["bench", "--workload", "w1", "--seconds=-1"],
         dir.path(),
     );
     fails_with(&o, &["--seconds"]);
