@@ -39,12 +39,18 @@ def main(argv=None):
     ap.add_argument("--workloads", default="w1,w2,w3")
     ap.add_argument("--modes", default="train,infer")
     ap.add_argument("--json", help="write every raw measurement to this file")
+    ap.add_argument("--omp-active", action="store_true",
+                    help="leave PyTorch's OpenMP threads spin-waiting (its default); by default "
+                         "OMP_WAIT_POLICY=PASSIVE, without which PyTorch on 2 threads ran 20x "
+                         "slower on this shared, oversubscribed machine")
     a = ap.parse_args(argv)
 
     workloads = a.workloads.split(",")
     modes = a.modes.split(",")
     common = ["--threads", str(a.threads), "--seconds", str(a.seconds)]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), RAYON_NUM_THREADS=str(a.threads))
+    if not a.omp_active:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     raw = []
     for p in range(a.passes):
         for w in workloads:
@@ -71,7 +77,8 @@ def main(argv=None):
         v = [r[key] for r in raw if r["side"] == side and r["workload"] == w and r["mode"] == m]
         return statistics.median(v) if v else float("nan")
 
-    print(f"threads {a.threads}, {a.seconds:g} s per measurement, median of {a.passes} passes")
+    print(f"threads {a.threads}, {a.seconds:g} s per measurement, median of {a.passes} passes, "
+          f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', 'default')}")
     head = ("| workload | seqgrad train | PyTorch train | ratio | seqgrad infer | PyTorch infer "
             "| ratio | seqgrad RSS MB | PyTorch RSS MB | ratio |")
     print(head)
