@@ -101,9 +101,6 @@ fn bench_takes_a_model_file_and_refuses_bad_flags() {
         dir.path(),
     );
     fails_with(&o, &["--batch-size"]);
-    let o = seqgrad(
-        &["bench", "--workload", "w1", "--seconds=-1"],
-        dir.path(),
-    );
+    let o = seqgrad(&["bench", "--workload", "w1", "--seconds=-1"], dir.path());
     fails_with(&o, &["--seconds"]);
 }

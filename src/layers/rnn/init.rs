@@ -213,7 +213,9 @@ mod tests {
                     assert!(rr[[i, j]].abs() < 1e-10, "R[{i}, {j}] = {}", rr[[i, j]]);
                 }
             }
-            let e = (q.t().dot(&q) - Array2::<f64>::eye(c)).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let e = (q.t().dot(&q) - Array2::<f64>::eye(c))
+                .iter()
+                .fold(0.0f64, |m, v| m.max(v.abs()));
             assert!(e < 1e-12, "({r}, {c}): {e:e}");
         }
         let p = orthogonal(3, 12, &mut rng);

@@ -27,6 +27,9 @@ pub(crate) fn forward_row<T: Float>(pre: &mut [T], c_prev: &[T], c: &mut [T], h:
     let (i, rest) = pre.split_at_mut(u);
     let (f, rest) = rest.split_at_mut(u);
     let (g, o) = rest.split_at_mut(u);
+    // Every slice re-cut to exactly `u`, so the loop has no bounds checks and vectorises.
+    let (f, g, o) = (&mut f[..u], &mut g[..u], &mut o[..u]);
+    let (c_prev, c) = (&c_prev[..u], &mut c[..u]);
     for j in 0..u {
         let (iv, fv, gv, ov) = (sigmoid(i[j]), sigmoid(f[j]), tanh(g[j]), sigmoid(o[j]));
         i[j] = iv;
@@ -58,8 +61,15 @@ pub(crate) fn backward_row<T: Float>(
     let (dai, rest) = da.split_at_mut(u);
     let (daf, rest) = rest.split_at_mut(u);
     let (dag, dao) = rest.split_at_mut(u);
+    // Every slice re-cut to exactly `u`, so the loop has no bounds checks and vectorises.
+    let (daf, dag, dao) = (&mut daf[..u], &mut dag[..u], &mut dao[..u]);
+    let (gi, rest) = gates.split_at(u);
+    let (gf, rest) = rest.split_at(u);
+    let (gg, go) = rest.split_at(u);
+    let (gf, gg, go) = (&gf[..u], &gg[..u], &go[..u]);
+    let (c_prev, c, dc) = (&c_prev[..u], &c[..u], &mut dc[..u]);
     for j in 0..u {
-        let (iv, fv, gv, ov) = (gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]);
+        let (iv, fv, gv, ov) = (gi[j], gf[j], gg[j], go[j]);
         let tc = tanh(c[j]);
         let dct = dc[j] + dh[j] * ov * (one - tc * tc);
         dai[j] = dct * gv * iv * (one - iv);
