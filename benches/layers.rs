@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use seqgrad::gradcheck::random_array;
 use seqgrad::model::build_layer;
 use seqgrad::spec::LayerSpec;
-use seqgrad::{Layer, Mode};
+use seqgrad::Mode;
 
 fn case(c: &mut Criterion, name: &str, spec: &str, batch: usize, input: &[usize]) {
     let spec: LayerSpec = serde_json::from_str(spec).unwrap();

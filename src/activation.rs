@@ -120,6 +120,7 @@ impl Activation {
 /// `[−87.3, 88.3]` (results `≈ 1.2e−38 … 2.2e38`; NaN stays NaN). Relative error ≤ 2.5e−7
 /// against the exact value over `[−87, 88]` (test `fast_f32_functions_error_bounds`).
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' constants as published
 pub fn exp_f32(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
                                      // Comparisons are false for NaN, so NaN passes through unclamped.
@@ -149,6 +150,7 @@ pub fn sigmoid_f32(x: f32) -> f32 {
 /// 0), `sign(x)·(1 − 2 / (e^{2|x|} + 1))` beyond. Relative error ≤ 4e−7 everywhere (test
 /// `fast_f32_functions_error_bounds`); `±1` for `|x| > 9`, NaN stays NaN.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' constants as published
 pub fn tanh_f32(x: f32) -> f32 {
     let a = x.abs();
     let z = x * x;

@@ -362,7 +362,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
                 z.as_slice()
                     .ok_or_else(|| no_forward("conv1d"))?
                     .par_iter()
-                    .map(|&v| !(v <= T::zero()))
+                    .map(|&v| v > T::zero() || v.is_nan())
                     .collect(),
             ),
             _ => ActCache::Output(z.clone()),
