@@ -22,8 +22,8 @@
 //! ```
 
 pub mod activation;
-pub mod bundled;
 pub mod batch;
+pub mod bundled;
 pub mod cli;
 pub mod data;
 pub mod error;

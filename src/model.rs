@@ -30,6 +30,9 @@ pub struct Sequential<T: Float> {
     head_out: Option<ArrayD<T>>,
     /// ‖∂L/∂output‖ of every layer from the last backward pass (gradient-flow studies).
     grad_norms: Vec<f64>,
+    /// Whether backward computes ∂L/∂input of the first layer (the data). See
+    /// [`Sequential::set_need_input_grad`].
+    need_input_grad: bool,
 }
 
 /// Builds one layer from its spec for a per-sample input shape.
@@ -137,6 +140,7 @@ impl<T: Float> Sequential<T> {
             head,
             head_out: None,
             grad_norms: Vec::new(),
+            need_input_grad: true,
         })
     }
 
@@ -239,6 +243,22 @@ impl<T: Float> Sequential<T> {
         for l in &mut self.layers {
             l.set_record_step_grads(on);
         }
+    }
+
+    /// Whether `backward`/`backward_logits` compute the gradient with respect to the model input
+    /// (the data). On by default (`seqgrad grad`, saliency and gradient checks need it);
+    /// training turns it off, which saves the first layer's input-gradient GEMM. When off,
+    /// backward returns an all-zero array of the input's shape instead.
+    pub fn set_need_input_grad(&mut self, on: bool) {
+        self.need_input_grad = on;
+        if let Some(first) = self.layers.first_mut() {
+            first.set_need_input_grad(on);
+        }
+    }
+
+    /// See [`Sequential::set_need_input_grad`].
+    pub fn need_input_grad(&self) -> bool {
+        self.need_input_grad
     }
 
     /// ‖∂L/∂output_i‖ for every layer i, from the last backward pass.
@@ -566,5 +586,9 @@ impl<T: Float> Layer<T> for Sequential<T> {
 
     fn set_step(&mut self, step: u64) {
         Sequential::set_step(self, step)
+    }
+
+    fn set_need_input_grad(&mut self, on: bool) {
+        Sequential::set_need_input_grad(self, on)
     }
 }

@@ -35,6 +35,12 @@ pub trait Float:
     fn lit(x: f64) -> Self;
     /// Widens to `f64`.
     fn to_f64c(self) -> f64;
+    /// `σ(x)` for gates and activations: exact (libm) in f64; in f32 the branch-free
+    /// [`crate::activation::sigmoid_f32`] (relative error ≤ 4e−7), which vectorises.
+    fn gate_sigmoid(self) -> Self;
+    /// `tanh x` for gates and activations: exact (libm) in f64; in f32 the branch-free
+    /// [`crate::activation::tanh_f32`] (relative error ≤ 4e−7), which vectorises.
+    fn gate_tanh(self) -> Self;
 }
 
 impl Float for f32 {
@@ -46,6 +52,14 @@ impl Float for f32 {
     #[inline]
     fn to_f64c(self) -> f64 {
         self as f64
+    }
+    #[inline(always)]
+    fn gate_sigmoid(self) -> Self {
+        crate::activation::sigmoid_f32(self)
+    }
+    #[inline(always)]
+    fn gate_tanh(self) -> Self {
+        crate::activation::tanh_f32(self)
     }
 }
 
@@ -59,13 +73,34 @@ impl Float for f64 {
     fn to_f64c(self) -> f64 {
         self
     }
+    #[inline]
+    fn gate_sigmoid(self) -> Self {
+        crate::activation::sigmoid(self)
+    }
+    #[inline]
+    fn gate_tanh(self) -> Self {
+        self.tanh()
+    }
 }
 
-/// Forward-pass mode: `Train` enables dropout; `Eval` makes it the identity.
+/// Forward-pass mode: `Train` enables dropout; `Eval` makes it the identity. Both keep the
+/// caches backward needs (gradients of an eval-mode model: `seqgrad grad`, gradient checks).
+/// `Infer` computes what `Eval` does but keeps no caches (a following backward returns
+/// [`crate::Error::NoForward`]) and reuses its working buffers from one batch to the next:
+/// prediction, evaluation and validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Train,
     Eval,
+    Infer,
+}
+
+impl Mode {
+    /// True when the forward pass must keep what backward needs (`Train`, `Eval`).
+    #[inline]
+    pub fn caches(self) -> bool {
+        self != Mode::Infer
+    }
 }
 
 /// Formats a per-sample shape the way the summary and errors print it: `(75, 320)`, `(48000)`.

@@ -195,6 +195,7 @@ fn run_inner(a: &Args) -> Result<()> {
         match mode {
             Mode::Train => "train",
             Mode::Eval => "eval",
+            Mode::Infer => "infer",
         },
         a.batch,
         if a.samples == 0 { "all".to_string() } else { a.samples.to_string() },

@@ -5,13 +5,14 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+pub mod bench;
 pub mod config;
 pub mod convert;
 pub mod evaluate;
 pub mod filters;
 pub mod grad;
-pub mod gradflow;
 pub mod gradcheck;
+pub mod gradflow;
 pub mod plot;
 pub mod predict;
 pub mod saliency;
@@ -59,6 +60,8 @@ pub enum Command {
     Convert(convert::Args),
     /// Draw a run's pictures (training curves, gradient norms, heat maps) as PNG and SVG.
     Plot(plot::Args),
+    /// Throughput of a workload (w1, w2, w3 or a model file) on random data: one JSON line.
+    Bench(bench::Args),
 }
 
 /// Runs a parsed command line.
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Saliency(a)) => saliency::run(&a),
         Some(Command::Convert(a)) => convert::run(&a),
         Some(Command::Plot(a)) => plot::run(&a),
+        Some(Command::Bench(a)) => bench::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),
     }

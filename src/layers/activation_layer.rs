@@ -54,10 +54,10 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
         Ok(input.to_vec())
     }
 
-    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+    fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
         check_batched("activation input", &self.input, x.shape())?;
         let y = self.activation.forward(&x);
-        self.cache = Some(y.clone());
+        self.cache = mode.caches().then(|| y.clone());
         Ok(y)
     }
 

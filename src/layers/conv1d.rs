@@ -21,17 +21,16 @@
 //! `dX̂ = dZ Ŵᵀ`, and col2im: `dx[b, t·s + k·d − P, c] += dX̂[b·L' + t, k·C + c]` — every
 //! input position that several windows (or taps) read receives the *sum* of their gradients.
 //!
-//! The GEMMs run on fixed blocks of [`ROW_BLOCK`] rows in parallel; the block partials of `dŴ`
-//! are summed in block order, so results are bit-identical whatever the number of threads.
+//! Each product is one GEMM ([`crate::layers::gemm::mat_mul`], parallel inside and bit-identical
+//! at any thread count). `Mode::Infer` keeps no cache, only the patch buffer for the next batch.
 
-use ndarray::{
-    linalg::general_mat_mul, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis,
-};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::gemm::mat_mul;
 use crate::layers::{glorot_limit, no_forward, uniform, Layer, Param};
 use crate::spec::{Conv1dSpec, Padding};
 use crate::tensor::{
@@ -74,8 +73,8 @@ struct ConvCache<T> {
     cols: Array2<T>,
     /// The weight as the GEMM uses it. `(kernel·in_channels, filters)`.
     wmat: Array2<T>,
-    /// Activation output. `(batch·out_len, filters)`.
-    y: Array2<T>,
+    /// What the activation's backward needs. `(batch·out_len, filters)` values.
+    y: ActCache<T>,
     batch: usize,
     /// Input length `L`.
     len: usize,
@@ -83,6 +82,15 @@ struct ConvCache<T> {
     out_len: usize,
     /// Left padding `P`.
     pad_left: usize,
+}
+
+/// The activation output as backward needs it: nothing for `linear`, one byte per element for
+/// `relu` (`y > 0`, written as "not `y ≤ 0`" so a NaN output passes its gradient, as
+/// [`Activation::backward_inplace`] does), the output itself otherwise.
+enum ActCache<T> {
+    None,
+    ReluOpen(Vec<bool>),
+    Output(Array2<T>),
 }
 
 /// A 1-D convolution. Parameters `weight (filters, in_channels, kernel_size)`, `bias (filters)`.
@@ -99,6 +107,10 @@ pub struct Conv1d<T: Float> {
     cache: Option<ConvCache<T>>,
     /// Reused buffer for `dX̂ (batch·out_len, kernel·in_channels)`.
     dcols: Vec<T>,
+    /// The patch buffer between inference passes (which keep no cache).
+    work: Vec<T>,
+    /// Whether backward computes ∂L/∂input (off for a model's first layer in training).
+    need_input_grad: bool,
 }
 
 impl<T: Float> Conv1d<T> {
@@ -147,6 +159,8 @@ impl<T: Float> Conv1d<T> {
             bias: None,
             cache: None,
             dcols: Vec::new(),
+            work: Vec::new(),
+            need_input_grad: true,
         };
         layer.output_len(len)?;
         crate::layers::checked_elems("weight", &[f, in_channels, k])?;
@@ -264,21 +278,16 @@ fn col2im_item<T: Float>(
     }
 }
 
-/// `out (rows, n) += a (rows, m) · b (m, n)`, in parallel over fixed blocks of rows.
+/// `out (rows, n) += a (rows, m) · b (m, n)` (one GEMM, parallel inside).
 fn gemm_rows<T: Float>(a: &[T], m: usize, b: &ArrayView2<'_, T>, out: &mut [T], n: usize) {
     if m == 0 || n == 0 {
         return;
     }
-    out.par_chunks_mut(ROW_BLOCK * n)
-        .zip(a.par_chunks(ROW_BLOCK * m))
-        .for_each(|(o, a)| {
-            let rows = a.len() / m;
-            // Callers pass `a` of `R·m` and `out` of `R·n` elements, so block `i` holds the same
-            // `rows` in both.
-            let a = ArrayView2::from_shape((rows, m), a).expect("a block"); // ok: len = rows·m
-            let mut o = ArrayViewMut2::from_shape((rows, n), o).expect("out block"); // ok: rows·n
-            general_mat_mul(T::one(), &a, b, T::one(), &mut o);
-        });
+    let rows = a.len() / m;
+    // Callers pass `a` of `rows·m` and `out` of `rows·n` elements.
+    let a = ArrayView2::from_shape((rows, m), a).expect("a rows"); // ok: len = rows·m
+    let mut o = ArrayViewMut2::from_shape((rows, n), out).expect("out rows"); // ok: rows·n
+    mat_mul(T::one(), &a, b, T::one(), &mut o);
 }
 
 impl<T: Float> Layer<T> for Conv1d<T> {
@@ -299,7 +308,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         }
     }
 
-    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+    fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
         let shape = x.shape().to_vec();
         let (c, k, f) = (self.in_channels, self.kernel, self.filters);
         if shape.len() != 3 || shape[2] != c {
@@ -321,7 +330,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         // im2col into the previous forward's buffer when there is one.
         let mut buf = match self.cache.take() {
             Some(old) => old.cols.into_raw_vec_and_offset().0,
-            None => Vec::new(),
+            None => std::mem::take(&mut self.work),
         };
         buf.resize(rows * kc, T::zero());
         let xs = x.as_standard_layout();
@@ -342,12 +351,28 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             gemm_rows(&buf, kc, &wmat.view(), zs, f);
         }
         self.activation.forward_inplace(z.view_mut().into_dyn());
-        let out = from_vec(z.clone().into_raw_vec_and_offset().0, &[batch, out_len, f])?;
+        if !mode.caches() {
+            // Inference: keep only the patch buffer for the next batch.
+            self.work = buf;
+            return from_vec(z.into_raw_vec_and_offset().0, &[batch, out_len, f]);
+        }
+        let y = match self.activation {
+            Activation::Linear => ActCache::None,
+            Activation::Relu => ActCache::ReluOpen(
+                z.as_slice()
+                    .ok_or_else(|| no_forward("conv1d"))?
+                    .par_iter()
+                    .map(|&v| v > T::zero() || v.is_nan())
+                    .collect(),
+            ),
+            _ => ActCache::Output(z.clone()),
+        };
+        let out = from_vec(z.into_raw_vec_and_offset().0, &[batch, out_len, f])?;
         let cols = Array2::from_shape_vec((rows, kc), buf).map_err(|_| no_forward("conv1d"))?;
         self.cache = Some(ConvCache {
             cols,
             wmat,
-            y: z,
+            y,
             batch,
             len,
             out_len,
@@ -371,32 +396,38 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         let mut dz = owned_as(&grad_out, &[rows, f])?
             .into_dimensionality::<ndarray::Ix2>()
             .map_err(|_| no_forward("conv1d"))?;
-        self.activation
-            .backward_inplace(&cache.y.view().into_dyn(), dz.view_mut().into_dyn());
+        match &cache.y {
+            ActCache::None => {}
+            ActCache::ReluOpen(open) => {
+                let d = dz.as_slice_mut().ok_or_else(|| no_forward("conv1d"))?;
+                d.par_iter_mut().zip(open.par_iter()).for_each(|(g, &o)| {
+                    if !o {
+                        *g = T::zero();
+                    }
+                });
+            }
+            ActCache::Output(y) => self
+                .activation
+                .backward_inplace(&y.view().into_dyn(), dz.view_mut().into_dyn()),
+        }
 
         // db += Σ_rows dZ (sequential, fixed order).
         if let Some(b) = &mut self.bias {
             view1_mut(&mut b.grad).scaled_add(T::one(), &dz.sum_axis(Axis(0)));
         }
 
-        // dŴ = X̂ᵀ dZ: per-block partials in parallel, summed in block order.
-        let partials: Vec<Array2<T>> = cache
-            .cols
-            .axis_chunks_iter(Axis(0), ROW_BLOCK)
-            .zip(dz.axis_chunks_iter(Axis(0), ROW_BLOCK))
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|(xc, dzc)| xc.t().dot(&dzc))
-            .collect();
+        // dŴ = X̂ᵀ dZ (one GEMM; deterministic at any thread count, see `layers::gemm`).
         let mut dwmat = Array2::<T>::zeros((kc, f));
-        for p in &partials {
-            dwmat += p;
-        }
+        mat_mul(T::one(), &cache.cols.t(), &dz, T::zero(), &mut dwmat);
         let mut dw = view3_mut(&mut self.weight.grad);
         for ((fi, ci, ki), g) in dw.indexed_iter_mut() {
             *g += dwmat[[ki * c + ci, fi]];
         }
 
+        if !self.need_input_grad {
+            // The data needs no gradient (training): skip dX̂ and col2im.
+            return Ok(ArrayD::zeros(ndarray::IxDyn(&[batch, len, c])));
+        }
         // dX̂ = dZ Ŵᵀ, then col2im (adding overlapping contributions), in parallel over samples.
         self.dcols.clear();
         self.dcols.resize(rows * kc, T::zero());
@@ -426,6 +457,10 @@ impl<T: Float> Layer<T> for Conv1d<T> {
 
     fn take_output_activation(&mut self) -> Option<Activation> {
         self.activation.take_output()
+    }
+
+    fn set_need_input_grad(&mut self, on: bool) {
+        self.need_input_grad = on;
     }
 }
 

@@ -11,11 +11,12 @@
 
 use std::ops::AddAssign;
 
-use ndarray::{linalg::general_mat_mul, Array2, ArrayD, ArrayViewD, Axis, Ix2};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rand_chacha::ChaCha8Rng;
 
 use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::gemm::mat_mul;
 use crate::layers::{glorot_limit, no_forward, uniform, Layer, Param};
 use crate::spec::DenseSpec;
 use crate::tensor::{fmt_shape, reshape, view1, view1_mut, view2, view2_mut, Float, Mode};
@@ -40,6 +41,8 @@ pub struct Dense<T: Float> {
     weight: Param<T>,
     bias: Option<Param<T>>,
     cache: Option<DenseCache<T>>,
+    /// Whether backward computes ∂L/∂input (off for a model's first layer in training).
+    need_input_grad: bool,
 }
 
 impl<T: Float> Dense<T> {
@@ -73,6 +76,7 @@ impl<T: Float> Dense<T> {
             weight,
             bias,
             cache: None,
+            need_input_grad: true,
         })
     }
 }
@@ -93,7 +97,7 @@ impl<T: Float> Layer<T> for Dense<T> {
         }
     }
 
-    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+    fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
         let in_shape = x.shape().to_vec();
         if !matches!(in_shape.len(), 2 | 3) || in_shape.last() != Some(&self.in_features) {
             return Err(Error::Shape {
@@ -102,7 +106,27 @@ impl<T: Float> Layer<T> for Dense<T> {
                 got: fmt_shape(&in_shape),
             });
         }
+        self.cache = None;
         let rows = x.len() / self.in_features;
+        let mut out_shape = in_shape.clone();
+        if let Some(last) = out_shape.last_mut() {
+            *last = self.units;
+        }
+        let mut z = Array2::zeros((rows, self.units));
+        if let Some(b) = &self.bias {
+            z += &view1(&b.value);
+        }
+        let w = view2(&self.weight.value);
+        if !mode.caches() {
+            // Inference: multiply straight from the caller's array when it is row-major.
+            let xs = x.as_standard_layout();
+            let xs = xs.as_slice().ok_or_else(|| no_forward("dense"))?;
+            let x2 = ArrayView2::from_shape((rows, self.in_features), xs)
+                .map_err(|_| no_forward("dense"))?;
+            mat_mul(T::one(), &x2, &w.t(), T::one(), &mut z);
+            self.activation.forward_inplace(z.view_mut().into_dyn());
+            return Ok(reshape(z, &out_shape));
+        }
         // One copy of the input (kept for backward), reshaped in place.
         let x2 = reshape(
             x.as_standard_layout().into_owned(),
@@ -111,22 +135,8 @@ impl<T: Float> Layer<T> for Dense<T> {
         let x2 = x2
             .into_dimensionality::<Ix2>()
             .map_err(|_| no_forward("dense"))?;
-        let mut z = Array2::zeros((rows, self.units));
-        if let Some(b) = &self.bias {
-            z += &view1(&b.value);
-        }
-        general_mat_mul(
-            T::one(),
-            &x2,
-            &view2(&self.weight.value).t(),
-            T::one(),
-            &mut z,
-        );
+        mat_mul(T::one(), &x2, &w.t(), T::one(), &mut z);
         self.activation.forward_inplace(z.view_mut().into_dyn());
-        let mut out_shape = in_shape.clone();
-        if let Some(last) = out_shape.last_mut() {
-            *last = self.units;
-        }
         // One copy of the output (the other stays in the cache); the reshape does not copy.
         let out = reshape(z.clone(), &out_shape);
         self.cache = Some(DenseCache {
@@ -155,7 +165,7 @@ impl<T: Float> Layer<T> for Dense<T> {
         self.activation
             .backward_inplace(&cache.y.view().into_dyn(), dz.view_mut());
         let dz = view2(&dz);
-        general_mat_mul(
+        mat_mul(
             T::one(),
             &dz.t(),
             &cache.x,
@@ -165,7 +175,17 @@ impl<T: Float> Layer<T> for Dense<T> {
         if let Some(b) = &mut self.bias {
             view1_mut(&mut b.grad).add_assign(&dz.sum_axis(Axis(0)));
         }
-        let dx = dz.dot(&view2(&self.weight.value));
+        if !self.need_input_grad {
+            return Ok(ArrayD::zeros(ndarray::IxDyn(&cache.in_shape)));
+        }
+        let mut dx = Array2::zeros((rows, self.in_features));
+        mat_mul(
+            T::one(),
+            &dz,
+            &view2(&self.weight.value),
+            T::zero(),
+            &mut dx,
+        );
         Ok(reshape(dx, &cache.in_shape))
     }
 
@@ -183,5 +203,9 @@ impl<T: Float> Layer<T> for Dense<T> {
 
     fn take_output_activation(&mut self) -> Option<Activation> {
         self.activation.take_output()
+    }
+
+    fn set_need_input_grad(&mut self, on: bool) {
+        self.need_input_grad = on;
     }
 }

@@ -115,8 +115,8 @@ impl<T: Float> Layer<T> for Dropout<T> {
             None => {}
         }
         let shape = x.shape().to_vec();
-        if mode == Mode::Eval || self.rate == 0.0 {
-            self.cache = Some(DropoutCache { mask: None, shape });
+        if mode != Mode::Train || self.rate == 0.0 {
+            self.cache = mode.caches().then_some(DropoutCache { mask: None, shape });
             return Ok(x.to_owned());
         }
         let mask = self.mask(&shape);

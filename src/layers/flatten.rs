@@ -66,7 +66,7 @@ impl<T: Float> Layer<T> for Flatten<T> {
         Ok(vec![checked_elems("flattened input", input)?])
     }
 
-    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+    fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
         // Any shape with a batch axis, or exactly the one the layer was built for, when known.
         match &self.input {
             Some(input) => check_batched("flatten input", input, x.shape())?,
@@ -82,7 +82,7 @@ impl<T: Float> Layer<T> for Flatten<T> {
         let shape = x.shape().to_vec();
         let batch = shape[0];
         let feat: usize = shape[1..].iter().product();
-        self.cache = Some(shape);
+        self.cache = mode.caches().then_some(shape);
         owned_as(&x, &[batch, feat])
     }
 

@@ -4,7 +4,8 @@
 //! Contract every layer keeps:
 //! - [`Layer::output_shape`] validates a per-sample input shape (no batch axis) at build time.
 //! - [`Layer::forward`] caches what backward needs in a typed cache (both in `Train` and `Eval`
-//!   mode, so gradients can be taken of an eval-mode model).
+//!   mode, so gradients can be taken of an eval-mode model); `Mode::Infer` keeps no cache (only
+//!   reusable working buffers), so a following backward gives [`Error::NoForward`].
 //! - [`Layer::backward`] reads that cache, returns ∂L/∂input and **adds** into the parameter
 //!   gradients (so two backward passes double them); without a cached forward it returns
 //!   [`Error::NoForward`].
@@ -20,6 +21,7 @@ pub mod conv1d;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
+pub mod gemm;
 pub mod global_pool;
 pub mod pool;
 pub mod rnn;
@@ -108,6 +110,12 @@ pub trait Layer<T: Float>: Send + Sync {
     fn take_output_activation(&mut self) -> Option<Activation> {
         None
     }
+
+    /// Whether backward must compute ∂L/∂input. A model turns it off on its first layer when
+    /// nobody needs the gradient with respect to the data (training), which saves that
+    /// layer's input-gradient product; backward then returns zeros of the input's shape.
+    /// Layers that do not implement it always compute the gradient.
+    fn set_need_input_grad(&mut self, _on: bool) {}
 
     /// Turns on/off recording of per-time-step gradient norms ‖∂L/∂h_t‖ (recurrent layers).
     fn set_record_step_grads(&mut self, _on: bool) {}

@@ -149,7 +149,8 @@ impl<T: Float> Layer<T> for Pool1d<T> {
         }
     }
 
-    fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
+    fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
+        self.cache = None;
         let what = format!("{} input", Layer::<T>::kind(self));
         let [batch, len, c] = match x.shape() {
             &[b, l, c] => [b, l, c],
@@ -169,14 +170,35 @@ impl<T: Float> Layer<T> for Pool1d<T> {
         let xs = x.as_standard_layout();
         let xs = xs.as_slice().ok_or_else(|| no_forward("pool"))?;
         let mut y = vec![T::zero(); batch * out_len * c];
+        // Inference keeps no argmax (only backward reads it).
+        let keep = mode.caches();
         let mut argmax = match self.op {
-            PoolOp::Max => vec![0usize; batch * out_len * c],
-            PoolOp::Avg => Vec::new(),
+            PoolOp::Max if keep => vec![0usize; batch * out_len * c],
+            _ => Vec::new(),
         };
         let (p, s) = (self.pool, self.stride);
         let item = (len * c).max(1);
         let oitem = (out_len * c).max(1);
         match self.op {
+            PoolOp::Max if !keep => {
+                y.par_chunks_mut(oitem)
+                    .zip(xs.par_chunks(item))
+                    .for_each(|(yi, xi)| {
+                        for t in 0..out_len {
+                            let (lo, hi) = window(t, s, p, pad, len);
+                            let yr = &mut yi[t * c..(t + 1) * c];
+                            yr.copy_from_slice(&xi[lo * c..(lo + 1) * c]);
+                            for q in lo + 1..hi {
+                                for (yv, &xv) in yr.iter_mut().zip(&xi[q * c..(q + 1) * c]) {
+                                    // NaN counts as the maximum (the first NaN wins).
+                                    if xv > *yv || (xv.is_nan() && !yv.is_nan()) {
+                                        *yv = xv;
+                                    }
+                                }
+                            }
+                        }
+                    });
+            }
             PoolOp::Max => {
                 y.par_chunks_mut(oitem)
                     .zip(argmax.par_chunks_mut(oitem))
@@ -221,6 +243,9 @@ impl<T: Float> Layer<T> for Pool1d<T> {
                         }
                     });
             }
+        }
+        if !keep {
+            return from_vec(y, &[batch, out_len, c]);
         }
         self.cache = Some(PoolCache {
             argmax,

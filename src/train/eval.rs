@@ -107,7 +107,7 @@ pub fn predict<T: Float>(
         if rc {
             xb = dna::reverse_complement_batch(xb.view());
         }
-        let out = model.forward(model_input(model, xb).view(), Mode::Eval)?;
+        let out = model.forward(model_input(model, xb).view(), Mode::Infer)?;
         parts.push(to2(out)?);
         start = end;
     }
@@ -137,7 +137,7 @@ pub fn evaluate<T: Float>(
             .slice(ndarray::s![start..end, ..])
             .to_owned()
             .into_dyn();
-        let mut logits = model.forward_logits(model_input(model, xb).view(), Mode::Eval)?;
+        let mut logits = model.forward_logits(model_input(model, xb).view(), Mode::Infer)?;
         let (l, _) = loss_fn.compute(logits.view(), yb.view())?;
         total += l * (end - start) as f64;
         if let Some(h) = model.head() {

@@ -288,7 +288,13 @@ impl<'c, T: Float> Trainer<'c, T> {
         check_fit(model, train.seq_len(), train.y.shape()[1])?;
         self.steps_per_epoch = train.len().div_ceil(cfg.batch_size);
         self.pending = None;
-        match self.run(model, train, valid) {
+        // Training never reads ∂L/∂data: skip the first layer's input-gradient product, and
+        // restore the model's setting however training ends.
+        let need_input_grad = model.need_input_grad();
+        model.set_need_input_grad(false);
+        let result = self.run(model, train, valid);
+        model.set_need_input_grad(need_input_grad);
+        match result {
             Ok(o) => Ok(o),
             Err(e) => {
                 // The callbacks see the error (to save what they hold); theirs are ignored.

@@ -1,6 +1,7 @@
 //! All integration tests in one crate (one link of seqgrad instead of one per file): each
 //! former `tests/*.rs` file is a module here.
 
+mod cli_bench;
 mod cli_data;
 mod cli_grad;
 mod cli_grad_record;
@@ -19,9 +20,9 @@ mod grad_rnn;
 mod gradflow;
 mod harden_cli;
 mod harden_layers;
-mod lab_grad;
 mod keras_import;
 mod keras_parity;
+mod lab_grad;
 mod layers_props;
 mod mem_estimate;
 mod parity;

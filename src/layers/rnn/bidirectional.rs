@@ -14,7 +14,7 @@
 //! The two directions own their parameters and caches, so they run concurrently
 //! (`rayon::join`) with no shared writes; results do not depend on the thread count.
 
-use ndarray::{concatenate, ArrayD, ArrayViewD, Axis, Slice};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 use rand_chacha::ChaCha8Rng;
 
 use super::{Direction, Recurrent};
@@ -23,12 +23,13 @@ use crate::layers::{no_forward, Layer, Param};
 use crate::spec::{BidirectionalSpec, MergeMode};
 use crate::tensor::{Float, Mode};
 
-/// What backward needs: the two directions' outputs (used by `mul`).
+/// What backward needs: one direction's output shape, and for `mul` the two outputs.
 struct MergeCache<T> {
-    /// Forward direction's output. `(B, L, U)` or `(B, U)`.
-    yf: ArrayD<T>,
-    /// Reverse direction's output, original time order. Same shape as `yf`.
-    yb: ArrayD<T>,
+    /// Shape of one direction's output. `(B, L, U)` or `(B, U)`.
+    half: Vec<usize>,
+    /// `mul` only: forward direction's output and reverse direction's output (original time
+    /// order), each shaped `half`.
+    outs: Option<(ArrayD<T>, ArrayD<T>)>,
 }
 
 /// A bidirectional recurrent layer.
@@ -91,33 +92,53 @@ impl<T: Float> Layer<T> for Bidirectional<T> {
     }
 
     fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
+        self.cache = None;
         let (fwd, bwd) = (&mut self.fwd, &mut self.bwd);
+        if self.merge == MergeMode::Concat {
+            // Each direction writes its half of the row-major output in place.
+            let (b, l) = fwd.input_dims(x.shape())?;
+            let half = fwd.output_dims(b, l);
+            let mut full = half.clone();
+            let last = full.len() - 1;
+            let u = full[last];
+            full[last] = 2 * u;
+            let mut out = ArrayD::<T>::zeros(IxDyn(&full));
+            {
+                let (left, right) = out.view_mut().split_at(Axis(last), u);
+                let (rf, rb) = rayon::join(
+                    || fwd.forward_into(x.view(), mode, left),
+                    || bwd.forward_into(x.view(), mode, right),
+                );
+                rf?;
+                rb?;
+            }
+            if mode.caches() {
+                self.cache = Some(MergeCache { half, outs: None });
+            }
+            return Ok(out);
+        }
         let (yf, yb) = rayon::join(
             || fwd.forward(x.view(), mode),
             || bwd.forward(x.view(), mode),
         );
         let (yf, yb) = (yf?, yb?);
-        let last = Axis(yf.ndim() - 1);
         let out = match self.merge {
-            MergeMode::Concat => {
-                concatenate(last, &[yf.view(), yb.view()]).map_err(|e| Error::Shape {
-                    what: "bidirectional merge".into(),
-                    expected: format!("{:?}", yf.shape()),
-                    got: format!("{:?} ({e})", yb.shape()),
-                })?
-            }
-            MergeMode::Sum => &yf + &yb,
+            MergeMode::Sum | MergeMode::Concat => &yf + &yb,
             MergeMode::Mul => &yf * &yb,
             MergeMode::Ave => (&yf + &yb) * T::lit(0.5),
         };
-        self.cache = Some(MergeCache { yf, yb });
+        if mode.caches() {
+            let half = yf.shape().to_vec();
+            let outs = (self.merge == MergeMode::Mul).then_some((yf, yb));
+            self.cache = Some(MergeCache { half, outs });
+        }
         Ok(out)
     }
 
     fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
         let kind = self.kind();
         let cache = self.cache.as_ref().ok_or_else(|| no_forward(&kind))?;
-        let mut want = cache.yf.shape().to_vec();
+        let mut want = cache.half.clone();
         if self.merge == MergeMode::Concat {
             if let Some(l) = want.last_mut() {
                 *l *= 2;
@@ -131,22 +152,32 @@ impl<T: Float> Layer<T> for Bidirectional<T> {
             });
         }
         let last = Axis(grad_out.ndim() - 1);
-        let u = cache.yf.shape()[last.index()];
-        let (gf, gb): (ArrayD<T>, ArrayD<T>) = match self.merge {
-            MergeMode::Concat => (
-                grad_out.slice_axis(last, Slice::from(0..u)).to_owned(),
-                grad_out.slice_axis(last, Slice::from(u..2 * u)).to_owned(),
+        let u = cache.half[last.index()];
+        let (fwd, bwd) = (&mut self.fwd, &mut self.bwd);
+        let (dxf, dxb) = match (self.merge, &cache.outs) {
+            // The two halves are passed as (strided) views: no copy.
+            (MergeMode::Concat, _) => {
+                let gf = grad_out.slice_axis(last, Slice::from(0..u));
+                let gb = grad_out.slice_axis(last, Slice::from(u..2 * u));
+                rayon::join(|| fwd.backward(gf), || bwd.backward(gb))
+            }
+            (MergeMode::Sum, _) => rayon::join(
+                || fwd.backward(grad_out.view()),
+                || bwd.backward(grad_out.view()),
             ),
-            MergeMode::Sum => (grad_out.to_owned(), grad_out.to_owned()),
-            MergeMode::Mul => (&grad_out * &cache.yb, &grad_out * &cache.yf),
-            MergeMode::Ave => {
+            (MergeMode::Mul, Some((yf, yb))) => {
+                let (gf, gb) = (&grad_out * yb, &grad_out * yf);
+                rayon::join(|| fwd.backward(gf.view()), || bwd.backward(gb.view()))
+            }
+            (MergeMode::Mul, None) => return Err(no_forward(&kind)),
+            (MergeMode::Ave, _) => {
                 let h = grad_out.mapv(|v| v * T::lit(0.5));
-                (h.clone(), h)
+                rayon::join(|| fwd.backward(h.view()), || bwd.backward(h.view()))
             }
         };
-        let (fwd, bwd) = (&mut self.fwd, &mut self.bwd);
-        let (dxf, dxb) = rayon::join(|| fwd.backward(gf.view()), || bwd.backward(gb.view()));
-        Ok(dxf? + dxb?)
+        let mut dx = dxf?;
+        dx += &dxb?;
+        Ok(dx)
     }
 
     fn params(&self) -> Vec<&Param<T>> {
@@ -163,6 +194,11 @@ impl<T: Float> Layer<T> for Bidirectional<T> {
             .into_iter()
             .chain(self.bwd.params_mut())
             .collect()
+    }
+
+    fn set_need_input_grad(&mut self, on: bool) {
+        self.fwd.set_need_input_grad(on);
+        self.bwd.set_need_input_grad(on);
     }
 
     fn set_record_step_grads(&mut self, on: bool) {

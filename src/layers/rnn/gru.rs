@@ -16,8 +16,8 @@
 //!
 //! The recurrent loop, caches and parameter GEMMs are shared by all cells (see [`super`]).
 
+use super::sigmoid;
 use super::tanh;
-use crate::activation::sigmoid;
 use crate::tensor::Float;
 
 /// One forward step for one batch row: writes the gates `[r, z, n]` over `pre` and `h_t`.

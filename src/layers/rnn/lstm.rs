@@ -13,8 +13,8 @@
 //!
 //! The recurrent loop, caches and parameter GEMMs are shared by all cells (see [`super`]).
 
+use super::sigmoid;
 use super::tanh;
-use crate::activation::sigmoid;
 use crate::tensor::Float;
 
 /// One forward step for one batch row: activates the four gates in place, writes `c_t`, `h_t`.
@@ -27,6 +27,26 @@ pub(crate) fn forward_row<T: Float>(pre: &mut [T], c_prev: &[T], c: &mut [T], h:
     let (i, rest) = pre.split_at_mut(u);
     let (f, rest) = rest.split_at_mut(u);
     let (g, o) = rest.split_at_mut(u);
+    forward_kernel(i, f, g, o, c_prev, c, h);
+}
+
+/// The element-wise body of [`forward_row`], with every slice a separate argument: function
+/// arguments carry `noalias`, which the sub-slices of one buffer would not, so the loop
+/// vectorises without run-time overlap checks.
+#[inline(never)]
+fn forward_kernel<T: Float>(
+    i: &mut [T],
+    f: &mut [T],
+    g: &mut [T],
+    o: &mut [T],
+    c_prev: &[T],
+    c: &mut [T],
+    h: &mut [T],
+) {
+    let u = h.len();
+    // Every slice re-cut to exactly `u`, so the loop has no bounds checks.
+    let (i, f, g, o) = (&mut i[..u], &mut f[..u], &mut g[..u], &mut o[..u]);
+    let (c_prev, c) = (&c_prev[..u], &mut c[..u]);
     for j in 0..u {
         let (iv, fv, gv, ov) = (sigmoid(i[j]), sigmoid(f[j]), tanh(g[j]), sigmoid(o[j]));
         i[j] = iv;
@@ -54,12 +74,34 @@ pub(crate) fn backward_row<T: Float>(
     da: &mut [T],
 ) {
     let u = dh.len();
-    let one = T::one();
     let (dai, rest) = da.split_at_mut(u);
     let (daf, rest) = rest.split_at_mut(u);
     let (dag, dao) = rest.split_at_mut(u);
+    let (gi, rest) = gates.split_at(u);
+    let (gf, rest) = rest.split_at(u);
+    let (gg, go) = rest.split_at(u);
+    backward_kernel([gi, gf, gg, go], c_prev, c, dh, dc, [dai, daf, dag, dao]);
+}
+
+/// The element-wise body of [`backward_row`] (separate `noalias` arguments, see
+/// [`forward_kernel`]).
+#[inline(never)]
+fn backward_kernel<T: Float>(
+    [gi, gf, gg, go]: [&[T]; 4],
+    c_prev: &[T],
+    c: &[T],
+    dh: &[T],
+    dc: &mut [T],
+    [dai, daf, dag, dao]: [&mut [T]; 4],
+) {
+    let u = dh.len();
+    let one = T::one();
+    // Every slice re-cut to exactly `u`, so the loop has no bounds checks.
+    let (dai, daf, dag, dao) = (&mut dai[..u], &mut daf[..u], &mut dag[..u], &mut dao[..u]);
+    let (gi, gf, gg, go) = (&gi[..u], &gf[..u], &gg[..u], &go[..u]);
+    let (c_prev, c, dc) = (&c_prev[..u], &c[..u], &mut dc[..u]);
     for j in 0..u {
-        let (iv, fv, gv, ov) = (gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]);
+        let (iv, fv, gv, ov) = (gi[j], gf[j], gg[j], go[j]);
         let tc = tanh(c[j]);
         let dct = dc[j] + dh[j] * ov * (one - tc * tc);
         dai[j] = dct * gv * iv * (one - iv);

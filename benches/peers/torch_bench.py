@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""The PyTorch (eager) side of `seqgrad bench`: same workloads, same JSON line.
+
+    python benches/peers/torch_bench.py --workload w1|w2|w3|MODEL.json [--batch-size N]
+        [--mode train|infer] [--threads N] [--seconds S]
+
+The model is `python/seqgrad_torch.py`'s module for the same model file (the module seqgrad's
+parity fixtures are checked against: channels-last conv1d, nn.RNN/nn.LSTM batch_first,
+bidirectional concat). Random one-hot input, random targets, float32. A training step is
+zero_grad → forward (logits) → loss (cross-entropy / BCE-with-logits) → backward → Adam
+(lr 1e-3, eps 1e-7, as seqgrad's default); an inference step is one forward pass of the whole
+model (head included) in `model.eval()` under `torch.inference_mode()`. Warm-up: at least two
+steps and 10% of the time budget. Peak RSS is VmHWM of this process (the torch import included).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+WORKLOADS = {
+    "w1": (os.path.join(HERE, "w1.json"), 50),
+    "w2": (os.path.join(HERE, "w2.json"), 64),
+    "w3": (os.path.join(ROOT, "models", "danq.json"), 100),
+}
+
+
+def peak_rss_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workload", required=True)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--mode", choices=["train", "infer"], default="train")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--seconds", type=float, default=10.0)
+    a = ap.parse_args(argv)
+
+    import torch
+    torch.set_num_threads(a.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    import seqgrad_torch as st
+
+    path, batch = WORKLOADS.get(a.workload.lower(), (a.workload, 32))
+    batch = a.batch_size or batch
+    torch.manual_seed(0)
+    model = st.from_spec(st.load_spec(path))
+    in_shape = model.input_shape if hasattr(model, "input_shape") else st.load_spec(path)["input_shape"]
+    x = torch.zeros((batch, *in_shape))
+    idx = torch.randint(0, in_shape[-1], (batch, *in_shape[:-1]))
+    x.scatter_(-1, idx.unsqueeze(-1), 1.0)
+    with torch.no_grad():
+        out_shape = model(x[:1], logits=True).shape[1:]
+    head = model.head()
+    loss_fn = st.loss_for(model)
+    if head == "softmax":
+        y = torch.randint(0, out_shape[-1], (batch,))
+    else:
+        y = torch.randint(0, 2, (batch, *out_shape)).float()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+
+    if a.mode == "train":
+        model.train()
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x, logits=True), y)
+            loss.backward()
+            opt.step()
+    else:
+        model.eval()
+
+        def step():
+            with torch.inference_mode():
+                model(x)
+
+    budget = a.seconds
+    t0 = time.perf_counter()
+    n = 0
+    while n < 2 or time.perf_counter() - t0 < budget / 10:
+        step()
+        n += 1
+    steps = 0
+    t0 = time.perf_counter()
+    while steps < 1 or time.perf_counter() - t0 < budget:
+        step()
+        steps += 1
+    secs = time.perf_counter() - t0
+    print(json.dumps({
+        "workload": a.workload, "mode": a.mode, "batch_size": batch,
+        "threads": torch.get_num_threads(), "steps": steps,
+        "samples_per_sec": round(steps * batch / secs, 2),
+        "ms_per_step": round(1000 * secs / steps, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()
