@@ -22,6 +22,7 @@ mod plot;
 mod rnn_props;
 mod rnn_torch;
 mod runs_ux;
+mod stream_predict;
 mod train_guards;
 mod train_loop;
 mod train_metrics;
