@@ -8,6 +8,12 @@
 //! `train` printed, to the last digit. Without `--split`, a file that contains records of the
 //! run's training split gets a warning on stderr naming how many (when the training data is
 //! still at its recorded path, or is the file being scored).
+//!
+//! `--data FILE` is streamed in chunks of `--batch-size` records: only each record's outputs
+//! and labels are kept (the AUCs and the confusion matrix need all of them), never the
+//! sequences, so memory grows by 8 bytes per record and class rather than with the sequences.
+//! Without a labels.json the class names are first collected in one extra pass over the file.
+//! `--split` reads the whole file as before (it needs the records' indices).
 
 use std::path::{Path, PathBuf};
 
