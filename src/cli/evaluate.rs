@@ -11,7 +11,7 @@
 //!
 //! `--data FILE` is streamed in chunks of `--batch-size` records: only each record's outputs
 //! and labels are kept (the AUCs and the confusion matrix need all of them), never the
-//! sequences, so memory grows by 8 bytes per record and class rather than with the sequences.
+//! sequences, so memory grows by a few bytes per record and class, not with the sequences.
 //! Without a labels.json the class names are first collected in one extra pass over the file.
 //! `--split` reads the whole file as before (it needs the records' indices).
 
