@@ -71,6 +71,9 @@ pub enum Error {
     /// Training problems (non-finite loss or gradient …).
     #[error("training: {0}")]
     Train(String),
+    /// A check the user asked for ran and failed (`seqgrad gradcheck`): exit code 1, not 2.
+    #[error("{0}")]
+    ChecksFailed(String),
     /// A bad command-line value.
     #[error("{0}")]
     Usage(String),

@@ -23,6 +23,11 @@ fn main() -> ExitCode {
     }
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // A check that ran and failed (gradcheck) is exit 1; user errors stay exit 2.
+        Err(e @ seqgrad::Error::ChecksFailed(_)) => {
+            eprintln!("seqgrad: {e}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("seqgrad: error: {e}");
             ExitCode::from(2)

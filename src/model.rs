@@ -269,6 +269,27 @@ impl<T: Float> Sequential<T> {
         Ok(h)
     }
 
+    /// Like [`Sequential::forward_logits`], calling `observe(i, output)` with every layer's
+    /// output (training-time recorders: activation statistics).
+    ///
+    /// # Shapes
+    /// - `x`: `(batch, …input_shape)`; returns `(batch, …output_shape)`.
+    pub fn forward_logits_observed(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        mode: Mode,
+        observe: &mut dyn FnMut(usize, &ArrayD<T>),
+    ) -> Result<ArrayD<T>> {
+        self.head_out = None;
+        self.check_input(&x)?;
+        let mut h = x.to_owned();
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            h = l.forward(h.view(), mode)?;
+            observe(i, &h);
+        }
+        Ok(h)
+    }
+
     /// Runs the whole model, head included (probabilities for a softmax/sigmoid model).
     ///
     /// # Shapes

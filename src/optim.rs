@@ -121,6 +121,41 @@ impl<T: Float> Optimizer<T> {
         }
     }
 
+    /// The per-parameter state as named tensors, for a checkpoint: `state1.<param>` (momentum
+    /// buffer, Adam m, RMSprop v) and `state2.<param>` (Adam v). With [`Optimizer::t`] and the
+    /// config this is everything the next step depends on.
+    pub fn state_tensors(&self) -> Vec<(String, &ArrayD<T>)> {
+        self.state1
+            .iter()
+            .map(|(n, a)| (format!("state1.{n}"), a))
+            .chain(self.state2.iter().map(|(n, a)| (format!("state2.{n}"), a)))
+            .collect()
+    }
+
+    /// Restores what [`Optimizer::state_tensors`] gave (and the step count `t`), replacing the
+    /// current state.
+    pub fn load_state_tensors(
+        &mut self,
+        t: u64,
+        tensors: impl IntoIterator<Item = (String, ArrayD<T>)>,
+    ) -> Result<()> {
+        self.t = t;
+        self.state1.clear();
+        self.state2.clear();
+        for (name, a) in tensors {
+            if let Some(n) = name.strip_prefix("state1.") {
+                self.state1.insert(n.to_string(), a);
+            } else if let Some(n) = name.strip_prefix("state2.") {
+                self.state2.insert(n.to_string(), a);
+            } else {
+                return Err(Error::Train(format!(
+                    "optimizer state: unexpected tensor {name:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Updates every parameter from its gradient (one step).
     pub fn step<'a, I>(&mut self, params: I)
     where

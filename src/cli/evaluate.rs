@@ -46,7 +46,10 @@ impl ModelArgs {
     pub fn load(&self) -> Result<(Sequential<f32>, Option<Labels>)> {
         let (model, weights, labels) = match (&self.run, &self.model, &self.weights) {
             (Some(r), _, _) => (
-                r.join("model.json"),
+                {
+                    crate::train::checkpoint::check_run_finished(r)?;
+                    r.join("model.json")
+                },
                 r.join("weights.safetensors"),
                 Some(r.join("labels.json")),
             ),

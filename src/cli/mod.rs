@@ -7,9 +7,13 @@ use crate::error::Result;
 
 pub mod config;
 pub mod evaluate;
+pub mod filters;
 pub mod grad;
+pub mod gradflow;
+pub mod gradcheck;
 pub mod plot;
 pub mod predict;
+pub mod saliency;
 pub mod summary;
 pub mod synth;
 pub mod train;
@@ -42,6 +46,14 @@ pub enum Command {
     Synth(synth::Args),
     /// Exact gradients of a model for one input batch: output, input gradient, parameter gradients.
     Grad(grad::Args),
+    /// The vanishing-gradient experiment: ‖∂L/∂h_t‖ vs t for simple_rnn/lstm/gru at several lengths.
+    Gradflow(gradflow::Args),
+    /// First-layer conv filters as motifs (MEME), optionally matched against a motif file.
+    Filters(filters::Args),
+    /// Finite-difference check (f64) of every layer's and the whole model's gradients; exit 1 on failure.
+    Gradcheck(gradcheck::Args),
+    /// Per-base saliency of a trained model for sequences (gradient, integrated gradients, ISM) as TSV.
+    Saliency(Box<saliency::Args>),
     /// Draw a run's pictures (training curves, gradient norms, heat maps) as PNG and SVG.
     Plot(plot::Args),
 }
@@ -55,6 +67,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Predict(a)) => predict::run(&a),
         Some(Command::Synth(a)) => synth::run(&a),
         Some(Command::Grad(a)) => grad::run(&a),
+        Some(Command::Gradflow(a)) => gradflow::run(&a),
+        Some(Command::Filters(a)) => filters::run(&a),
+        Some(Command::Gradcheck(a)) => gradcheck::run(&a),
+        Some(Command::Saliency(a)) => saliency::run(&a),
         Some(Command::Plot(a)) => plot::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
         None => train::run(&train::Args::main_job()),

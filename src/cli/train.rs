@@ -6,6 +6,8 @@
 //! `seqgrad` runs [`main_job`]: the bundled splice model on the bundled splice data.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::data::{self, split, Dataset, Labels, LengthPolicy, ReadOptions};
@@ -16,7 +18,7 @@ use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::train::{self, Progress, TrainConfig};
 
 /// Options shared by every command that reads a data file.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct DataArgs {
     /// Name of the label column (default: `label`, `class` or `labels`, any case).
     #[arg(long)]
@@ -61,13 +63,13 @@ impl DataArgs {
     }
 }
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct Args {
-    /// The model file (JSON).
-    #[arg(long)]
+    /// The model file (JSON). Required unless --resume.
+    #[arg(long, default_value = "", hide_default_value = true, value_parser = any_path)]
     pub model: PathBuf,
-    /// Training data (CSV, TSV or FASTA).
-    #[arg(long)]
+    /// Training data (CSV, TSV or FASTA). Required unless --resume.
+    #[arg(long, default_value = "", hide_default_value = true, value_parser = any_path)]
     pub data: PathBuf,
     /// A separate validation file (otherwise --val-split of --data is held out).
     #[arg(long)]
@@ -125,6 +127,14 @@ pub struct Args {
     /// Progress output: auto (bar on a terminal), plain (a line per epoch) or quiet.
     #[arg(long, default_value = "auto")]
     pub progress: String,
+    /// Record gradient statistics every N steps (and at step 0) into grads.csv and steps.csv
+    /// in the run folder (see docs/training.md).
+    #[arg(long, value_name = "N")]
+    pub record_grads: Option<u64>,
+    /// Continue an interrupted run (Ctrl-C) from its checkpoint, with its saved settings
+    /// (only --threads and --progress may be given too).
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<PathBuf>,
 }
 
 impl Args {
@@ -159,8 +169,15 @@ impl Args {
             data_args: DataArgs::default(),
             threads: None,
             progress: "auto".into(),
+            record_grads: None,
+            resume: None,
         }
     }
+}
+
+/// A path as given (the empty default of `--model`/`--data` means "not given").
+fn any_path(s: &str) -> std::result::Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
 }
 
 /// A bundled file: relative to the current folder if it exists there, else to the crate root.
@@ -346,8 +363,15 @@ pub const RUN_OUTPUTS: [&str; 7] = [
     "labels.json",
 ];
 
+/// The files `train --record-grads` writes (removed with [`RUN_OUTPUTS`]).
+pub const RECORD_OUTPUTS: [&str; 2] = ["grads.csv", "steps.csv"];
+
 fn remove_run_outputs(out: &Path) -> Result<()> {
-    for f in RUN_OUTPUTS {
+    let ck = crate::train::checkpoint::dir_of(out);
+    if ck.is_dir() {
+        std::fs::remove_dir_all(&ck).map_err(|e| Error::io(&ck, e))?;
+    }
+    for f in RUN_OUTPUTS.iter().chain(&RECORD_OUTPUTS) {
         let p = out.join(f);
         match std::fs::remove_file(&p) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&p, e)),
@@ -358,14 +382,76 @@ fn remove_run_outputs(out: &Path) -> Result<()> {
 }
 
 pub fn run(a: &Args) -> Result<()> {
-    with_threads(a.threads, || run_inner(a))
+    let a = match &a.resume {
+        Some(run) => resumed_args(a, run)?,
+        None => {
+            let missing: Vec<&str> = [("--model", &a.model), ("--data", &a.data)]
+                .into_iter()
+                .filter(|(_, p)| p.as_os_str().is_empty())
+                .map(|(f, _)| f)
+                .collect();
+            if !missing.is_empty() {
+                return Err(Error::Usage(format!(
+                    "the following required arguments were not provided: {} (or --resume RUN to continue a run); see 'seqgrad train --help'",
+                    missing.join(", ")
+                )));
+            }
+            a.clone()
+        }
+    };
+    with_threads(a.threads, || run_inner(&a))
+}
+
+/// The settings of the run to resume (from `RUN/checkpoint/args.json`), with this call's
+/// `--threads` and `--progress`.
+fn resumed_args(a: &Args, run: &Path) -> Result<Args> {
+    if !a.model.as_os_str().is_empty() || !a.data.as_os_str().is_empty() {
+        return Err(Error::Usage(
+            "--resume continues a run with its saved settings; only --threads and --progress may be given with it".into(),
+        ));
+    }
+    let ck = crate::train::checkpoint::dir_of(run);
+    let p = ck.join("args.json");
+    if !p.exists() {
+        return Err(Error::Usage(format!(
+            "{} has no checkpoint to resume ({} is missing): it finished, or was not interrupted by seqgrad",
+            run.display(),
+            p.display()
+        )));
+    }
+    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+    let mut saved: Args = serde_json::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{}: not a seqgrad resume file ({e})", p.display())))?;
+    saved.out = Some(run.to_path_buf());
+    saved.resume = Some(run.to_path_buf());
+    if a.threads.is_some() {
+        saved.threads = a.threads;
+    }
+    saved.progress = a.progress.clone();
+    Ok(saved)
+}
+
+/// SIGINT/SIGTERM set the returned flag (the loop then stops after the current step and
+/// writes a checkpoint); a second signal while the flag is set exits at once with status 130.
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&flag))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&flag)))
+            .map_err(|e| Error::Train(format!("cannot install the signal handler: {e}")))?;
+    }
+    Ok(flag)
 }
 
 fn run_inner(a: &Args) -> Result<()> {
     // Everything is checked before the run folder is created.
     let mut cfg = train_config(a)?;
     let policy = a.data_args.policy()?;
-    let spec = crate::spec::ModelSpec::from_file(&a.model)?;
+    let resuming = a.resume.is_some();
+    let spec = match (&a.resume, &a.out) {
+        (Some(_), Some(out)) => crate::spec::ModelSpec::from_file(out.join("model.json"))?,
+        _ => crate::spec::ModelSpec::from_file(&a.model)?,
+    };
     let mut model = Sequential::<f32>::from_spec(&spec, a.seed)?;
     if let Some(t) = policy.target()? {
         train::check_input_len(&model, t)?;
@@ -408,22 +494,24 @@ fn run_inner(a: &Args) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}-s{}", stem(&a.model), stem(&a.data), a.seed))
     });
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-    remove_run_outputs(&out)?;
-    crate::weights::write_atomic(&out.join("model.json"), (spec.to_json() + "\n").as_bytes())?;
-    labels.save(&out.join("labels.json"))?;
-    crate::cli::config::write(
-        &out,
-        a,
-        &crate::cli::config::RunFacts {
-            spec: &spec,
-            cfg: &cfg,
-            labels: &labels,
-            split: &the_split,
-            records: all.len(),
-            valid_records: valid_set.as_ref().map_or(0, |v| v.len()),
-        },
-    )?;
+    if !resuming {
+        std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+        remove_run_outputs(&out)?;
+        crate::weights::write_atomic(&out.join("model.json"), (spec.to_json() + "\n").as_bytes())?;
+        labels.save(&out.join("labels.json"))?;
+        crate::cli::config::write(
+            &out,
+            a,
+            &crate::cli::config::RunFacts {
+                spec: &spec,
+                cfg: &cfg,
+                labels: &labels,
+                split: &the_split,
+                records: all.len(),
+                valid_records: valid_set.as_ref().map_or(0, |v| v.len()),
+            },
+        )?;
+    }
     cfg.checkpoint = Some(out.join("weights.safetensors"));
     cfg.history_dir = Some(out.clone());
     print_stdout(&format!(
@@ -436,15 +524,54 @@ fn run_inner(a: &Args) -> Result<()> {
         test_set.len(),
         labels.classes.join(", ")
     ))?;
+    let ck = train::checkpoint::dir_of(&out);
+    let flag = stop_flag()?;
+    let mut trainer = train::Trainer::new(cfg, labels.multi_label);
+    if let Some(n) = a.record_grads {
+        if n == 0 {
+            return Err(Error::Usage("--record-grads must be at least 1".into()));
+        }
+        trainer.add_callback(train::GradRecorder::<f32>::new(out.clone(), n));
+    }
+    trainer.add_callback(train::StopOnFlag::new(flag));
+    if resuming {
+        trainer.load_checkpoint(&mut model, &ck)?;
+        let s = trainer.state();
+        print_stdout(&format!(
+            "resuming {} at epoch {}, step {}\n",
+            out.display(),
+            s.epoch,
+            s.step
+        ))?;
+    }
     let t0 = Instant::now();
-    let history = train::fit(
-        &mut model,
-        &train_set,
-        valid_set.as_ref(),
-        labels.multi_label,
-        &cfg,
-    )?;
+    let outcome = trainer.fit(&mut model, &train_set, valid_set.as_ref())?;
     let secs = t0.elapsed().as_secs_f64();
+    let history = match outcome {
+        train::Outcome::Finished(h) => h,
+        train::Outcome::Interrupted { epoch, step, batch } => {
+            trainer.save_checkpoint(&model, &ck)?;
+            let mut saved = a.clone();
+            saved.resume = None;
+            saved.out = Some(out.clone());
+            crate::weights::write_atomic(
+                &ck.join("args.json"),
+                (serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n").as_bytes(),
+            )?;
+            let per_epoch = train_set.len().div_ceil(a.batch_size);
+            eprintln!(
+                "seqgrad: interrupted after step {step} (epoch {epoch}, batch {batch}/{per_epoch}); checkpoint in {}; continue with: seqgrad train --resume {}",
+                ck.display(),
+                out.display()
+            );
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(130);
+        }
+    };
+    if ck.is_dir() {
+        std::fs::remove_dir_all(&ck).map_err(|e| Error::io(&ck, e))?;
+    }
     print_stdout(&format!(
         "training time: {secs:.2} s ({} epochs, best epoch {}{})\n",
         history.rows.len(),

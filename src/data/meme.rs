@@ -111,6 +111,39 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Motif>> {
     Ok(motifs)
 }
 
+/// MEME text (minimal MEME version 4, DNA, uniform background) for `motifs`; `nsites[i]`,
+/// when given, is written as motif i's `nsites=`. Probabilities have 6 decimals; [`parse`]
+/// reads the text back.
+pub fn to_text(motifs: &[Motif], nsites: Option<&[usize]>) -> String {
+    let mut s = String::from(
+        "MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n\
+         Background letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n",
+    );
+    for (i, m) in motifs.iter().enumerate() {
+        s.push_str(&format!(
+            "\nMOTIF {}\nletter-probability matrix: alength= 4 w= {}",
+            m.name,
+            m.width()
+        ));
+        if let Some(n) = nsites.and_then(|n| n.get(i)) {
+            s.push_str(&format!(" nsites= {n}"));
+        }
+        s.push_str(" E= 0\n");
+        for r in &m.probs {
+            s.push_str(&format!(
+                "{:.6}\t{:.6}\t{:.6}\t{:.6}\n",
+                r[0], r[1], r[2], r[3]
+            ));
+        }
+    }
+    s
+}
+
+/// Writes [`to_text`] to `path` atomically.
+pub fn write(path: &Path, motifs: &[Motif], nsites: Option<&[usize]>) -> Result<()> {
+    crate::weights::write_atomic(path, to_text(motifs, nsites).as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +162,31 @@ mod tests {
             "t"
         )
         .is_err());
+    }
+
+    #[test]
+    fn written_text_reads_back() {
+        let m = vec![
+            Motif {
+                name: "filter0".into(),
+                probs: vec![[0.1, 0.2, 0.3, 0.4], [1.0, 0.0, 0.0, 0.0]],
+            },
+            Motif {
+                name: "filter1 alt".into(),
+                probs: vec![[0.25; 4]],
+            },
+        ];
+        let text = to_text(&m, Some(&[12, 0]));
+        assert!(text.contains("w= 2 nsites= 12"), "{text}");
+        let back = parse(&text, "t").unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[1].name, "filter1 alt");
+        for (a, b) in m.iter().zip(&back) {
+            for (ra, rb) in a.probs.iter().zip(&b.probs) {
+                for k in 0..4 {
+                    assert!((ra[k] - rb[k]).abs() < 1e-6);
+                }
+            }
+        }
     }
 }

@@ -249,3 +249,43 @@ pub fn write(path: &Path, records: &[Record], multi_label: bool) -> Result<()> {
     }
     crate::weights::write_atomic(path, s.as_bytes())
 }
+
+/// Records whose class is decided by a motif planted near the **start** of the sequence (the
+/// task of `seqgrad gradflow`): record `r` belongs to class `r mod motifs.len()` and has that
+/// class's motif (sampled base by base from its matrix, forward strand) planted at a uniform
+/// position in `0..=max_offset` (clamped so it fits); the rest is uniform random background.
+/// Labels are the motifs' ids ([`motif_label`]); ids `seq1`, `seq2` …
+pub fn generate_start_planted(
+    motifs: &[Motif],
+    count: usize,
+    length: usize,
+    max_offset: usize,
+    seed: u64,
+) -> Result<Vec<Record>> {
+    check_sizes(count, length, motifs.len())?;
+    if let Some(m) = motifs.iter().find(|m| m.width() > length || m.width() == 0) {
+        return Err(Error::Usage(format!(
+            "motif {} has width {} but the sequences are {length} bp",
+            m.name,
+            m.width()
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let names: Vec<String> = motifs.iter().map(motif_label).collect();
+    let mut out = Vec::with_capacity(count);
+    for r in 0..count {
+        let k = r % motifs.len();
+        let m = &motifs[k];
+        let mut seq: Vec<u8> = (0..length).map(|_| BASES[rng.random_range(0..4)]).collect();
+        let pos = rng.random_range(0..=max_offset.min(length - m.width()));
+        let site = sample_motif(m, &mut rng);
+        seq[pos..pos + m.width()].copy_from_slice(&site);
+        out.push(Record {
+            id: format!("seq{}", r + 1),
+            seq: String::from_utf8_lossy(&seq).into_owned(),
+            labels: vec![names[k].clone()],
+            line: r + 2,
+        });
+    }
+    Ok(out)
+}

@@ -118,6 +118,14 @@ pub trait Layer<T: Float>: Send + Sync {
     fn step_grad_norms(&self) -> Vec<(String, ndarray::Array2<f64>)> {
         Vec::new()
     }
+
+    /// Saturation of the sigmoid gates in the last forward pass (recurrent layers): one
+    /// `(direction, gate, fraction)` per sigmoid gate (LSTM `i`, `f`, `o`; GRU `r`, `z`), the
+    /// fraction of its activations below 0.01 or above 0.99 over batch, time and units. Empty
+    /// for other layers or before a forward pass.
+    fn gate_saturation(&self) -> Vec<(String, String, f64)> {
+        Vec::new()
+    }
 }
 
 /// The error for a backward pass with no cached forward.

@@ -194,11 +194,7 @@ impl Figure for GradflowFigure {
                 Panel {
                     caption: &caption,
                     x_desc: "time step t",
-                    y_desc: if k == 0 {
-                        "‖∂L/∂h_t‖ (log)"
-                    } else {
-                        ""
-                    },
+                    y_desc: if k == 0 { "‖∂L/∂h_t‖" } else { "" },
                     lines: &lines,
                     log_y: true,
                     y_range: self.y_range,

@@ -214,10 +214,11 @@ impl Figure for LinesFigure {
         for p in &self.panels {
             for l in &p.lines {
                 if !entries.iter().any(|e| e.label == l.label) {
+                    // Colour names the layer; a caption says what a dashed line means.
                     entries.push(LegendEntry {
                         label: l.label.clone(),
                         color: l.color,
-                        dashed: l.dashed,
+                        dashed: false,
                         boxed: false,
                     });
                 }
@@ -267,10 +268,8 @@ pub(crate) fn plot_grads(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
             title: titled("Gradient norm per layer", &g.run),
             legend_heading: "layer".into(),
             panels: vec![PanelSpec {
-                caption:
-                    "‖∂L/∂θ‖₂ of each layer's parameters (all its tensors together), log scale"
-                        .into(),
-                y_desc: "gradient L2 norm (log scale)".into(),
+                caption: "‖∂L/∂θ‖₂ of each layer's parameters (all its tensors together)".into(),
+                y_desc: "gradient L2 norm".into(),
                 lines: Grads::lines(norms),
                 log_y: true,
                 y_range: None,
@@ -306,9 +305,9 @@ pub(crate) fn plot_grads(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
             title: titled("Update-to-weight ratio per layer", &g.run),
             legend_heading: "layer".into(),
             panels: vec![PanelSpec {
-                caption: "‖Δw‖ / ‖w‖ per optimizer step (largest over the layer's weight tensors), log scale"
+                caption: "‖Δw‖ / ‖w‖ per optimizer step (largest over the layer's weight tensors)"
                     .into(),
-                y_desc: "update / weight (ratio, log scale)".into(),
+                y_desc: "update / weight (ratio)".into(),
                 lines: Grads::lines(ratios),
                 log_y: true,
                 y_range: None,
@@ -336,27 +335,20 @@ pub(crate) fn plot_grads(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
                     .map(|pts| Line {
                         label: layer_label(l),
                         color: style::color(i),
-                        dashed: stat == "saturated_gate_fraction",
+                        dashed: false,
                         points: pts.clone(),
                     })
             })
             .collect()
     };
     let mut fractions = layer_series("dead_relu_fraction");
-    for l in &mut fractions {
-        l.label = format!("{} dead ReLU", l.label);
-    }
-    let mut sat = layer_series("saturated_gate_fraction");
-    for l in &mut sat {
-        l.label = format!("{} saturated gates", l.label);
-    }
-    fractions.extend(sat);
+    fractions.extend(saturated_gates(&g));
     let spread = layer_series("activation_std");
     if !fractions.is_empty() || !spread.is_empty() {
         let mut panels = Vec::new();
         if !fractions.is_empty() {
             panels.push(PanelSpec {
-                caption: "Dead ReLUs (output 0 on the whole batch) and saturated gates (σ < 0.01 or > 0.99)"
+                caption: "Dead ReLUs (solid: output 0 on the whole batch), saturated gates (dashed: σ < 0.01 or > 0.99)"
                     .into(),
                 y_desc: "fraction of units (0–1)".into(),
                 lines: fractions,
@@ -368,10 +360,9 @@ pub(crate) fn plot_grads(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
         }
         if !spread.is_empty() {
             panels.push(PanelSpec {
-                caption:
-                    "Spread of each layer's outputs (standard deviation over the batch), log scale"
-                        .into(),
-                y_desc: "activation std (log scale)".into(),
+                caption: "Spread of each layer's outputs (standard deviation over the batch)"
+                    .into(),
+                y_desc: "activation std".into(),
                 lines: spread,
                 log_y: true,
                 y_range: None,
@@ -387,6 +378,43 @@ pub(crate) fn plot_grads(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
         written.extend(save(&fig, out_dir, "activations")?);
     }
     Ok(written)
+}
+
+/// Per recurrent layer, the fraction of saturated gates per step: the mean over directions of
+/// `saturated_gates_{direction}` (what `train --record-grads` writes), or
+/// `saturated_gate_fraction`. Dashed, in the layer's colour.
+fn saturated_gates(g: &Grads) -> Vec<Line> {
+    let mut out = Vec::new();
+    for (i, layer) in g.layers.iter().enumerate() {
+        let mut by_step: Vec<(f64, f64, usize)> = Vec::new();
+        for ((l, stat), pts) in &g.layer_stats {
+            if l != layer
+                || !(stat.starts_with("saturated_gates_") || stat == "saturated_gate_fraction")
+            {
+                continue;
+            }
+            for &(s, v) in pts {
+                match by_step.iter_mut().find(|e| e.0 == s) {
+                    Some(e) => {
+                        e.1 += v;
+                        e.2 += 1;
+                    }
+                    None => by_step.push((s, v, 1)),
+                }
+            }
+        }
+        if by_step.is_empty() {
+            continue;
+        }
+        by_step.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out.push(Line {
+            label: layer_label(layer),
+            color: style::color(i),
+            dashed: true,
+            points: by_step.iter().map(|e| (e.0, e.1 / e.2 as f64)).collect(),
+        });
+    }
+    out
 }
 
 /// (e) The per-tensor gradient bar chart at the first and last recorded step.
@@ -509,7 +537,8 @@ impl Figure for Bars {
                 .margin_right(28)
                 .x_label_area_size(55)
                 .y_label_area_size(label_w.min(330))
-                .build_cartesian_2d((x0..x1).log_scale(), (0..n).into_segmented())
+                // An integer range includes its end: 0..n-1 makes n rows.
+                .build_cartesian_2d((x0..x1).log_scale(), (0..n - 1).into_segmented())
                 .map_err(de)?;
             let names = &self.tensors;
             let fmt_name = |v: &SegmentValue<usize>| match v {
@@ -530,6 +559,8 @@ impl Figure for Bars {
                 .bold_line_style(RGBColor(222, 222, 222))
                 .draw()
                 .map_err(de)?;
+            let row_px = cell.dim_in_pixel().1.saturating_sub(120) / n.max(1) as u32;
+            let (thin, thick) = ((row_px / 10).max(1), (row_px * 3 / 10).max(2));
             let bar = |i: usize, v: f64, color: RGBColor, inset: u32| {
                 let row = n - 1 - i;
                 let mut r = Rectangle::new(
@@ -548,7 +579,7 @@ impl Figure for Bars {
                     vals.iter()
                         .enumerate()
                         .filter(|(_, (_, mx))| ok(*mx))
-                        .map(|(i, &(_, mx))| bar(i, mx, MAX_COLOR, 4)),
+                        .map(|(i, &(_, mx))| bar(i, mx, MAX_COLOR, thin)),
                 )
                 .map_err(de)?;
             chart
@@ -556,7 +587,7 @@ impl Figure for Bars {
                     vals.iter()
                         .enumerate()
                         .filter(|(_, (mean, _))| ok(*mean))
-                        .map(|(i, &(mean, _))| bar(i, mean, MEAN_COLOR, 9)),
+                        .map(|(i, &(mean, _))| bar(i, mean, MEAN_COLOR, thick)),
                 )
                 .map_err(de)?;
         }

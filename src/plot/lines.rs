@@ -9,6 +9,16 @@ use super::style::{self, font, CAPTION, GREY, LEGEND, TICK};
 use super::training::segments;
 use super::{de, DrawResult};
 
+/// How the y axis maps values.
+#[derive(Clone, Copy, PartialEq)]
+enum Scale {
+    Lin,
+    /// plotters' log axis (up to 5 decades).
+    Log,
+    /// log10 of the values on a linear axis, labelled as powers of 10 (many decades).
+    Exp,
+}
+
 /// How one line looks.
 #[derive(Clone)]
 pub(crate) struct Line {
@@ -61,6 +71,8 @@ impl Panel<'_> {
                 style::lin_range(ys)
             }
         });
+        // A fixed range must be usable too (finite, non-empty, positive on a log axis).
+        let y = y.filter(|&(a, b)| (b - a).is_finite() && b > a && (!self.log_y || a > 0.0));
         let (Some((x0, x1)), Some((y0, y1))) = (x, y) else {
             let why = if self.log_y {
                 "nothing to draw: no positive, finite values (a log scale cannot show 0)"
@@ -79,10 +91,23 @@ impl Panel<'_> {
                 (x0, x1)
             }
         };
-        if self.log_y {
-            self.draw_in(area, x0..x1, (y0..y1).log_scale(), y0, y1)
+        if !self.log_y {
+            return self.draw_in(area, x0..x1, y0..y1, (y0, y1), Scale::Lin);
+        }
+        // Data within one decade: a linear axis reads better (values are all positive).
+        let lo = pts().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let hi = pts().map(|p| p.1).fold(0.0, f64::max);
+        if self.y_range.is_none() && hi < 10.0 * lo {
+            if let Some((a, b)) = style::lin_range(pts().map(|p| p.1)) {
+                return self.draw_in(area, x0..x1, a..b, (a, b), Scale::Lin);
+            }
+        }
+        if (y1 / y0).log10() > 5.0 || !(y1 / y0).is_finite() {
+            // Many decades: plot log10 on a linear axis, ticks at whole powers of 10.
+            let (a, b) = (y0.log10(), y1.log10());
+            self.draw_in(area, x0..x1, a..b, (a, b), Scale::Exp)
         } else {
-            self.draw_in(area, x0..x1, y0..y1, y0, y1)
+            self.draw_in(area, x0..x1, (y0..y1).log_scale(), (y0, y1), Scale::Log)
         }
     }
 
@@ -91,8 +116,8 @@ impl Panel<'_> {
         area: &DrawingArea<DB, Shift>,
         xr: std::ops::Range<f64>,
         yr: Y,
-        y0: f64,
-        y1: f64,
+        (y0, y1): (f64, f64),
+        scale: Scale,
     ) -> DrawResult
     where
         Y: AsRangedCoord<Value = f64>,
@@ -113,12 +138,19 @@ impl Panel<'_> {
             .map_err(de)?;
         let int_fmt = |v: &f64| style::fmt_int(v);
         let lin_fmt = |v: &f64| style::fmt_lin(v);
-        let y_fmt = |v: &f64| {
-            if self.log_y {
-                style::fmt_log(v)
-            } else {
-                style::fmt_lin(v)
-            }
+        let y_fmt = |v: &f64| match scale {
+            Scale::Lin => style::fmt_lin(v),
+            Scale::Log => style::fmt_log(v),
+            Scale::Exp => style::fmt_exponent(v),
+        };
+        // Values as the axis holds them.
+        let ty = |v: f64| if scale == Scale::Exp { v.log10() } else { v };
+        let y_desc = if scale == Scale::Lin {
+            self.y_desc.to_string()
+        } else if self.y_desc.is_empty() {
+            String::new()
+        } else {
+            format!("{} (log scale)", self.y_desc)
         };
         let span = xr.end - xr.start;
         let x_labels = if self.int_x {
@@ -129,7 +161,7 @@ impl Panel<'_> {
         chart
             .configure_mesh()
             .x_desc(self.x_desc)
-            .y_desc(self.y_desc)
+            .y_desc(y_desc)
             .axis_desc_style(font(style::AXIS))
             .label_style(font(TICK))
             .x_labels(x_labels)
@@ -141,6 +173,7 @@ impl Panel<'_> {
             .draw()
             .map_err(de)?;
         if let Some((v, label)) = self.reference {
+            let v = ty(v);
             if v > y0 && v < y1 {
                 chart
                     .draw_series(DashedLineSeries::new(
@@ -163,7 +196,13 @@ impl Panel<'_> {
             let pts: Vec<(f64, f64)> = line
                 .points
                 .iter()
-                .map(|&p| if self.usable(&p) { p } else { (p.0, f64::NAN) })
+                .map(|&p| {
+                    if self.usable(&p) {
+                        (p.0, ty(p.1))
+                    } else {
+                        (p.0, f64::NAN)
+                    }
+                })
                 .collect();
             let st = ShapeStyle::from(&line.color).stroke_width(3);
             let mut first = true;

@@ -26,6 +26,8 @@ const BASES: [char; 4] = ['A', 'C', 'G', 'T'];
 /// A letter as closed polygons in the unit square (x and y in [0, 1], y up).
 type Glyph = Vec<Vec<(f64, f64)>>;
 type Pt = (f64, f64);
+/// One TSV row: position, scores A/C/G/T, line number.
+type Row = (u64, [f64; 4], usize);
 
 /// The outlines of A, C, G, T from the bundled bold font, flattened to polygons.
 fn glyphs() -> Result<[Glyph; 4]> {
@@ -36,9 +38,11 @@ fn glyphs() -> Result<[Glyph; 4]> {
         let Some(outline) = font.outline(font.glyph_id(c)) else {
             continue;
         };
+        // ab_glyph's bounds hold y_max in `min.y` and y_min in `max.y`: order them.
         let b = outline.bounds;
-        let (w, h) = ((b.max.x - b.min.x).max(1.0), (b.max.y - b.min.y).max(1.0));
-        let (bx, by, w, h) = (b.min.x as f64, b.min.y as f64, w as f64, h as f64);
+        let (x0, x1) = (b.min.x.min(b.max.x) as f64, b.min.x.max(b.max.x) as f64);
+        let (y0, y1) = (b.min.y.min(b.max.y) as f64, b.min.y.max(b.max.y) as f64);
+        let (bx, by, w, h) = (x0, y0, (x1 - x0).max(1.0), (y1 - y0).max(1.0));
         let norm = |p: Pt| ((p.0 - bx) / w, (p.1 - by) / h);
         let mut contours: Glyph = Vec::new();
         let mut last: Option<Pt> = None;
@@ -144,7 +148,7 @@ pub fn saliency_logos_from_tsv(tsv: &Path, out_dir: &Path) -> Result<Vec<PathBuf
         return Err(t.err(1, "no rows (only a header)"));
     }
     // Records in order of appearance: id → (position, scores, line).
-    let mut records: Vec<(String, Vec<(u64, [f64; 4], usize)>)> = Vec::new();
+    let mut records: Vec<(String, Vec<Row>)> = Vec::new();
     for (line, f) in &t.rows {
         let pos = t.int(*line, f, cp)?;
         if pos == 0 {
@@ -240,6 +244,9 @@ impl Figure for Logo<'_> {
             if bottom < 0.0 { bottom - pad } else { -pad },
             if top > 0.0 { top + pad } else { pad },
         );
+        if !(y1 - y0).is_finite() {
+            return Err(format!("scores of '{}' are too large to draw", self.id));
+        }
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .margin_right(28)

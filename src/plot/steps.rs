@@ -32,6 +32,11 @@ pub(crate) struct Heatmap {
     pub range: Option<(f64, f64)>,
 }
 
+/// (layer, direction).
+type Key = (String, String);
+/// (step, t, norm).
+type Cell = (u64, u64, f64);
+
 /// Cells that are 0 or not finite (a log scale cannot colour them).
 const NO_VALUE: RGBColor = RGBColor(205, 205, 205);
 
@@ -48,7 +53,7 @@ pub(crate) fn read_steps(path: &Path) -> Result<Vec<(String, Vec<Grid>)>> {
         return Err(t.err(1, "no rows recorded yet (only a header)"));
     }
     // (layer, direction) in order of appearance → rows (step, t, norm).
-    let mut groups: Vec<((String, String), Vec<(u64, u64, f64)>)> = Vec::new();
+    let mut groups: Vec<(Key, Vec<Cell>)> = Vec::new();
     for (line, f) in &t.rows {
         let step = t.int(*line, f, cs)?;
         let ts = t.int(*line, f, ct)?;
@@ -164,7 +169,8 @@ impl Figure for Heatmap {
                 .margin_right(20)
                 .x_label_area_size(55)
                 .y_label_area_size(85)
-                .build_cartesian_2d(t0..t1, (0..n).into_segmented())
+                // An integer range includes its end: 0..n-1 makes n rows.
+                .build_cartesian_2d(t0..t1, (0..n - 1).into_segmented())
                 .map_err(de)?;
             let steps = &g.steps;
             let fmt_step = |v: &SegmentValue<usize>| match v {
@@ -221,8 +227,6 @@ impl Heatmap {
             .configure_mesh()
             .disable_mesh()
             .disable_x_axis()
-            .y_desc("‖∂L/∂h_t‖ (log)")
-            .axis_desc_style(font(style::AXIS))
             .label_style(font(TICK))
             .y_labels(8)
             .y_label_formatter(&style::fmt_log)
@@ -240,6 +244,11 @@ impl Heatmap {
                     ShapeStyle::from(&style::viridis((f0 + f1) / 2.0)).filled(),
                 )
             }))
+            .map_err(de)?;
+        // Heading above the bar (horizontal, so it is never clipped or upside down).
+        area.draw(&Text::new("‖∂L/∂h_t‖", (4, 20), font(style::AXIS)))
+            .map_err(de)?;
+        area.draw(&Text::new("(log scale)", (4, 42), font(TICK)))
             .map_err(de)?;
         // Grey swatch: cells with 0 or a non-finite norm.
         let (_, h) = area.dim_in_pixel();

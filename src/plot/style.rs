@@ -92,11 +92,14 @@ pub fn log_range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
         return None;
     }
     if hi / lo < 10.0 {
-        let mid = (hi * lo).sqrt();
+        // Geometric mean in log space: hi * lo underflows for tiny values (1e-300).
+        let mid = ((hi.ln() + lo.ln()) / 2.0).exp();
         lo = lo.min(mid / 4.0);
         hi = hi.max(mid * 4.0);
     }
-    Some((lo / 1.6, hi * 1.6))
+    let (lo, hi) = (lo / 1.6, hi * 1.6);
+    // Never hand plotters a non-finite or empty range (its tick search would not end).
+    (lo > 0.0 && hi.is_finite() && hi > lo).then_some((lo, hi))
 }
 
 /// A linear range covering the finite values of `values` with 5 % margin, or `None`.
@@ -111,27 +114,49 @@ pub fn lin_range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
     if !lo.is_finite() {
         return None;
     }
-    if hi - lo < 1e-12 {
+    let (a, b) = if hi - lo <= 1e-12 * lo.abs().max(hi.abs()) {
         let pad = if lo.abs() > 0.0 { lo.abs() * 0.1 } else { 1.0 };
-        return Some((lo - pad, hi + pad));
-    }
-    let pad = (hi - lo) * 0.05;
-    Some((lo - pad, hi + pad))
+        (lo - pad, hi + pad)
+    } else {
+        let pad = (hi - lo) * 0.05;
+        (lo - pad, hi + pad)
+    };
+    // Never hand plotters a non-finite or empty range (its tick search would not end).
+    ((b - a).is_finite() && b > a).then_some((a, b))
 }
 
-/// Tick label for a log axis: `1e-3`, `3e-5`, `10`, `0.5`.
+/// Tick label for a log axis: `1e-3`, `2e-5`, `10`, `0.5` — only at mantissas 1, 2 and 5 so
+/// the labels of a log axis never crowd (the other grid lines stay unlabelled).
 pub fn fmt_log(v: &f64) -> String {
     let v = *v;
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
+    if v <= 0.0 || !v.is_finite() {
+        return String::new();
     }
-    let e = v.abs().log10();
+    let e = v.log10().floor();
+    let m = v / 10f64.powf(e);
+    let m_round = m.round();
+    if (m - m_round).abs() > 0.02 * m || ![1.0, 2.0, 5.0, 10.0].contains(&m_round) {
+        return String::new();
+    }
     if (-2.0..=3.0).contains(&e) {
         let s = format!("{v:.2}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         format!("{v:.0e}")
+    }
+}
+
+/// Tick label for an axis holding log10 of the values: whole exponents only (`1e-12`, `0.01`,
+/// `1`, `100`), other ticks unlabelled.
+pub fn fmt_exponent(v: &f64) -> String {
+    let k = v.round();
+    if (v - k).abs() > 1e-6 {
+        return String::new();
+    }
+    if (-2.0..=3.0).contains(&k) {
+        fmt_log(&10f64.powf(k))
+    } else {
+        format!("1e{}", k as i64)
     }
 }
 

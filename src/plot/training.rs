@@ -88,15 +88,18 @@ pub(crate) fn read_history(csv: &Path, best_override: Option<usize>) -> Result<H
         Some(v) if v.points.iter().any(|p| p.1.is_finite()) => ("val_loss", v),
         _ => ("loss", &loss),
     };
-    let best = best_override.or_else(|| {
-        mon.points
-            .iter()
-            .filter(|p| p.1.is_finite())
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|p| p.0 as usize)
-    });
     let lo = epochs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = epochs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // A best epoch outside the file's epochs (a stale history.json) is not used.
+    let best = best_override
+        .filter(|&b| (lo..=hi).contains(&(b as f64)))
+        .or_else(|| {
+            mon.points
+                .iter()
+                .filter(|p| p.1.is_finite())
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|p| p.0 as usize)
+        });
     let run = csv
         .parent()
         .and_then(|p| p.file_name())
@@ -144,6 +147,14 @@ pub(crate) fn segments(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
     }
     out.retain(|s| !s.is_empty());
     out
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
 }
 
 /// Pretty name of a metric column.
@@ -198,7 +209,7 @@ impl History {
             .y_desc(y_desc)
             .axis_desc_style(font(style::AXIS))
             .label_style(font(TICK))
-            .x_labels(n_epochs.clamp(2, 12))
+            .x_labels((n_epochs + 1).clamp(3, 12))
             .y_labels(8)
             .x_label_formatter(&style::fmt_int)
             .y_label_formatter(&style::fmt_lin)
@@ -222,10 +233,10 @@ impl History {
                     self.monitor
                 ))
                 .legend(|(x, y)| {
-                    PathElement::new(
-                        [(x, y), (x + 20, y)],
-                        ShapeStyle::from(&GREY).stroke_width(2),
-                    )
+                    let st = ShapeStyle::from(&GREY).stroke_width(2);
+                    EmptyElement::at((x, y))
+                        + PathElement::new([(0, 0), (9, 0)], st)
+                        + PathElement::new([(15, 0), (24, 0)], st)
                 });
         }
         for (c, dashed, color, label) in series {
@@ -242,12 +253,13 @@ impl History {
                         .map_err(de)?
                 };
                 if first {
-                    let color = *color;
+                    let (color, dashed) = (*color, *dashed);
                     anno.label(label.clone()).legend(move |(x, y)| {
-                        PathElement::new(
-                            [(x, y), (x + 20, y)],
-                            ShapeStyle::from(&color).stroke_width(3),
-                        )
+                        let st = ShapeStyle::from(&color).stroke_width(3);
+                        let gap = if dashed { 6 } else { 0 };
+                        EmptyElement::at((x, y))
+                            + PathElement::new([(0, 0), (9, 0)], st)
+                            + PathElement::new([(9 + gap, 0), (24, 0)], st)
                     });
                     first = false;
                 }
@@ -332,7 +344,10 @@ impl Figure for History {
             });
             self.panel(
                 area,
-                &format!("{} per epoch (higher is better)", names.join(", ")),
+                &capitalise(&format!(
+                    "{} per epoch (higher is better)",
+                    names.join(", ")
+                )),
                 &format!("{} (fraction, 0–1)", names.join(" / ")),
                 &series,
                 SeriesLabelPosition::LowerRight,

@@ -80,10 +80,12 @@ pub fn sample_run(dir: &Path) {
     let mut s = String::from("step,layer,direction,t,norm\n");
     for step in (0..=300).step_by(20) {
         let decay = (-(step as f64) / 150.0).exp();
-        for (li, (layer, names)) in tensors.iter().enumerate() {
+        for (li, (prefix, names)) in tensors.iter().enumerate() {
+            // The layer column holds the layer index, as `train --record-grads` writes it.
+            let layer = prefix.trim_start_matches("layers.");
             for name in names.iter() {
                 let scale = 10f64.powi(-(li as i32)) * (0.3 + decay) * (0.8 + 0.4 * rng.next());
-                let t = format!("{layer}.{name}");
+                let t = format!("{prefix}.{name}");
                 writeln!(g, "{step},{layer},{t},l2_norm,{}", scale * 5.0).unwrap();
                 writeln!(g, "{step},{layer},{t},mean_abs,{}", scale * 0.01).unwrap();
                 writeln!(g, "{step},{layer},{t},max_abs,{}", scale * 0.2).unwrap();
@@ -111,12 +113,14 @@ pub fn sample_run(dir: &Path) {
                 .unwrap();
             }
             if li == 1 {
-                writeln!(
-                    g,
-                    "{step},{layer},,saturated_gate_fraction,{}",
-                    0.02 + 0.3 * (1.0 - decay)
-                )
-                .unwrap();
+                for d in ["forward", "reverse"] {
+                    writeln!(
+                        g,
+                        "{step},{layer},,saturated_gates_{d},{}",
+                        0.02 + 0.3 * (1.0 - decay) + if d == "reverse" { 0.05 } else { 0.0 }
+                    )
+                    .unwrap();
+                }
             }
         }
         for dir_name in ["forward", "reverse"] {
@@ -128,7 +132,7 @@ pub fn sample_run(dir: &Path) {
                 } else {
                     1e-2 * rate.powf(dist) * (0.9 + 0.2 * rng.next())
                 };
-                writeln!(s, "{step},layers.3,{dir_name},{t},{norm}").unwrap();
+                writeln!(s, "{step},3,{dir_name},{t},{norm}").unwrap();
             }
         }
     }
@@ -223,7 +227,7 @@ fn plot_run_draws_every_picture() {
             "update_ratio",
             "grad_bars",
             "activations",
-            "steps_layers.3",
+            "steps_3",
         ],
     );
     assert_eq!(files.len(), 12, "{files:?}");
@@ -383,7 +387,7 @@ fn cli_plot_prints_the_files_and_rejects_a_non_run() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("training_curves.png"), "{stdout}");
-    assert!(stdout.contains("steps_layers.3.svg"), "{stdout}");
+    assert!(stdout.contains("steps_3.svg"), "{stdout}");
     assert!(run.join("plots").join("training_curves.png").exists());
 
     std::fs::create_dir_all(tmp.path().join("empty")).unwrap();
@@ -391,4 +395,62 @@ fn cli_plot_prints_the_files_and_rejects_a_non_run() {
     fails_with(&o, &["empty", "nothing to draw"]);
     let o = seqgrad(&["plot", "absent"], tmp.path());
     fails_with(&o, &["absent", "does not exist"]);
+}
+
+#[test]
+fn degenerate_inputs_draw_without_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("tiny");
+    std::fs::create_dir_all(&run).unwrap();
+    // One epoch, validation all NaN, a stale best epoch in history.json.
+    std::fs::write(
+        run.join("history.csv"),
+        "epoch,loss,roc_auc,pr_auc,val_loss,val_roc_auc,val_pr_auc,grad_norm,grad_norm_max,seconds\n\
+         1,0.69,0.5,0.4,NaN,NaN,NaN,1,1,1\n",
+    )
+    .unwrap();
+    std::fs::write(run.join("history.json"), r#"{"best_epoch": 7}"#).unwrap();
+    // One recorded step, all-zero gradients, an unknown statistic only for one tensor.
+    std::fs::write(
+        run.join("grads.csv"),
+        "step,layer,tensor,statistic,value\n\
+         0,0,layers.0.weight,l2_norm,0\n0,0,layers.0.weight,mean_abs,0\n\
+         0,0,layers.0.weight,max_abs,0\n0,0,layers.0.weight,update_ratio,NaN\n\
+         0,1,layers.1.weight,brand_new,3\n",
+    )
+    .unwrap();
+    // One row, norm 0.
+    std::fs::write(
+        run.join("steps.csv"),
+        "step,layer,direction,t,norm\n0,1,forward,0,0\n",
+    )
+    .unwrap();
+    let out = out_dir(tmp.path(), "tiny_plots");
+    let files = plot::plot_run(&run, &out).unwrap();
+    assert_pictures(
+        &files,
+        &[
+            "training_curves",
+            "grad_norm",
+            "update_ratio",
+            "grad_bars",
+            "steps_1",
+        ],
+    );
+
+    // Gradflow with one stage, one length; a logo of zeros and one of a single position.
+    let gf = tmp.path().join("gradflow.csv");
+    std::fs::write(
+        &gf,
+        "cell,bidirectional,length,stage,direction,t,norm\n\
+         lstm,false,3,init,forward,1,0\nlstm,false,3,init,forward,2,1e-300\nlstm,false,3,init,forward,3,inf\n",
+    )
+    .unwrap();
+    let files = plot::plot_gradflow(&gf, &out).unwrap();
+    assert_pictures(&files, &["gradflow_unidirectional"]);
+    let files = plot::saliency_logo("zeros", &[[0.0; 4]; 5], &out.join("zeros.png")).unwrap();
+    assert_pictures(&files, &["zeros"]);
+    let files =
+        plot::saliency_logo("one", &[[f64::NAN, -1.0, 2.0, 0.5]], &out.join("one.png")).unwrap();
+    assert_pictures(&files, &["one"]);
 }

@@ -177,4 +177,10 @@ impl<T: Float> Layer<T> for Bidirectional<T> {
             .chain(self.bwd.step_grad_norms())
             .collect()
     }
+
+    fn gate_saturation(&self) -> Vec<(String, String, f64)> {
+        let mut v = self.fwd.gate_saturation();
+        v.extend(self.bwd.gate_saturation());
+        v
+    }
 }

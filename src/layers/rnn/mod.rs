@@ -674,6 +674,28 @@ impl<T: Float> Layer<T> for Recurrent<T> {
             .map(|n| (self.direction.name().to_string(), n.clone()))
             .collect()
     }
+
+    fn gate_saturation(&self) -> Vec<(String, String, f64)> {
+        let sigmoid_gates: &[(usize, &str)] = match self.cell {
+            CellKind::Lstm => &[(0, "i"), (1, "f"), (3, "o")],
+            CellKind::Gru => &[(0, "r"), (1, "z")],
+            CellKind::SimpleRnn(_) => &[],
+        };
+        let Some(cache) = &self.cache else {
+            return Vec::new();
+        };
+        let u = self.units;
+        let (lo, hi) = (T::lit(0.01), T::lit(0.99));
+        sigmoid_gates
+            .iter()
+            .map(|&(k, name)| {
+                let block = cache.gates.slice(s![.., k * u..(k + 1) * u]);
+                let sat = block.iter().filter(|&&v| v < lo || v > hi).count();
+                let frac = sat as f64 / block.len().max(1) as f64;
+                (self.direction.name().to_string(), name.to_string(), frac)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
