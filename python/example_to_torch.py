@@ -1,7 +1,7 @@
 """From seqgrad to PyTorch and back: a runnable example.
 
     cargo build --release
-    /work/venv/bin/python python/example_to_torch.py            # or: python/example_to_torch.py --seqgrad PATH
+    python python/example_to_torch.py            # or: python/example_to_torch.py --seqgrad PATH
 
 1. writes a small labelled DNA data set (two classes; class `motif` carries a planted TATAAT)
    and a small conv -> maxpool -> BiLSTM -> dense softmax model file;

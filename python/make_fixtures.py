@@ -1,7 +1,7 @@
 """Generates the PyTorch parity fixtures under tests/fixtures/parity/ (checked by tests/it/parity.rs).
 
-    /work/venv/bin/python python/make_fixtures.py            # (re)writes every case
-    /work/venv/bin/python python/make_fixtures.py --check    # only the self-checks, writes nothing
+    python python/make_fixtures.py            # (re)writes every case
+    python python/make_fixtures.py --check    # only the self-checks, writes nothing
 
 Layout, one folder per case:
 

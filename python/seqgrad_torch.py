@@ -666,6 +666,188 @@ def summary(model: SeqgradModel) -> str:
     return "\n".join(rows)
 
 
+# ---------------------------------------------------------------------------------------------
+# Training in PyTorch, on one process or many (DistributedDataParallel under torchrun)
+# ---------------------------------------------------------------------------------------------
+
+def read_data(path: str, fmt: Optional[str] = None) -> Tuple[List[str], List[str], List[List[str]], bool]:
+    """Reads a labelled CSV/TSV/FASTA file as seqgrad does (columns ``label``/``class``/``labels``,
+    ``sequence``/``seq``, ``id``/``name``, case-insensitive, fields trimmed; FASTA headers
+    ``>id label=X`` or ``labels=A,B``). Returns ids, sequences, per-record label lists and
+    whether the data is multi-label."""
+    import csv
+
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    fmt = fmt or ("tsv" if ext in ("tsv", "tab") else "fasta" if ext in ("fa", "fasta", "fna", "fas") else "csv")
+    ids, seqs, labels, multi = [], [], [], False
+    split = lambda v: [x.strip() for x in v.replace(",", ";").split(";") if x.strip()]
+    with open(path, encoding="utf-8-sig") as f:
+        if fmt == "fasta":
+            for n, line in enumerate(f, 1):
+                t = line.strip()
+                if not t or t.startswith(";"):
+                    continue
+                if t.startswith(">"):
+                    parts = t[1:].split()
+                    ids.append(parts[0] if parts else str(len(ids) + 1))
+                    seqs.append("")
+                    lab = None
+                    for q in parts[1:]:
+                        if q.startswith("labels="):
+                            multi, lab = True, split(q[7:])
+                        elif q.startswith("label="):
+                            lab = [q[6:]]
+                    if lab is None:
+                        raise ValueError(f"{path}: line {n}: FASTA header has no label")
+                    labels.append(lab)
+                elif not seqs:
+                    raise ValueError(f"{path}: line {n}: sequence before the first `>` header")
+                else:
+                    seqs[-1] += t
+        else:
+            rows = [r for r in csv.reader(f, delimiter="\t" if fmt == "tsv" else ",", skipinitialspace=True)
+                    if any(c.strip() for c in r)]
+            if not rows:
+                raise ValueError(f"{path}: the file is empty")
+            cols = [c.strip().lower() for c in rows[0]]
+            find = lambda names: next((cols.index(c) for c in names if c in cols), None)
+            si, li, ii = find(["sequence", "seq"]), find(["label", "class", "labels"]), find(["id", "name"])
+            if si is None or li is None:
+                raise ValueError(f"{path}: the header needs a sequence and a label column (columns: {', '.join(cols)})")
+            multi = cols[li] == "labels"
+            for k, r in enumerate(rows[1:], 1):
+                seqs.append(r[si].strip())
+                labels.append(split(r[li]) if multi else [r[li].strip()])
+                ids.append(r[ii].strip() if ii is not None else str(k))
+    if not seqs:
+        raise ValueError(f"{path}: no records")
+    return ids, seqs, labels, multi
+
+
+def encode_labels(labels: List[List[str]], classes: List[str], multi: bool) -> torch.Tensor:
+    """Class indices (multi-class) or a multi-hot matrix (multi-label), classes in ``classes`` order."""
+    index = {c: i for i, c in enumerate(classes)}
+    if multi:
+        y = torch.zeros(len(labels), len(classes))
+        for i, ls in enumerate(labels):
+            for l in ls:
+                y[i, index[l]] = 1.0
+        return y
+    return torch.tensor([index[ls[0]] for ls in labels], dtype=torch.long)
+
+
+def batch_order(n: int, batch_size: int, epoch: int, seed: int, shuffle: bool = True) -> List[List[int]]:
+    """The global batches of an epoch: a permutation drawn from ``seed`` and ``epoch`` only (the
+    same on every rank), cut into ``batch_size`` pieces; the last one may be smaller."""
+    if shuffle:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        perm = torch.randperm(n, generator=g).tolist()
+    else:
+        perm = list(range(n))
+    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def rank_share(batch: List[int], rank: int, world: int) -> List[int]:
+    """This rank's part of a global batch: contiguous, sizes differing by at most one."""
+    n = len(batch)
+    lo, hi = rank * n // world, (rank + 1) * n // world
+    return batch[lo:hi]
+
+
+def train(model_path: str, data_path: str, out: str, epochs: int = 10, batch_size: int = 64,
+          lr: float = 1e-3, seed: int = 0, dtype: torch.dtype = torch.float32,
+          device: Optional[str] = None, backend: Optional[str] = None, shuffle: bool = True,
+          weights: Optional[str] = None, log=print) -> Dict[str, object]:
+    """Trains a seqgrad model file on a labelled data file with Adam, on one process or — when
+    started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) — on every process with
+    DistributedDataParallel. Every rank computes the same global batches (:func:`batch_order`)
+    and takes its share (:func:`rank_share`); each rank's loss is its summed loss divided by the
+    global batch size times the world size, so DDP's gradient average equals the gradient of the
+    global batch's mean loss, as on one process. Rank 0 writes ``out/weights.safetensors``
+    (seqgrad names), ``out/model.json``, ``out/labels.json`` and ``out/history.csv``.
+
+    Dropout masks are random per rank, so with dropout the runs are equal in distribution only;
+    without dropout one process and N processes give the same weights up to rounding."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    distributed = world > 1
+    if distributed and not dist.is_initialized():
+        dist.init_process_group(backend or ("nccl" if dev.type == "cuda" else "gloo"))
+    try:
+        ids, seqs, labs, multi = read_data(data_path)
+        spec = load_spec(model_path)
+        torch.manual_seed(seed)
+        model = from_spec(spec, dtype)
+        if weights:
+            load_weights(model, {k: v.to(dtype) for k, v in read_tensors(weights).items()})
+        head = model.head()
+        if head not in ("softmax", "sigmoid"):
+            raise ValueError("the model must end in a softmax (classes) or sigmoid (labels) layer to train")
+        multi = multi or head == "sigmoid"
+        classes = sorted({l for ls in labs for l in ls})
+        if model.output_shape != [len(classes)]:
+            raise ValueError(f"the model output is {tuple(model.output_shape)} but {data_path} has "
+                             f"{len(classes)} classes/labels ({', '.join(classes)})")
+        x = one_hot(seqs, dtype)
+        y = encode_labels(labs, classes, multi)
+        if multi:
+            y = y.to(dtype)
+        model.to(dev)
+        net = model
+        if distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        base = loss_for(model)
+        loss_sum = type(base)(reduction="sum")
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        history = []
+        for epoch in range(1, epochs + 1):
+            model.train()
+            total = torch.zeros((), dtype=torch.float64, device=dev)
+            for batch in batch_order(len(seqs), batch_size, epoch, seed, shuffle):
+                if len(batch) < world:
+                    continue  # every rank needs at least one record of the batch
+                mine = rank_share(batch, rank, world)
+                xb, yb = x[mine].to(dev), y[mine].to(dev)
+                opt.zero_grad(set_to_none=True)
+                raw = loss_sum(net(xb, logits=True), yb)
+                if head == "sigmoid":
+                    raw = raw / y.shape[1]  # BCE's mean runs over the labels too
+                (raw * world / len(batch)).backward()
+                opt.step()
+                total += raw.detach().to(torch.float64)
+            if distributed:
+                dist.all_reduce(total)
+            history.append((epoch, total.item() / len(seqs)))
+            if rank == 0:
+                log(f"epoch {epoch}/{epochs}  loss {history[-1][1]:.4f}  ({world} process(es), {dev})")
+        if rank == 0:
+            os.makedirs(out, exist_ok=True)
+            save_weights(model, os.path.join(out, "weights.safetensors"))
+            with open(os.path.join(out, "model.json"), "w") as f:
+                json.dump(spec, f, indent=1)
+                f.write("\n")
+            with open(os.path.join(out, "labels.json"), "w") as f:
+                json.dump({"classes": classes, "multi_label": multi}, f, indent=2)
+                f.write("\n")
+            with open(os.path.join(out, "history.csv"), "w") as f:
+                f.write("epoch,loss\n" + "".join(f"{e},{l:.8f}\n" for e, l in history))
+        if distributed:
+            dist.barrier()
+        return {"history": history, "classes": classes, "world": world}
+    finally:
+        if distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def _main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description="PyTorch reference of seqgrad models")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -676,8 +858,28 @@ def _main(argv: Optional[List[str]] = None) -> int:
     g.add_argument("--out", required=True)
     s = sub.add_parser("summary", help="layers, output shapes, parameter counts")
     s.add_argument("--model", required=True)
+    t = sub.add_parser("train", help="train a seqgrad model file in PyTorch (DDP under torchrun)")
+    t.add_argument("--model", required=True, help="seqgrad model file (JSON)")
+    t.add_argument("--data", required=True, help="labelled CSV, TSV or FASTA")
+    t.add_argument("--out", default="torch_run", help="output folder (weights.safetensors, labels.json, model.json)")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=64, help="global batch size (split over the processes)")
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    t.add_argument("--seed", type=int, default=0, help="initial weights and batch order")
+    t.add_argument("--weights", help="start from these seqgrad weights instead of a fresh initialisation")
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda:LOCAL_RANK if available, else cpu)")
+    t.add_argument("--backend", choices=["gloo", "nccl", "mpi"], help="default: nccl on GPUs, gloo on CPUs")
+    t.add_argument("--no-shuffle", action="store_true", help="batches in file order")
     args = ap.parse_args(argv)
     try:
+        if args.cmd == "train":
+            if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
+                raise ValueError("--epochs and --batch-size must be at least 1 and --lr positive")
+            train(args.model, args.data, args.out, args.epochs, args.batch_size, args.lr, args.seed,
+                  torch.float64 if args.dtype == "float64" else torch.float32, args.device,
+                  args.backend, not args.no_shuffle, args.weights)
+            return 0
         if args.cmd == "summary":
             print(summary(from_spec(load_spec(args.model))))
             return 0

@@ -8,6 +8,12 @@
 //! `train` printed, to the last digit. Without `--split`, a file that contains records of the
 //! run's training split gets a warning on stderr naming how many (when the training data is
 //! still at its recorded path, or is the file being scored).
+//!
+//! `--data FILE` is streamed in chunks of `--batch-size` records: only each record's outputs
+//! and labels are kept (the AUCs and the confusion matrix need all of them), never the
+//! sequences, so memory grows by a few bytes per record and class, not with the sequences.
+//! Without a labels.json the class names are first collected in one extra pass over the file.
+//! `--split` reads the whole file as before (it needs the records' indices).
 
 use std::path::{Path, PathBuf};
 
@@ -167,30 +173,201 @@ pub fn run(a: &Args) -> Result<()> {
     })
 }
 
+/// `evaluate --data FILE`: streamed in chunks of `--batch-size` records; only the outputs and
+/// the labels of every record are kept (the AUCs and the confusion matrix need all of them),
+/// not the sequences.
 fn run_file(a: &Args) -> Result<()> {
     let path = a
         .data
         .as_ref()
         .ok_or_else(|| Error::Usage("give --data FILE (or --run RUN --split test)".into()))?;
     let (mut model, labels, policy) = a.model.load_for(&a.data_args)?;
-    let (ds, labels) =
-        data::load_labelled::<f32>(path, &a.data_args.read_options(), policy, labels.as_ref())?;
-    train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+    let mut opts = a.data_args.read_options();
+    opts.multi_label |= labels.as_ref().is_some_and(|l| l.multi_label);
+    let labels = match labels {
+        Some(l) => l,
+        // the class names come from the whole file: one pass over its labels first
+        None => labels_of(path, &opts)?,
+    };
     // the check is a courtesy: a config.json that cannot be read skips it
-    if let Some(cfg) = a.model.run_config().ok().flatten() {
-        if let Some(n) = training_overlap(&cfg, path, &ds, &labels)? {
-            if n > 0 {
+    let cfg = a.model.run_config().ok().flatten();
+    let mut overlap = match &cfg {
+        Some(c) => Overlap::new(c, path, &labels)?,
+        None => Overlap::Unknown,
+    };
+    let mut stream = crate::data::stream::RecordStream::open(path, &opts, None)?;
+    let progress = crate::cli::predict::progress_bar(stream.total_bytes());
+    let mut lengths = crate::cli::predict::SameLength::new(policy);
+    let (mut probs, mut ys) = (Vec::new(), Vec::new());
+    let (mut n, mut total_loss) = (0usize, 0.0f64);
+    while let Some(raw) = stream.next_chunk(a.batch_size)? {
+        lengths.check(&raw)?;
+        let ds = data::encode::<f32>(&raw, &labels, policy, true)?;
+        train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+        overlap.count(&ds);
+        let e = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
+        total_loss += e.loss * ds.len() as f64;
+        n += ds.len();
+        probs.push(e.probs);
+        ys.push(ds.y);
+        progress.set_position(stream.bytes_read());
+    }
+    progress.finish_and_clear();
+    let join = |parts: &[ndarray::Array2<f32>]| {
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        ndarray::concatenate(ndarray::Axis(0), &views)
+            .map_err(|e| Error::Train(format!("joining outputs: {e}")))
+    };
+    let (probs, y) = (join(&probs)?, join(&ys)?);
+    if let Some(n) = overlap.found() {
+        if n > 0 {
+            if let Some(c) = &cfg {
                 eprintln!(
                     "seqgrad: warning: {n} records of {} are training records of this run (same sequence as one of its {} training records), so the scores overstate accuracy on new data (use --split test to score the held-out records)",
                     path.display(),
-                    cfg.splits.train_records
+                    c.splits.train_records
                 );
             }
         }
     }
-    let eval = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
+    let metrics = train::compute_metrics(&probs, &y, labels.multi_label);
+    let eval = train::Evaluation {
+        loss: total_loss / n.max(1) as f64,
+        probs,
+        metrics,
+    };
+    // the report needs the record count and the labels only: no sequences are kept
+    let ds = Dataset {
+        ids: Vec::new(),
+        x: ndarray::Array3::zeros((n, 0, 4)),
+        y,
+    };
     write_metrics(a, &eval, &ds, &labels)?;
     crate::cli::train::print_stdout(&report(&path.display().to_string(), &eval, &ds, &labels))
+}
+
+/// The sorted class names of a labelled file, read in one streaming pass (as
+/// [`data::load_labelled`] derives them).
+fn labels_of(path: &Path, opts: &data::ReadOptions) -> Result<Labels> {
+    let mut stream = crate::data::stream::RecordStream::open(path, opts, None)?;
+    let mut classes = std::collections::BTreeSet::new();
+    let mut multi = opts.multi_label;
+    let mut has_labels = true;
+    while let Some(raw) = stream.next_chunk(4096)? {
+        multi |= raw.multi_label;
+        has_labels &= raw.has_labels;
+        for r in raw.records {
+            classes.extend(r.labels);
+        }
+    }
+    let raw = data::RawData {
+        path: stream.path().to_string(),
+        records: vec![crate::data::Record {
+            id: String::new(),
+            seq: String::new(),
+            labels: classes.into_iter().collect(),
+            line: 0,
+        }],
+        has_labels,
+        multi_label: multi,
+    };
+    let l = Labels::from_data(&raw)?;
+    l.check_classifier(&raw.path)?;
+    Ok(l)
+}
+
+/// How many scored records are training records of the run, counted chunk by chunk.
+enum Overlap {
+    /// Cannot be told (the training data is gone or has changed, or another length).
+    Unknown,
+    /// The scored file is the training file itself: all of its training split.
+    Whole(usize),
+    /// Hashes of the training records' encoded sequences, and the count so far.
+    Hashes {
+        seen: std::collections::HashSet<u64>,
+        len: usize,
+        found: Option<usize>,
+    },
+}
+
+fn row_hash(x: ndarray::ArrayView2<'_, f32>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for v in x.iter() {
+        v.to_bits().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// SHA-256 of a file read in blocks (or of a built-in file).
+fn sha256_file(path: &Path) -> Result<String> {
+    if let Some(b) = crate::bundled::get(path) {
+        return Ok(crate::bundled::sha256_hex(b?));
+    }
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Overlap {
+    fn new(cfg: &RunConfig, path: &Path, labels: &Labels) -> Result<Overlap> {
+        if sha256_file(path)? == cfg.data.sha256 {
+            return Ok(Overlap::Whole(cfg.splits.train_records));
+        }
+        let Ok(train_path) = cfg.resolve_data(None, &cfg.data) else {
+            return Ok(Overlap::Unknown);
+        };
+        let s = &cfg.data_settings;
+        let Ok((all, _)) =
+            data::load_labelled::<f32>(&train_path, &s.read_options(), s.policy(), Some(labels))
+        else {
+            return Ok(Overlap::Unknown);
+        };
+        let Ok(idx) = config::expand(&cfg.splits.train, all.len()) else {
+            return Ok(Overlap::Unknown);
+        };
+        let seen = idx
+            .iter()
+            .map(|&i| row_hash(all.x.index_axis(ndarray::Axis(0), i)))
+            .collect();
+        Ok(Overlap::Hashes {
+            seen,
+            len: all.seq_len(),
+            found: Some(0),
+        })
+    }
+
+    fn count(&mut self, ds: &Dataset<f32>) {
+        if let Overlap::Hashes { seen, len, found } = self {
+            if ds.seq_len() != *len {
+                *found = None;
+            }
+            if let Some(f) = found {
+                *f +=
+                    ds.x.outer_iter()
+                        .filter(|r| seen.contains(&row_hash(r.view())))
+                        .count();
+            }
+        }
+    }
+
+    fn found(&self) -> Option<usize> {
+        match self {
+            Overlap::Unknown => None,
+            Overlap::Whole(n) => Some(*n),
+            Overlap::Hashes { found, .. } => *found,
+        }
+    }
 }
 
 fn write_metrics(
@@ -206,54 +383,6 @@ fn write_metrics(
         ),
         None => Ok(()),
     }
-}
-
-/// How many records of `ds` (read from `path`) are training records of the run: all of the
-/// training split when `path` is the training file itself (same SHA-256), else the records
-/// whose encoded sequence equals a training record's. `None` when it cannot be told (the
-/// training data is gone or has changed).
-fn training_overlap(
-    cfg: &RunConfig,
-    path: &Path,
-    ds: &Dataset<f32>,
-    labels: &Labels,
-) -> Result<Option<usize>> {
-    let sha = crate::bundled::sha256_hex(&crate::bundled::read(path)?);
-    if sha == cfg.data.sha256 {
-        return Ok(Some(cfg.splits.train_records));
-    }
-    let Ok(train_path) = cfg.resolve_data(None, &cfg.data) else {
-        return Ok(None);
-    };
-    let s = &cfg.data_settings;
-    let Ok((all, _)) =
-        data::load_labelled::<f32>(&train_path, &s.read_options(), s.policy(), Some(labels))
-    else {
-        return Ok(None);
-    };
-    if all.seq_len() != ds.seq_len() {
-        return Ok(None);
-    }
-    let Ok(idx) = config::expand(&cfg.splits.train, all.len()) else {
-        return Ok(None);
-    };
-    let row_hash = |x: ndarray::ArrayView2<'_, f32>| {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        for v in x.iter() {
-            v.to_bits().hash(&mut h);
-        }
-        h.finish()
-    };
-    let seen: std::collections::HashSet<u64> = idx
-        .iter()
-        .map(|&i| row_hash(all.x.index_axis(ndarray::Axis(0), i)))
-        .collect();
-    Ok(Some(
-        ds.x.outer_iter()
-            .filter(|r| seen.contains(&row_hash(r.view())))
-            .count(),
-    ))
 }
 
 /// `evaluate --run RUN --split S`.

@@ -1,17 +1,27 @@
-//! `seqgrad predict`: a TSV of model outputs per record: an `id` column (the record's id, or
-//! its 1-based row number), then one probability column per class named after the class
-//! (`class0`, `class1` … when no labels.json is known). `--rc-average` averages the outputs for
-//! each sequence and its reverse complement; on a run not trained with `--rc-augment` (per its
-//! `config.json`) it warns on stderr that the model has not seen reverse complements, since on
-//! strand-specific data (splice sites) averaging in the other strand's prediction lowers
-//! accuracy.
+//! `seqgrad predict`: a table of model outputs per record: an `id` column (the record's id —
+//! the FASTA header's first word, the `--id-column`/`id`/`name` column of a CSV/TSV — or its
+//! 1-based row number), then one probability column per class named after the class (`class0`,
+//! `class1` … when no labels.json is known). The table is tab-separated, or comma-separated
+//! (fields quoted as needed) when `--out` ends in `.csv`.
+//!
+//! The file is streamed: records are read, encoded, predicted and written `--batch-size` at a
+//! time, so memory does not grow with the file; a progress bar (bytes read) is shown when
+//! standard error is a terminal. `--out FILE` is written to a temporary file renamed at the
+//! end, so an error part-way leaves no partial FILE.
+//!
+//! `--rc-average` averages the outputs for each sequence and its reverse complement; on a run
+//! not trained with `--rc-augment` (per its `config.json`) it warns on stderr that the model
+//! has not seen reverse complements, since on strand-specific data (splice sites) averaging in
+//! the other strand's prediction lowers accuracy.
 
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use crate::cli::evaluate::ModelArgs;
 use crate::cli::train::{with_threads, DataArgs};
-use crate::data::{self, Labels, ReadOptions};
-use crate::error::Result;
+use crate::data::stream::RecordStream;
+use crate::data::{self, Labels, LengthPolicy, RawData, ReadOptions};
+use crate::error::{Error, Result};
 use crate::train;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -23,10 +33,14 @@ pub struct Args {
     pub data: PathBuf,
     #[command(flatten)]
     pub data_args: DataArgs,
+    /// The CSV/TSV column holding record ids (default: `id` or `name`, else the row number).
+    #[arg(long)]
+    pub id_column: Option<String>,
     /// Average forward and reverse-complement predictions.
     #[arg(long)]
     pub rc_average: bool,
-    /// Output TSV (default: standard output).
+    /// Output table: comma-separated if it ends in .csv, else tab-separated (default: TSV on
+    /// standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Records per forward pass (affects memory use and speed).
@@ -52,29 +66,224 @@ pub fn run(a: &Args) -> Result<()> {
             require_labels: false,
             ..a.data_args.read_options()
         };
-        let raw = data::read(&a.data, &opts)?;
         let k = model.output_shape().iter().product::<usize>();
         let labels = labels.unwrap_or_else(|| Labels {
             classes: (0..k).map(|i| format!("class{i}")).collect(),
             multi_label: false,
         });
-        let ds = data::encode::<f32>(&raw, &labels, policy, false)?;
-        train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
-        let mut probs = train::predict(&mut model, &ds.x, a.batch_size, false)?;
-        if a.rc_average {
-            let rc = train::predict(&mut model, &ds.x, a.batch_size, true)?;
-            probs = (probs + rc) * 0.5f32;
+        let mut stream = RecordStream::open(&a.data, &opts, a.id_column.as_deref())?;
+        let delim = match &a.out {
+            Some(p) if has_ext(p, "csv") => b',',
+            _ => b'\t',
+        };
+        let mut sink = Sink::create(a.out.as_deref())?;
+        let mut header = vec!["id".to_string()];
+        header.extend(labels.classes.iter().cloned());
+        sink.write(&row(&header, delim))?;
+        let progress = progress_bar(stream.total_bytes());
+        let mut lengths = SameLength::new(policy);
+        while let Some(raw) = stream.next_chunk(a.batch_size)? {
+            lengths.check(&raw)?;
+            let ds = data::encode::<f32>(&raw, &labels, policy, false)?;
+            train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+            let mut probs = train::predict(&mut model, &ds.x, a.batch_size, false)?;
+            if a.rc_average {
+                let rc = train::predict(&mut model, &ds.x, a.batch_size, true)?;
+                probs = (probs + rc) * 0.5f32;
+            }
+            let mut s = String::new();
+            for (id, p) in ds.ids.iter().zip(probs.outer_iter()) {
+                let mut cells = vec![id.clone()];
+                cells.extend(p.iter().map(|v| format!("{v:.6}")));
+                s.push_str(&row(&cells, delim));
+            }
+            if !sink.write(&s)? {
+                break; // standard output was closed (`| head`): stop quietly
+            }
+            progress.set_position(stream.bytes_read());
         }
-        let mut s = format!("id\t{}\n", labels.classes.join("\t"));
-        for (id, row) in ds.ids.iter().zip(probs.outer_iter()) {
-            let cells: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
-            s.push_str(&format!("{id}\t{}\n", cells.join("\t")));
-        }
-        match &a.out {
-            Some(p) => crate::weights::write_atomic(p, s.as_bytes()),
-            None => crate::cli::train::print_stdout(&s),
-        }
+        progress.finish_and_clear();
+        sink.finish()
     })
+}
+
+fn has_ext(p: &Path, ext: &str) -> bool {
+    p.extension()
+        .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case(ext))
+}
+
+/// One output line: cells joined by `delim`; in CSV a cell with a comma, quote or line break is
+/// quoted (quotes doubled), in TSV tabs and line breaks in a cell become spaces.
+pub(crate) fn row(cells: &[String], delim: u8) -> String {
+    let mut s = String::new();
+    for (i, c) in cells.iter().enumerate() {
+        if i > 0 {
+            s.push(delim as char);
+        }
+        if delim == b',' {
+            if c.contains([',', '"', '\n', '\r']) {
+                s.push('"');
+                s.push_str(&c.replace('"', "\"\""));
+                s.push('"');
+            } else {
+                s.push_str(c);
+            }
+        } else {
+            s.push_str(&c.replace(['\t', '\n', '\r'], " "));
+        }
+    }
+    s.push('\n');
+    s
+}
+
+/// A progress bar over the bytes of the input, drawn only when standard error is a terminal.
+pub(crate) fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(total.unwrap_or(0));
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        pb.set_style(style);
+    }
+    pb
+}
+
+/// Without `--crop`/`--pad` every record must have the first record's length; chunks are
+/// encoded one at a time, so this checks each chunk against the file's first record (the same
+/// error as reading the whole file).
+pub(crate) struct SameLength {
+    policy: LengthPolicy,
+    first: Option<(usize, usize)>,
+}
+
+impl SameLength {
+    pub(crate) fn new(policy: LengthPolicy) -> SameLength {
+        SameLength {
+            policy,
+            first: None,
+        }
+    }
+
+    pub(crate) fn check(&mut self, raw: &RawData) -> Result<()> {
+        if self.policy.crop.is_some() || self.policy.pad.is_some() {
+            return Ok(());
+        }
+        let Some(f) = raw.records.first() else {
+            return Ok(());
+        };
+        let (len, line) = *self.first.get_or_insert((f.seq.len(), f.line));
+        if let Some(r) = raw.records.iter().find(|r| r.seq.len() != len) {
+            return Err(Error::Data {
+                path: raw.path.clone(),
+                msg: format!(
+                    "line {}: record {} has length {}, which differs from the first record's length {len} (line {line}); use --crop N or --pad N",
+                    r.line,
+                    r.id,
+                    r.seq.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Where the table goes: standard output, or a temporary file renamed to `--out` by
+/// [`Sink::finish`] (removed if the run fails before).
+enum Sink {
+    Stdout {
+        out: std::io::BufWriter<std::io::Stdout>,
+        closed: bool,
+    },
+    File {
+        path: PathBuf,
+        tmp: PathBuf,
+        out: Option<std::io::BufWriter<std::fs::File>>,
+    },
+}
+
+impl Sink {
+    fn create(path: Option<&Path>) -> Result<Sink> {
+        let Some(path) = path else {
+            return Ok(Sink::Stdout {
+                out: std::io::BufWriter::new(std::io::stdout()),
+                closed: false,
+            });
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let f = std::fs::File::create(&tmp).map_err(|e| Error::io(path, e))?;
+        Ok(Sink::File {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(std::io::BufWriter::with_capacity(1 << 16, f)),
+        })
+    }
+
+    /// Writes text; `false` when standard output has been closed by its reader.
+    fn write(&mut self, s: &str) -> Result<bool> {
+        match self {
+            Sink::Stdout { out, closed } => {
+                if *closed {
+                    return Ok(false);
+                }
+                match out.write_all(s.as_bytes()) {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                        *closed = true;
+                        Ok(false)
+                    }
+                    Err(e) => Err(Error::io("<stdout>", e)),
+                }
+            }
+            Sink::File { path, out, .. } => match out.as_mut() {
+                Some(o) => o
+                    .write_all(s.as_bytes())
+                    .map(|_| true)
+                    .map_err(|e| Error::io(path.as_path(), e)),
+                None => Ok(false),
+            },
+        }
+    }
+
+    fn finish(mut self) -> Result<()> {
+        match &mut self {
+            Sink::Stdout { out, closed } => match out.flush() {
+                Err(e) if !*closed && e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(Error::io("<stdout>", e))
+                }
+                _ => Ok(()),
+            },
+            Sink::File { path, tmp, out } => {
+                let result = match out.take() {
+                    Some(o) => o
+                        .into_inner()
+                        .map_err(|e| e.into_error())
+                        .and_then(|f| f.sync_all())
+                        .and_then(|_| std::fs::rename(&*tmp, &*path)),
+                    None => Ok(()),
+                };
+                result.map_err(|e| Error::io(path.as_path(), e))
+            }
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Sink::File { tmp, .. } = self {
+            // after a successful rename the temporary file no longer exists
+            let _ = std::fs::remove_file(&*tmp);
+        }
+    }
 }
 
 /// The warning for `--rc-average`, given whether the run was trained with `--rc-augment`

@@ -20,6 +20,7 @@ pub mod dna;
 pub mod meme;
 pub mod reader;
 pub mod split;
+pub mod stream;
 pub mod synth;
 
 pub use reader::{read, RawData, ReadOptions, Record};

@@ -273,64 +273,102 @@ fn format_hint(header: &str, delim: u8) -> String {
     String::new()
 }
 
-fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<RawData> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((header_idx, header)) = lines.next() else {
-        return Err(derr(
-            path,
-            "the file is empty (expected a header row and records)",
-        ));
-    };
-    let header = header.trim_start_matches('\u{feff}');
-    let cols: Vec<String> = fields_of(header, delim, path, header_idx + 1)?
-        .iter()
-        .map(|f| trimmed(f).0)
-        .collect();
-    let find = |wanted: &Option<String>, defaults: &[&str]| -> Option<usize> {
-        match wanted {
-            Some(w) => cols.iter().position(|c| c.eq_ignore_ascii_case(w.trim())),
-            None => defaults
-                .iter()
-                .find_map(|d| cols.iter().position(|c| c.eq_ignore_ascii_case(d))),
+/// The columns of a CSV/TSV table, found in its header: what [`parse_table`] and the streaming
+/// reader ([`crate::data::stream`]) use to parse each record line.
+#[derive(Debug, Clone)]
+pub(crate) struct TableHeader {
+    delim: u8,
+    seq_col: usize,
+    label_col: Option<usize>,
+    id_col: Option<usize>,
+    multi: bool,
+}
+
+impl TableHeader {
+    /// Parses the header line (1-based `lineno`). `id_column` names the id column (default:
+    /// `id` or `name`, if present); a named one that is missing is an error.
+    pub(crate) fn parse(
+        header: &str,
+        lineno: usize,
+        delim: u8,
+        path: &str,
+        opts: &ReadOptions,
+        id_column: Option<&str>,
+    ) -> Result<TableHeader> {
+        let header = header.trim_start_matches('\u{feff}');
+        let cols: Vec<String> = fields_of(header, delim, path, lineno)?
+            .iter()
+            .map(|f| trimmed(f).0)
+            .collect();
+        let find = |wanted: &Option<String>, defaults: &[&str]| -> Option<usize> {
+            match wanted {
+                Some(w) => cols.iter().position(|c| c.eq_ignore_ascii_case(w.trim())),
+                None => defaults
+                    .iter()
+                    .find_map(|d| cols.iter().position(|c| c.eq_ignore_ascii_case(d))),
+            }
+        };
+        let listed = cols.join(", ");
+        let hint = format_hint(header, delim);
+        let seq_col = find(&opts.sequence_column, &["sequence", "seq"]).ok_or_else(|| {
+            derr(
+                path,
+                match &opts.sequence_column {
+                    Some(w) => format!("no sequence column {w:?} in the header (columns: {listed})"),
+                    None => format!(
+                        "no sequence column in the header (columns: {listed}); name it `sequence` or `seq`, or pass --sequence-column{hint}"
+                    ),
+                },
+            )
+        })?;
+        let label_col = find(&opts.label_column, &["label", "class", "labels"]);
+        if label_col.is_none() && (opts.require_labels || opts.label_column.is_some()) {
+            return Err(derr(
+                path,
+                match &opts.label_column {
+                    Some(w) => format!("no label column {w:?} in the header (columns: {listed})"),
+                    None => format!(
+                        "no label column in the header (columns: {listed}); name it `label`, `class` or `labels`, or pass --label-column{hint}"
+                    ),
+                },
+            ));
         }
-    };
-    let listed = cols.join(", ");
-    let hint = format_hint(header, delim);
-    let seq_col = find(&opts.sequence_column, &["sequence", "seq"]).ok_or_else(|| {
-        derr(
-            path,
-            match &opts.sequence_column {
-                Some(w) => format!("no sequence column {w:?} in the header (columns: {listed})"),
-                None => format!(
-                    "no sequence column in the header (columns: {listed}); name it `sequence` or `seq`, or pass --sequence-column{hint}"
-                ),
-            },
-        )
-    })?;
-    let label_col = find(&opts.label_column, &["label", "class", "labels"]);
-    if label_col.is_none() && (opts.require_labels || opts.label_column.is_some()) {
-        return Err(derr(
-            path,
-            match &opts.label_column {
-                Some(w) => format!("no label column {w:?} in the header (columns: {listed})"),
-                None => format!(
-                    "no label column in the header (columns: {listed}); name it `label`, `class` or `labels`, or pass --label-column{hint}"
-                ),
-            },
-        ));
+        let id_col = find(&id_column.map(String::from), &["id", "name"]);
+        if let (Some(w), None) = (id_column, id_col) {
+            return Err(derr(
+                path,
+                format!("no id column {w:?} in the header (columns: {listed})"),
+            ));
+        }
+        let multi =
+            opts.multi_label || label_col.is_some_and(|i| cols[i].eq_ignore_ascii_case("labels"));
+        Ok(TableHeader {
+            delim,
+            seq_col,
+            label_col,
+            id_col,
+            multi,
+        })
     }
-    let id_col = ["id", "name"]
-        .iter()
-        .find_map(|d| cols.iter().position(|c| c.eq_ignore_ascii_case(d)));
-    let multi =
-        opts.multi_label || label_col.is_some_and(|i| cols[i].eq_ignore_ascii_case("labels"));
-    let mut records = Vec::new();
-    for (idx, line) in lines {
-        let lineno = idx + 1;
-        let fields = fields_of(line, delim, path, lineno)?;
+
+    pub(crate) fn has_labels(&self) -> bool {
+        self.label_col.is_some()
+    }
+
+    pub(crate) fn multi_label(&self) -> bool {
+        self.multi
+    }
+
+    /// Parses one record line (1-based `lineno`); `index` is the number of records before it
+    /// (the id when the table has no id column is `index + 1`).
+    pub(crate) fn record(
+        &self,
+        line: &str,
+        lineno: usize,
+        index: usize,
+        path: &str,
+    ) -> Result<Record> {
+        let fields = fields_of(line, self.delim, path, lineno)?;
         let get = |c: usize, what: &str| -> Result<(String, usize)> {
             fields.get(c).map(trimmed).ok_or_else(|| {
                 derr(
@@ -343,43 +381,61 @@ fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<
                 )
             })
         };
-        let (seq, col) = get(seq_col, "sequence")?;
+        let (seq, col) = get(self.seq_col, "sequence")?;
         check_seq(&seq, path, lineno, col)?;
         if seq.is_empty() {
-            let id = match id_col {
+            let id = match self.id_col {
                 Some(c) => get(c, "id")?.0,
-                None => (records.len() + 1).to_string(),
+                None => (index + 1).to_string(),
             };
             return Err(derr(
                 path,
                 format!("line {lineno}: record {id} has an empty sequence"),
             ));
         }
-        let labels = match label_col {
+        let labels = match self.label_col {
             Some(c) => {
                 let (l, _) = get(c, "label")?;
-                let labels = if multi {
+                let labels = if self.multi {
                     split_labels(&l)
                 } else {
                     vec![l.clone()]
                 };
-                if !multi && l.is_empty() {
+                if !self.multi && l.is_empty() {
                     return Err(derr(path, format!("line {lineno}: empty label")));
                 }
                 labels
             }
             None => Vec::new(),
         };
-        let id = match id_col {
+        let id = match self.id_col {
             Some(c) => get(c, "id")?.0,
-            None => (records.len() + 1).to_string(),
+            None => (index + 1).to_string(),
         };
-        records.push(Record {
+        Ok(Record {
             id,
             seq,
             labels,
             line: lineno,
-        });
+        })
+    }
+}
+
+fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<RawData> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((header_idx, header)) = lines.next() else {
+        return Err(derr(
+            path,
+            "the file is empty (expected a header row and records)",
+        ));
+    };
+    let h = TableHeader::parse(header, header_idx + 1, delim, path, opts, None)?;
+    let mut records = Vec::new();
+    for (idx, line) in lines {
+        records.push(h.record(line, idx + 1, records.len(), path)?);
     }
     if records.is_empty() {
         return Err(derr(path, "no records after the header"));
@@ -387,93 +443,151 @@ fn parse_table(text: &str, delim: u8, path: &str, opts: &ReadOptions) -> Result<
     Ok(RawData {
         path: path.to_string(),
         records,
-        has_labels: label_col.is_some(),
-        multi_label: multi,
+        has_labels: h.has_labels(),
+        multi_label: h.multi_label(),
     })
 }
 
-fn parse_fasta(text: &str, path: &str, opts: &ReadOptions) -> Result<RawData> {
+/// FASTA options that only apply to tables are refused.
+pub(crate) fn check_fasta_options(path: &str, opts: &ReadOptions) -> Result<()> {
     if opts.label_column.is_some() || opts.sequence_column.is_some() {
         return Err(Error::Usage(format!(
             "--label-column/--sequence-column apply to CSV/TSV files; {path} is FASTA (labels are in the headers: `>id label=CLASS`)"
         )));
     }
+    Ok(())
+}
+
+/// What one FASTA line is: skipped (blank or `;` comment), a header (a new record with an empty
+/// sequence; `multi` is set when it says `labels=`, `labelled` false when it has no label), or a
+/// validated, trimmed sequence piece.
+pub(crate) enum FastaLine<'a> {
+    Skip,
+    Header {
+        rec: Record,
+        multi: bool,
+        labelled: bool,
+    },
+    Seq(&'a str),
+}
+
+/// Parses one FASTA line (1-based `lineno`); `index` counts the records before it (a sequence
+/// line with `index == 0` is an error: before the first header).
+pub(crate) fn fasta_line<'a>(
+    line: &'a str,
+    lineno: usize,
+    index: usize,
+    path: &str,
+    opts: &ReadOptions,
+) -> Result<FastaLine<'a>> {
+    let t = line.trim_end();
+    if t.trim().is_empty() || t.starts_with(';') {
+        return Ok(FastaLine::Skip);
+    }
+    if let Some(h) = t.strip_prefix('>') {
+        let mut parts = h.split_whitespace();
+        let id = parts
+            .next()
+            .map(String::from)
+            .unwrap_or_else(|| (index + 1).to_string());
+        let mut labels = None;
+        let mut multi = false;
+        for p in parts {
+            if let Some(v) = p.strip_prefix("labels=") {
+                multi = true;
+                labels = Some(split_labels(v));
+            } else if let Some(v) = p.strip_prefix("label=") {
+                if v.is_empty() && !opts.multi_label {
+                    return Err(derr(
+                        path,
+                        format!("line {lineno}: record {id} has an empty label (`label=` with no class)"),
+                    ));
+                }
+                labels = Some(if opts.multi_label {
+                    split_labels(v)
+                } else {
+                    vec![v.to_string()]
+                });
+            }
+        }
+        let labelled = labels.is_some();
+        if !labelled && opts.require_labels {
+            return Err(derr(
+                path,
+                format!("line {lineno}: FASTA header has no label (write `>{id} label=CLASS` or `labels=A,B`)"),
+            ));
+        }
+        return Ok(FastaLine::Header {
+            rec: Record {
+                id,
+                seq: String::new(),
+                labels: labels.unwrap_or_default(),
+                line: lineno,
+            },
+            multi,
+            labelled,
+        });
+    }
+    if index == 0 {
+        return Err(seq_before_header(path, t, lineno));
+    }
+    let lead = t.chars().take_while(|c| c.is_whitespace()).count();
+    let s = t.trim();
+    check_seq(s, path, lineno, lead + 1)?;
+    Ok(FastaLine::Seq(s))
+}
+
+/// The error for a sequence line before any `>` header.
+pub(crate) fn seq_before_header(path: &str, line: &str, lineno: usize) -> Error {
+    let hint = if line.contains(',') || line.contains('\t') {
+        " (this looks like a table: pass --format csv or --format tsv)"
+    } else {
+        ""
+    };
+    derr(
+        path,
+        format!("line {lineno}: sequence before the first `>` header{hint}"),
+    )
+}
+
+/// The error for a FASTA record with no sequence.
+pub(crate) fn empty_fasta_record(path: &str, r: &Record) -> Error {
+    derr(
+        path,
+        format!("line {}: record {} has an empty sequence", r.line, r.id),
+    )
+}
+
+fn parse_fasta(text: &str, path: &str, opts: &ReadOptions) -> Result<RawData> {
+    check_fasta_options(path, opts)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records: Vec<Record> = Vec::new();
     let mut multi = opts.multi_label;
     let mut has_labels = true;
     for (idx, line) in text.lines().enumerate() {
         let lineno = idx + 1;
-        let t = line.trim_end();
-        if t.trim().is_empty() || t.starts_with(';') {
-            continue;
-        }
-        if let Some(h) = t.strip_prefix('>') {
-            let mut parts = h.split_whitespace();
-            let id = parts
-                .next()
-                .map(String::from)
-                .unwrap_or_else(|| (records.len() + 1).to_string());
-            let mut labels = None;
-            for p in parts {
-                if let Some(v) = p.strip_prefix("labels=") {
-                    multi = true;
-                    labels = Some(split_labels(v));
-                } else if let Some(v) = p.strip_prefix("label=") {
-                    if v.is_empty() && !opts.multi_label {
-                        return Err(derr(
-                            path,
-                            format!("line {lineno}: record {id} has an empty label (`label=` with no class)"),
-                        ));
-                    }
-                    labels = Some(if opts.multi_label {
-                        split_labels(v)
-                    } else {
-                        vec![v.to_string()]
-                    });
-                }
+        match fasta_line(line, lineno, records.len(), path, opts)? {
+            FastaLine::Skip => {}
+            FastaLine::Header {
+                rec,
+                multi: m,
+                labelled,
+            } => {
+                multi |= m;
+                has_labels &= labelled;
+                records.push(rec);
             }
-            if labels.is_none() {
-                has_labels = false;
-                if opts.require_labels {
-                    return Err(derr(
-                        path,
-                        format!("line {lineno}: FASTA header has no label (write `>{id} label=CLASS` or `labels=A,B`)"),
-                    ));
-                }
-            }
-            records.push(Record {
-                id,
-                seq: String::new(),
-                labels: labels.unwrap_or_default(),
-                line: lineno,
-            });
-        } else {
-            let Some(rec) = records.last_mut() else {
-                let hint = if t.contains(',') || t.contains('\t') {
-                    " (this looks like a table: pass --format csv or --format tsv)"
-                } else {
-                    ""
-                };
-                return Err(derr(
-                    path,
-                    format!("line {lineno}: sequence before the first `>` header{hint}"),
-                ));
-            };
-            let lead = t.chars().take_while(|c| c.is_whitespace()).count();
-            let s = t.trim();
-            check_seq(s, path, lineno, lead + 1)?;
-            rec.seq.push_str(s);
+            FastaLine::Seq(s) => match records.last_mut() {
+                Some(rec) => rec.seq.push_str(s),
+                None => return Err(seq_before_header(path, line.trim_end(), lineno)),
+            },
         }
     }
     if records.is_empty() {
         return Err(derr(path, "the file is empty (no `>` records)"));
     }
     if let Some(r) = records.iter().find(|r| r.seq.is_empty()) {
-        return Err(derr(
-            path,
-            format!("line {}: record {} has an empty sequence", r.line, r.id),
-        ));
+        return Err(empty_fasta_record(path, r));
     }
     Ok(RawData {
         path: path.to_string(),

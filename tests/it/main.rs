@@ -32,6 +32,7 @@ mod props_readers;
 mod rnn_props;
 mod rnn_torch;
 mod runs_ux;
+mod stream_predict;
 mod train_callbacks;
 mod train_guards;
 mod train_loop;
