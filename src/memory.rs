@@ -372,6 +372,10 @@ struct LayerBytes {
     keep: f64,
     /// Transients of backward besides the incoming and outgoing gradients.
     tmp: f64,
+    /// What inference (`Mode::Infer`, no caches) keeps or needs besides input and output:
+    /// conv1d's reusable patch buffer and weight matrix; recurrent layers' working state
+    /// (counted as their cache, an upper bound).
+    infer: f64,
 }
 
 fn prod(shape: &[usize]) -> f64 {
@@ -392,6 +396,7 @@ fn layer_bytes(l: &LayerPlan, b: f64, s: f64, train: bool) -> LayerBytes {
             let rows = b * l.output[0] as f64;
             let cols = rows * k * ch;
             r.cache = (cols + k * ch * f + rows * f) * s;
+            r.infer = (cols + k * ch * f) * s;
             r.keep = cols * s;
             r.tmp = (rows * f
                 + ((rows / layers::conv1d::ROW_BLOCK as f64).ceil() + 1.0) * k * ch * f)
@@ -418,6 +423,7 @@ fn layer_bytes(l: &LayerPlan, b: f64, s: f64, train: bool) -> LayerBytes {
             };
             let one = rnn_bytes(cell, x.units, l, b, s);
             r.cache = one.cache;
+            r.infer = one.cache;
             r.keep = one.keep;
             r.tmp = one.tmp;
         }
@@ -431,6 +437,7 @@ fn layer_bytes(l: &LayerPlan, b: f64, s: f64, train: bool) -> LayerBytes {
             let one = rnn_bytes(cell, units, l, b, s);
             // Two directions, each keeping its own output for the merge.
             r.cache = 2.0 * (one.cache + one.out);
+            r.infer = r.cache;
             r.keep = 2.0 * one.keep;
             // Both directions' backward run at once, each with its own input gradient.
             r.tmp = 2.0 * one.tmp + 2.0 * inp * s;
@@ -462,6 +469,7 @@ fn rnn_bytes(cell: CellKind, units: usize, l: &LayerPlan, b: f64, s: f64) -> Lay
         keep: keep * s,
         // The time-major input gradient before it is transposed.
         tmp: (rows * f + 4.0 * b * u) * s,
+        infer: cache * s,
     }
 }
 
@@ -530,7 +538,13 @@ fn pass_bytes(plan: &Plan, b: f64, s: f64, train: bool, backward: bool) -> f64 {
         .map(|l| layer_bytes(l, b, s, train))
         .collect();
     let input = b * prod(&plan.input_shape) * s;
-    let caches: f64 = per.iter().map(|p| p.cache).sum();
+    // Without backward and outside training the passes run in `Mode::Infer`: no caches, only
+    // the layers' inference buffers.
+    let caches: f64 = if !train && !backward {
+        per.iter().map(|p| p.infer).sum()
+    } else {
+        per.iter().map(|p| p.cache).sum()
+    };
     // Forward: a layer's input and output are alive together (besides the caches).
     let mut prev = input;
     let mut fwd_peak = 0.0f64;

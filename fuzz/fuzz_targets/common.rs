@@ -18,6 +18,7 @@ pub fn read_and_encode(ext: &str, sel: u8, body: &[u8]) {
         sequence_column: (sel & 4 != 0).then(|| "seq".to_string()),
         multi_label: sel & 8 != 0,
         require_labels: sel & 16 != 0,
+        format: None,
     };
     let Ok(raw) = data::reader::read(f.path(), &opts) else {
         return;

@@ -330,30 +330,31 @@ fn train_refuses_under_a_real_address_space_limit() {
     assert!(!d.path().join("run").exists());
 }
 
-/// Runs `seqgrad ARGS` in `dir` and returns its peak RSS (bytes) from `wait4`'s rusage.
+/// Runs `seqgrad ARGS` in `dir` and returns its peak RSS (bytes): the child's own `VmHWM`,
+/// which it writes at exit to the file named by `SEQGRAD_PEAK_RSS_FILE`. (`wait4`'s
+/// `ru_maxrss` is no good here: a child spawned with vfork inherits the test process's
+/// high-water mark, which other tests running in parallel drive up.)
 fn peak_rss(args: &[&str], dir: &Path) -> u64 {
-    let child = Command::new(env!("CARGO_BIN_EXE_seqgrad"))
+    let report = dir.join(format!(
+        "peak_rss_{}.txt",
+        args.join("_").replace(['/', '.'], "")
+    ));
+    let status = Command::new(env!("CARGO_BIN_EXE_seqgrad"))
         .args(args)
         .current_dir(dir)
         .env_remove(memory::LIMIT_ENV)
+        .env("SEQGRAD_PEAK_RSS_FILE", &report)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .status()
         .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `rusage` is a plain C struct for which all-zero bytes are valid; `wait4` writes
-    // into it and `status`, both live locals. The child is reaped here, and `child` is dropped
-    // without waiting on it again.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "seqgrad {args:?} failed"
-    );
-    drop(child);
-    usage.ru_maxrss as u64 * 1024
+    assert!(status.success(), "seqgrad {args:?} failed");
+    let kb: u64 = std::fs::read_to_string(&report)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kb * 1024
 }
 
 /// Random ACGT records with two labels.

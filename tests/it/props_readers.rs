@@ -18,6 +18,7 @@ fn read_as(ext: &str, bytes: &[u8], flags: u8) {
         sequence_column: (flags & 2 != 0).then(|| "seq".into()),
         multi_label: flags & 4 != 0,
         require_labels: flags & 8 != 0,
+        format: None,
     };
     if let Ok(raw) = data::reader::read(f.path(), &opts) {
         if let Ok(labels) = Labels::from_data(&raw) {
