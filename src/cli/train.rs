@@ -135,6 +135,11 @@ pub struct Args {
     /// (only --threads and --progress may be given too).
     #[arg(long, value_name = "RUN")]
     pub resume: Option<PathBuf>,
+    /// Do not draw the run's pictures (RUN/plots/: training curves and, with --record-grads,
+    /// gradient pictures) at the end.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_plots: bool,
 }
 
 impl Args {
@@ -171,6 +176,7 @@ impl Args {
             progress: "auto".into(),
             record_grads: None,
             resume: None,
+            no_plots: false,
         }
     }
 }
@@ -595,6 +601,18 @@ fn run_inner(a: &Args) -> Result<()> {
             &out.join("test_metrics.json"),
             metrics_json(&eval, &test_set, &labels).as_bytes(),
         )?;
+    }
+    if !a.no_plots {
+        // The pictures are a courtesy: a failure to draw them does not fail the run.
+        match crate::plot::plot_run(&out, &out.join("plots")) {
+            Ok(files) => print_stdout(&format!(
+                "plots: {} ({} files; `seqgrad plot {}` redraws them)\n",
+                out.join("plots").display(),
+                files.len(),
+                out.display()
+            ))?,
+            Err(e) => eprintln!("seqgrad: warning: could not draw the run's pictures: {e}"),
+        }
     }
     print_stdout(&format!("run folder: {}\n", out.display()))?;
     Ok(())
