@@ -209,7 +209,7 @@ pub fn encode<T: Float>(
     // Checked before allocating: a huge --pad must be an error, not an abort.
     crate::layers::checked_elems("the encoded data set", &[n, len, 4])
         .map_err(|e| Error::Usage(format!("{e} (check --pad/--crop)")))?;
-    let mut x = Array3::<T>::zeros((n, len, 4));
+    let mut x = encoded_buffer::<T>(n, len)?;
     let mut y = Array2::<T>::zeros((n, k));
     for (i, r) in raw.records.iter().enumerate() {
         let s = r.seq.as_bytes();
@@ -297,4 +297,30 @@ mod tests {
         };
         assert!(multi.check_classifier("f.csv").is_ok());
     }
+}
+
+/// A zeroed `(n, len, 4)` array for the one-hot data set, or a one-line error when it cannot
+/// fit: the data set is held whole in memory during training, so a file larger than memory
+/// must give an error, not an allocation abort.
+fn encoded_buffer<T: Float>(n: usize, len: usize) -> Result<Array3<T>> {
+    let elems = n.saturating_mul(len).saturating_mul(4);
+    let bytes = (elems as u64).saturating_mul(std::mem::size_of::<T>() as u64);
+    let refuse = |available: u64, origin: String| Error::Memory {
+        what: format!("the encoded data set ({n} records × {len} positions × 4 bases)"),
+        needed: bytes,
+        available,
+        origin,
+        advice: "use a smaller data file (split it), or --crop to shorter sequences".into(),
+    };
+    if let Some(avail) = crate::memory::available()? {
+        if bytes > avail.bytes {
+            return Err(refuse(avail.bytes, avail.source));
+        }
+    }
+    let mut buf: Vec<T> = Vec::new();
+    buf.try_reserve_exact(elems)
+        .map_err(|_| refuse(0, "the allocator".into()))?;
+    buf.resize(elems, T::zero());
+    Array3::from_shape_vec((n, len, 4), buf)
+        .map_err(|e| Error::Usage(format!("the encoded data set: {e}")))
 }

@@ -469,3 +469,59 @@ fn estimate_is_within_30_percent_of_the_measured_peak_rss() {
     eprintln!("{table}");
     assert!(bad.is_empty(), "outside ±30%: {bad:?}\n{table}");
 }
+
+/// A data file whose one-hot encoding does not fit is a one-line error (exit 2), not an
+/// allocation abort: 4000 records × 1000 bp encode to 61 MiB of f32, while the tiny model
+/// itself needs about 32 MiB, so a 40 MiB limit lets the model pass and stops the data.
+#[test]
+fn a_data_set_that_does_not_fit_is_refused_before_it_is_encoded() {
+    let d = setup();
+    let p = d.path();
+    let mut text = String::from("sequence,label\n");
+    let bases = [b'A', b'C', b'G', b'T'];
+    for i in 0..4000u32 {
+        let seq: String = (0..1000u32)
+            .map(|j| {
+                bases[((i.wrapping_mul(2_654_435_761) ^ j.wrapping_mul(40_503)) >> 3) as usize % 4]
+                    as char
+            })
+            .collect();
+        text.push_str(&format!("{seq},{}\n", if i % 2 == 0 { "a" } else { "b" }));
+    }
+    std::fs::write(p.join("big.csv"), text).unwrap();
+    std::fs::write(
+        p.join("tiny.json"),
+        r#"{"input_shape": [1000, 4], "layers": [{"type": "conv1d", "filters": 2, "kernel_size": 3},
+            {"type": "global_maxpool1d"}, {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_seqgrad"))
+        .args([
+            "train",
+            "--model",
+            "tiny.json",
+            "--data",
+            "big.csv",
+            "--out",
+            "run",
+            "--epochs",
+            "1",
+            "--no-plots",
+        ])
+        .current_dir(p)
+        .env(memory::LIMIT_ENV, "40M")
+        .output()
+        .unwrap();
+    fails_with(
+        &out,
+        &[
+            "not enough memory",
+            "the encoded data set (4000 records × 1000 positions × 4 bases)",
+            "40.0 MiB is available (SEQGRAD_MEMORY_LIMIT)",
+        ],
+    );
+    assert!(
+        !p.join("run").join("weights.safetensors").exists(),
+        "nothing trained"
+    );
+}
