@@ -118,7 +118,41 @@ pub fn write_tensors_with_metadata<T: Float>(
         views.push((name.clone(), view));
     }
     let bytes = safetensors::serialize(views, metadata).map_err(|e| werr(path, e.to_string()))?;
-    write_atomic(path, &bytes)
+    write_atomic(path, &canonical_header(bytes))
+}
+
+/// The same safetensors file with its JSON header's keys in sorted order, so that equal
+/// tensors and metadata give byte-identical files (`safetensors::serialize` writes the
+/// metadata map in hash order, which changes from run to run). Tensor offsets are relative to
+/// the data section, so only the header is rewritten; it is padded with spaces to a multiple of
+/// 8 bytes as the format asks. Bytes that do not parse are returned unchanged.
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+        .and_then(|n| usize::try_from(n).ok())
+    else {
+        return bytes;
+    };
+    let Some(header) = len.checked_add(8).and_then(|end| bytes.get(8..end)) else {
+        return bytes;
+    };
+    // serde_json's Map is a BTreeMap (no `preserve_order`): serialising sorts every object.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return bytes;
+    };
+    let Ok(mut json) = serde_json::to_vec(&value) else {
+        return bytes;
+    };
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - len);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + len..]);
+    out
 }
 
 /// Writes a file atomically: a temporary file in the same folder, flushed, then renamed over

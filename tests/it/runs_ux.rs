@@ -538,3 +538,39 @@ fn evaluate_split_valid_scores_a_separate_valid_file_whole() {
         stdout(&o)
     );
 }
+
+/// Equal tensors and metadata give byte-identical weights files, whatever order the metadata
+/// map iterates in (each `HashMap` has its own random hash order).
+#[test]
+fn weights_files_with_metadata_are_byte_identical_across_writes() {
+    use std::collections::HashMap;
+    let d = tempfile::tempdir().unwrap();
+    let a = ndarray::ArrayD::<f32>::from_shape_fn(ndarray::IxDyn(&[3, 2]), |i| {
+        (i[0] * 2 + i[1]) as f32
+    });
+    let b = ndarray::ArrayD::<f32>::from_elem(ndarray::IxDyn(&[4]), 0.5);
+    let write = |name: &str| {
+        let meta: HashMap<String, String> = (0..12)
+            .map(|k| (format!("key{k}"), format!("value {k}")))
+            .collect();
+        let path = d.path().join(name);
+        seqgrad::weights::write_tensors_with_metadata(
+            &path,
+            &[("w".to_string(), a.view()), ("b".to_string(), b.view())],
+            Some(meta),
+        )
+        .unwrap();
+        std::fs::read(path).unwrap()
+    };
+    let first = write("1.safetensors");
+    for i in 2..6 {
+        assert_eq!(
+            first,
+            write(&format!("{i}.safetensors")),
+            "write {i} differs"
+        );
+    }
+    let meta = seqgrad::weights::read_metadata(&d.path().join("1.safetensors")).unwrap();
+    assert_eq!(meta.len(), 12);
+    assert_eq!(meta["key7"], "value 7");
+}
