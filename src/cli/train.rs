@@ -602,6 +602,7 @@ fn run_inner(a: &Args) -> Result<()> {
             metrics_json(&eval, &test_set, &labels).as_bytes(),
         )?;
     }
+    print_stdout(&format!("run folder: {}\n", out.display()))?;
     if !a.no_plots {
         // The pictures are a courtesy: a failure to draw them does not fail the run.
         match crate::plot::plot_run(&out, &out.join("plots")) {
@@ -614,6 +615,5 @@ fn run_inner(a: &Args) -> Result<()> {
             Err(e) => eprintln!("seqgrad: warning: could not draw the run's pictures: {e}"),
         }
     }
-    print_stdout(&format!("run folder: {}\n", out.display()))?;
     Ok(())
 }
