@@ -58,8 +58,8 @@
 //!     }
 //! }
 //! # let spec = ModelSpec::from_json(r#"{"input_shape": [6, 4], "layers": [
-//! #   {"type": "flatten"}, {"type": "dense", "units": 2, "activation": "softmax"}]}"#, "m").unwrap();
-//! # let mut model = Sequential::<f32>::from_spec(&spec, 1).unwrap();
+//! #   {"type": "flatten"}, {"type": "dense", "units": 2, "activation": "softmax"}]}"#, "m")?;
+//! # let mut model = Sequential::<f32>::from_spec(&spec, 1)?;
 //! # let x = ndarray::Array3::<f32>::from_shape_fn((8, 6, 4), |(i, j, k)| ((i + j + k) % 4 == 0) as u8 as f32);
 //! # let y = ndarray::Array2::<f32>::from_shape_fn((8, 2), |(i, k)| (i % 2 == k) as u8 as f32);
 //! # let train = Dataset { ids: (0..8).map(|i| i.to_string()).collect(), x, y };

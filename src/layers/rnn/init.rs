@@ -155,7 +155,7 @@ pub fn orthogonal(rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Array2<f64>
                     }
                     for k in 0..j0 {
                         let q = before.row(k);
-                        let q = q.as_slice().expect("row of a standard-layout array"); // ok
+                        let q = q.as_slice().expect("row of a standard-layout array"); // ok: contiguous
                         let dot = dot_slice(q, row);
                         row.iter_mut().zip(q).for_each(|(x, &qv)| *x -= dot * qv);
                     }
