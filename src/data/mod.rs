@@ -276,29 +276,6 @@ pub fn load_labelled<T: Float>(
     Ok((ds, labels))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_class_is_not_a_classifier_but_one_label_is_fine_multi_label() {
-        let one = Labels {
-            classes: vec!["A".into()],
-            multi_label: false,
-        };
-        let e = one.check_classifier("f.csv").unwrap_err().to_string();
-        assert!(
-            e.contains("f.csv") && e.contains("\"A\"") && e.contains("at least two classes"),
-            "{e}"
-        );
-        let multi = Labels {
-            multi_label: true,
-            ..one
-        };
-        assert!(multi.check_classifier("f.csv").is_ok());
-    }
-}
-
 /// A zeroed `(n, len, 4)` array for the one-hot data set, or a one-line error when it cannot
 /// fit: the data set is held whole in memory during training, so a file larger than memory
 /// must give an error, not an allocation abort.
@@ -323,4 +300,27 @@ fn encoded_buffer<T: Float>(n: usize, len: usize) -> Result<Array3<T>> {
     buf.resize(elems, T::zero());
     Array3::from_shape_vec((n, len, 4), buf)
         .map_err(|e| Error::Usage(format!("the encoded data set: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_class_is_not_a_classifier_but_one_label_is_fine_multi_label() {
+        let one = Labels {
+            classes: vec!["A".into()],
+            multi_label: false,
+        };
+        let e = one.check_classifier("f.csv").unwrap_err().to_string();
+        assert!(
+            e.contains("f.csv") && e.contains("\"A\"") && e.contains("at least two classes"),
+            "{e}"
+        );
+        let multi = Labels {
+            multi_label: true,
+            ..one
+        };
+        assert!(multi.check_classifier("f.csv").is_ok());
+    }
 }
