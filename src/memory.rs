@@ -884,77 +884,12 @@ pub fn check_fits_inputs(
 /// The `summary` table from a plan: index, layer (type), output shape, parameters, share, and
 /// the totals; nothing is allocated.
 pub fn summary_table(plan: &Plan) -> String {
-    use crate::activation::Activation;
-    use crate::model::group;
-    use crate::tensor::fmt_shape;
-    let total = plan.param_count();
-    let mut rows: Vec<[String; 5]> = vec![[
-        "#".into(),
-        "Layer (type)".into(),
-        "Output shape".into(),
-        "Param #".into(),
-        "Share".into(),
-    ]];
-    rows.push([
-        "".into(),
-        "input".into(),
-        fmt_shape(&plan.input_shape),
-        "0".into(),
-        "".into(),
-    ]);
-    for (i, l) in plan.layers.iter().enumerate() {
-        let share = if total > 0 {
-            format!("{:.1}%", 100.0 * l.params as f64 / total as f64)
-        } else {
-            "-".into()
-        };
-        let mut kind = l.spec.kind();
-        let activation = match &l.spec {
-            LayerSpec::Dense(d) => {
-                if l.output.len() == 2 {
-                    kind = "dense (per time step)".into();
-                }
-                d.activation
-            }
-            LayerSpec::Conv1d(c) => c.activation,
-            _ => Activation::Linear,
-        };
-        if activation != Activation::Linear {
-            kind = format!("{kind}, {}", activation.name());
-        }
-        rows.push([
-            i.to_string(),
-            kind,
-            fmt_shape(&l.output),
-            group(l.params),
-            share,
-        ]);
-    }
-    let w: Vec<usize> = (0..5)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let rule = "─".repeat(w.iter().sum::<usize>() + 8);
-    let mut out = format!("{rule}\n");
-    for (k, r) in rows.iter().enumerate() {
-        out.push_str(&format!(
-            "{:>w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}\n",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            w0 = w[0],
-            w1 = w[1],
-            w2 = w[2],
-            w3 = w[3],
-            w4 = w[4]
-        ));
-        if k == 0 {
-            out.push_str(&format!("{rule}\n"));
-        }
-    }
-    out.push_str(&format!("{rule}\nTotal params: {}\n", group(total)));
-    out
+    crate::model::summary_table(
+        &plan.input_shape,
+        plan.layers
+            .iter()
+            .map(|l| (&l.spec, l.output.as_slice(), l.params)),
+    )
 }
 
 #[cfg(test)]

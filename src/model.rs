@@ -360,76 +360,87 @@ impl<T: Float> Sequential<T> {
 
     /// A Keras-like table: index, layer (type), output shape, parameters, share of all.
     pub fn summary(&self) -> String {
-        let total = self.param_count();
-        let mut rows: Vec<[String; 5]> = vec![[
-            "#".into(),
-            "Layer (type)".into(),
-            "Output shape".into(),
-            "Param #".into(),
-            "Share".into(),
-        ]];
-        rows.push([
-            "".into(),
-            "input".into(),
-            fmt_shape(&self.spec.input_shape),
-            "0".into(),
-            "".into(),
-        ]);
-        for (i, (l, s)) in self.layers.iter().zip(&self.shapes).enumerate() {
-            let p = l.param_count();
-            let share = if total > 0 {
-                format!("{:.1}%", 100.0 * p as f64 / total as f64)
-            } else {
-                "-".into()
-            };
-            let mut kind = self.spec.layers[i].kind();
-            let activation = match &self.spec.layers[i] {
-                LayerSpec::Dense(d) => {
-                    if s.len() == 2 {
-                        kind = "dense (per time step)".into();
-                    }
-                    d.activation
-                }
-                LayerSpec::Conv1d(c) => c.activation,
-                _ => Activation::Linear,
-            };
-            if activation != Activation::Linear {
-                kind = format!("{kind}, {}", activation.name());
-            }
-            rows.push([i.to_string(), kind, fmt_shape(s), group(p), share]);
-        }
-        let w: Vec<usize> = (0..5)
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        let width = w.iter().sum::<usize>() + 8;
-        let rule = "─".repeat(width);
-        let mut out = String::new();
-        out.push_str(&rule);
-        out.push('\n');
-        for (k, r) in rows.iter().enumerate() {
-            out.push_str(&format!(
-                "{:>w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}\n",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                w0 = w[0],
-                w1 = w[1],
-                w2 = w[2],
-                w3 = w[3],
-                w4 = w[4]
-            ));
-            if k == 0 {
-                out.push_str(&rule);
-                out.push('\n');
-            }
-        }
-        out.push_str(&rule);
-        out.push('\n');
-        out.push_str(&format!("Total params: {}\n", group(total)));
-        out
+        summary_table(
+            &self.spec.input_shape,
+            self.spec
+                .layers
+                .iter()
+                .zip(&self.shapes)
+                .zip(&self.layers)
+                .map(|((spec, shape), l)| (spec, shape.as_slice(), l.param_count())),
+        )
     }
+}
+
+/// The summary table from each layer's spec, per-sample output shape and parameter count
+/// (shared by [`Sequential::summary`] and `memory::summary_table`, which plans without
+/// allocating): index, layer (type, with its activation), output shape, parameters, share.
+pub(crate) fn summary_table<'a>(
+    input_shape: &[usize],
+    layers: impl Iterator<Item = (&'a LayerSpec, &'a [usize], usize)> + Clone,
+) -> String {
+    let total: usize = layers.clone().map(|(_, _, p)| p).sum();
+    let mut rows: Vec<[String; 5]> = vec![[
+        "#".into(),
+        "Layer (type)".into(),
+        "Output shape".into(),
+        "Param #".into(),
+        "Share".into(),
+    ]];
+    rows.push([
+        "".into(),
+        "input".into(),
+        fmt_shape(input_shape),
+        "0".into(),
+        "".into(),
+    ]);
+    for (i, (spec, shape, p)) in layers.enumerate() {
+        let share = if total > 0 {
+            format!("{:.1}%", 100.0 * p as f64 / total as f64)
+        } else {
+            "-".into()
+        };
+        let mut kind = spec.kind();
+        let activation = match spec {
+            LayerSpec::Dense(d) => {
+                if shape.len() == 2 {
+                    kind = "dense (per time step)".into();
+                }
+                d.activation
+            }
+            LayerSpec::Conv1d(c) => c.activation,
+            _ => Activation::Linear,
+        };
+        if activation != Activation::Linear {
+            kind = format!("{kind}, {}", activation.name());
+        }
+        rows.push([i.to_string(), kind, fmt_shape(shape), group(p), share]);
+    }
+    let w: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let rule = "─".repeat(w.iter().sum::<usize>() + 8);
+    let mut out = format!("{rule}\n");
+    for (k, r) in rows.iter().enumerate() {
+        out.push_str(&format!(
+            "{:>w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}\n",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3],
+            w4 = w[4]
+        ));
+        if k == 0 {
+            out.push_str(&format!("{rule}\n"));
+        }
+    }
+    out.push_str(&format!("{rule}\nTotal params: {}\n", group(total)));
+    out
 }
 
 /// Thousands separators: 46929039 → "46,929,039".
