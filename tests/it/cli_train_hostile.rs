@@ -9,21 +9,7 @@ use std::process::{Command, Output, Stdio};
 use crate::common::{fails_with, seqgrad, setup, stderr};
 
 fn train(d: &Path, extra: &[&str]) -> Output {
-    let mut a = vec![
-        "train",
-        "--model",
-        "m.json",
-        "--data",
-        "d.csv",
-        "--out",
-        "run",
-        "--progress",
-        "quiet",
-        "--epochs",
-        "1",
-    ];
-    a.extend(extra);
-    seqgrad(&a, d)
+    crate::common::train_tiny(d, &[&["--epochs", "1"], extra].concat())
 }
 
 #[test]

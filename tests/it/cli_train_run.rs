@@ -9,19 +9,7 @@ use std::process::Output;
 use crate::common::{seqgrad, setup, stderr};
 
 fn train(d: &Path, extra: &[&str]) -> Output {
-    let mut a = vec![
-        "train",
-        "--model",
-        "m.json",
-        "--data",
-        "d.csv",
-        "--out",
-        "run",
-        "--progress",
-        "quiet",
-    ];
-    a.extend(extra);
-    seqgrad(&a, d)
+    crate::common::train_tiny(d, extra)
 }
 
 #[test]

@@ -114,3 +114,21 @@ pub fn quick_config(epochs: usize) -> TrainConfig {
     c.optimizer.lr = 0.01;
     c
 }
+
+/// Runs `seqgrad train` on the tiny `m.json`/`d.csv` of [`setup`] into `run`, quietly, with
+/// `extra` options appended.
+pub fn train_tiny(d: &Path, extra: &[&str]) -> Output {
+    let mut a = vec![
+        "train",
+        "--model",
+        "m.json",
+        "--data",
+        "d.csv",
+        "--out",
+        "run",
+        "--progress",
+        "quiet",
+    ];
+    a.extend(extra);
+    seqgrad(&a, d)
+}

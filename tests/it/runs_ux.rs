@@ -51,25 +51,8 @@ fn planted() -> tempfile::TempDir {
 }
 
 fn train(d: &Path, extra: &[&str]) -> Output {
-    let mut a = vec![
-        "train",
-        "--model",
-        "m.json",
-        "--data",
-        "d.csv",
-        "--out",
-        "run",
-        "--progress",
-        "quiet",
-        "--epochs",
-        "3",
-        "--lr",
-        "0.02",
-        "--test-split",
-        "0.25",
-    ];
-    a.extend(extra);
-    let o = seqgrad(&a, d);
+    let defaults = ["--epochs", "3", "--lr", "0.02", "--test-split", "0.25"];
+    let o = crate::common::train_tiny(d, &[&defaults[..], extra].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     o
 }
