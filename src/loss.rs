@@ -106,6 +106,23 @@ impl Loss {
     }
 }
 
+impl Loss {
+    /// [`Loss::compute`] with targets given as an array or as class indices (see
+    /// [`crate::batch::Targets`]): `&[usize]`, `&Vec<usize>`, `&Array1<usize>`, `&Array2<T>` …
+    ///
+    /// # Shapes
+    /// - `pred`: `(batch, …, outputs)`; `targets`: an array of that shape, or one class index
+    ///   per row of the last axis; the gradient is shaped like `pred`.
+    pub fn compute_targets<'a, T: Float>(
+        self,
+        pred: ArrayViewD<'_, T>,
+        targets: impl Into<crate::batch::Targets<'a, T>>,
+    ) -> Result<(f64, ArrayD<T>)> {
+        let t = targets.into().to_array(pred.shape())?;
+        self.compute(pred, t.view())
+    }
+}
+
 /// Mean softmax cross-entropy over `rows` rows (lanes of the last axis) and its gradient.
 fn softmax_cross_entropy<T: Float>(
     z: ArrayViewD<'_, T>,

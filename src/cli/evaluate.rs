@@ -66,16 +66,24 @@ impl ModelArgs {
         let labels = self.labels.clone().or(labels);
         let mut m = Sequential::<f32>::from_file(&model, 0)?;
         crate::weights::load(&mut m, &weights)?;
-        let labels = labels.map(|p| Labels::load(&p)).transpose()?;
-        if let Some(l) = &labels {
-            if m.output_shape() != [l.classes.len()] {
-                return Err(Error::Usage(format!(
-                    "the model has output {} but labels.json lists {} classes",
-                    crate::tensor::fmt_shape(m.output_shape()),
-                    l.classes.len()
-                )));
+        let labels = match labels {
+            Some(p) => {
+                let l = Labels::load(&p)?.for_model(
+                    m.output_shape(),
+                    m.head(),
+                    &p.display().to_string(),
+                )?;
+                if m.output_shape() != [l.outputs()] {
+                    return Err(Error::Usage(format!(
+                        "the model has output {} but labels.json lists {} classes",
+                        crate::tensor::fmt_shape(m.output_shape()),
+                        l.classes.len()
+                    )));
+                }
+                Some(l)
             }
-        }
+            None => None,
+        };
         Ok((m, labels))
     }
 
@@ -187,7 +195,11 @@ fn run_file(a: &Args) -> Result<()> {
     let labels = match labels {
         Some(l) => l,
         // the class names come from the whole file: one pass over its labels first
-        None => labels_of(path, &opts)?,
+        None => labels_of(path, &opts)?.for_model(
+            model.output_shape(),
+            model.head(),
+            &path.display().to_string(),
+        )?,
     };
     // the check is a courtesy: a config.json that cannot be read skips it
     let cfg = a.model.run_config().ok().flatten();
@@ -203,7 +215,7 @@ fn run_file(a: &Args) -> Result<()> {
     while let Some(raw) = stream.next_chunk(a.batch_size)? {
         lengths.check(&raw)?;
         let ds = data::encode::<f32>(&raw, &labels, policy, true)?;
-        train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+        train::check_fit(&model, ds.seq_len(), labels.outputs())?;
         overlap.count(&ds);
         let e = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
         total_loss += e.loss * ds.len() as f64;
@@ -456,7 +468,7 @@ fn run_split(a: &Args, split: SplitName) -> Result<()> {
         }
         all.subset(&idx)
     };
-    train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+    train::check_fit(&model, ds.seq_len(), labels.outputs())?;
     let eval = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
     write_metrics(a, &eval, &ds, &labels)?;
     crate::cli::train::print_stdout(&report(split.name(), &eval, &ds, &labels))

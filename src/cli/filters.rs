@@ -74,6 +74,7 @@ pub fn run(a: &Args) -> Result<()> {
         let labels = labels.unwrap_or_else(|| Labels {
             classes: Vec::new(),
             multi_label: false,
+            binary: false,
         });
         let ds = data::encode::<f32>(&raw, &labels, policy, false)?;
         let found = motifs::filter_motifs(&mut model, &ds.x, a.batch_size)?;

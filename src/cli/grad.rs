@@ -137,6 +137,18 @@ impl RecordArgs {
 
 /// A class given by name (as in labels.json) or 0-based index.
 pub fn resolve_target(s: &str, labels: Option<&Labels>, outputs: usize) -> Result<usize> {
+    if let Some(l) = labels.filter(|l| l.binary) {
+        // a binary head has one output: the logit of the positive class
+        return match (l.positive(), s) {
+            (Some(p), _) if p == s => Ok(0),
+            (_, "0") => Ok(0),
+            _ => Err(Error::Usage(format!(
+                "--target {s:?}: this binary model has one output, the logit of {:?} (give --target {:?} or 0)",
+                l.positive().unwrap_or(""),
+                l.positive().unwrap_or("")
+            ))),
+        };
+    }
     if let Some(i) = labels.and_then(|l| l.index(s)) {
         return Ok(i);
     }
@@ -232,6 +244,7 @@ pub fn load_records<T: Float>(
     default_count: Option<usize>,
     labels: Option<&Labels>,
     outputs: usize,
+    head: Option<crate::activation::Activation>,
     need_labels: bool,
 ) -> Result<(Dataset<T>, Labels)> {
     let policy = data_args.policy()?;
@@ -243,10 +256,11 @@ pub fn load_records<T: Float>(
     let mut raw = data::read(path, &opts)?;
     let labels = match labels {
         Some(l) => l.clone(),
-        None if need_labels => Labels::from_data(&raw)?,
+        None if need_labels => Labels::from_data(&raw)?.for_model(&[outputs], head, &raw.path)?,
         None => Labels {
             classes: (0..outputs).map(|i| format!("class{i}")).collect(),
             multi_label: false,
+            binary: false,
         },
     };
     let idx = pick.pick(&raw, default_count)?;
@@ -506,9 +520,10 @@ fn run_data<T: Float>(
         Some(DEFAULT_RECORDS),
         labels,
         outputs,
+        model.head(),
         target.is_none(),
     )?;
-    crate::train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+    crate::train::check_fit(&model, ds.seq_len(), labels.outputs())?;
     let n = ds.len();
     let x = model_input(&model, ds.x.clone());
     model.zero_grad();

@@ -1,7 +1,9 @@
 //! `seqgrad predict`: a table of model outputs per record: an `id` column (the record's id —
 //! the FASTA header's first word, the `--id-column`/`id`/`name` column of a CSV/TSV — or its
 //! 1-based row number), then one probability column per class named after the class (`class0`,
-//! `class1` … when no labels.json is known). The table is tab-separated, or comma-separated
+//! `class1` … when no labels.json is known). A binary head (dense of 1 unit with sigmoid on
+//! two classes) writes one probability column named after the positive (second sorted) class
+//! and a `predicted` column with the class its probability gives at threshold 0.5. The table is tab-separated, or comma-separated
 //! (fields quoted as needed) when `--out` ends in `.csv`.
 //!
 //! The file is streamed: records are read, encoded, predicted and written `--batch-size` at a
@@ -70,6 +72,7 @@ pub fn run(a: &Args) -> Result<()> {
         let labels = labels.unwrap_or_else(|| Labels {
             classes: (0..k).map(|i| format!("class{i}")).collect(),
             multi_label: false,
+            binary: false,
         });
         let mut stream = RecordStream::open(&a.data, &opts, a.id_column.as_deref())?;
         let delim = match &a.out {
@@ -78,14 +81,18 @@ pub fn run(a: &Args) -> Result<()> {
         };
         let mut sink = Sink::create(a.out.as_deref())?;
         let mut header = vec!["id".to_string()];
-        header.extend(labels.classes.iter().cloned());
+        match labels.positive() {
+            // a binary head: the positive class's probability, then the predicted class
+            Some(p) => header.extend([p.to_string(), "predicted".to_string()]),
+            None => header.extend(labels.classes.iter().cloned()),
+        }
         sink.write(&row(&header, delim))?;
         let progress = progress_bar(stream.total_bytes());
         let mut lengths = SameLength::new(policy);
         while let Some(raw) = stream.next_chunk(a.batch_size)? {
             lengths.check(&raw)?;
             let ds = data::encode::<f32>(&raw, &labels, policy, false)?;
-            train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+            train::check_fit(&model, ds.seq_len(), labels.outputs())?;
             let mut probs = train::predict(&mut model, &ds.x, a.batch_size, false)?;
             if a.rc_average {
                 let rc = train::predict(&mut model, &ds.x, a.batch_size, true)?;
@@ -95,6 +102,16 @@ pub fn run(a: &Args) -> Result<()> {
             for (id, p) in ds.ids.iter().zip(probs.outer_iter()) {
                 let mut cells = vec![id.clone()];
                 cells.extend(p.iter().map(|v| format!("{v:.6}")));
+                if labels.binary {
+                    let pos = p.first().is_some_and(|&v| v > 0.5);
+                    cells.push(
+                        labels
+                            .classes
+                            .get(usize::from(pos))
+                            .cloned()
+                            .unwrap_or_default(),
+                    );
+                }
                 s.push_str(&row(&cells, delim));
             }
             if !sink.write(&s)? {

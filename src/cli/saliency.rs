@@ -159,9 +159,10 @@ fn run_inner(a: &Args) -> Result<()> {
         None,
         labels.as_ref(),
         outputs,
+        model.head(),
         false,
     )?;
-    crate::train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+    crate::train::check_fit(&model, ds.seq_len(), labels.outputs())?;
     let targets = match target {
         Some(c) => vec![c; ds.len()],
         None => saliency::predicted(&mut model, ds.x.view(), a.batch_size)?,

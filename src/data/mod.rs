@@ -7,6 +7,11 @@
 //! Class names ([`Labels`]) are **sorted** (byte order), so the class order does not depend on
 //! the order of the file; they are saved in a run folder as `labels.json` so `evaluate` and
 //! `predict` map model outputs back to names.
+//!
+//! **Binary heads.** Two-class data with a model ending in `dense` of 1 unit with `sigmoid`
+//! (Keras' `Dense(1, activation="sigmoid")`) is binary classification: the first sorted class
+//! is 0, the second 1 (the *positive* class), `y` is `(records, 1)`, and `labels.json` records
+//! `"binary": true` ([`Labels::for_model`]).
 
 use std::path::Path;
 
@@ -31,6 +36,14 @@ pub struct Labels {
     pub classes: Vec<String>,
     /// Multi-label (sigmoid, several labels per record) rather than multi-class (softmax).
     pub multi_label: bool,
+    /// Binary classification with one sigmoid output: `classes` are exactly two, the first is
+    /// 0 and the second (the positive class) is 1; targets and outputs are `(records, 1)`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub binary: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Labels {
@@ -58,7 +71,54 @@ impl Labels {
         Ok(Labels {
             classes,
             multi_label: raw.multi_label,
+            binary: false,
         })
+    }
+
+    /// Outputs a model needs for these labels: 1 for a binary head, else one per class.
+    pub fn outputs(&self) -> usize {
+        if self.binary {
+            1
+        } else {
+            self.classes.len()
+        }
+    }
+
+    /// The positive class of a binary head (the second sorted class).
+    pub fn positive(&self) -> Option<&str> {
+        self.binary
+            .then(|| self.classes.get(1).map(String::as_str))
+            .flatten()
+    }
+
+    /// These labels as a model with per-sample output `outputs` and `head` reads them: a
+    /// 1-unit sigmoid model on multi-class data of two classes is a binary head (sets
+    /// [`Labels::binary`]); on three or more classes it is an error saying what to use instead.
+    /// Anything else is returned unchanged. `path` names the data in the error.
+    pub fn for_model(
+        mut self,
+        outputs: &[usize],
+        head: Option<crate::activation::Activation>,
+        path: &str,
+    ) -> Result<Labels> {
+        let sigmoid_1 = outputs == [1] && head == Some(crate::activation::Activation::Sigmoid);
+        if self.multi_label || self.binary || !sigmoid_1 {
+            return Ok(self);
+        }
+        match self.classes.len() {
+            2 => {
+                self.binary = true;
+                Ok(self)
+            }
+            k if k > 2 => Err(Error::Data {
+                path: path.to_string(),
+                msg: format!(
+                    "the model ends in dense(1 unit, sigmoid), a binary head, but the data has {k} classes ({}): end the model in dense({k} units, softmax) for multi-class data, or use --multi-label with dense({k} units, sigmoid) for independent labels",
+                    self.classes.join(", ")
+                ),
+            }),
+            _ => Ok(self),
+        }
     }
 
     /// A multi-class classifier needs at least two classes: an error naming the one class
@@ -83,10 +143,20 @@ impl Labels {
     /// Reads `labels.json`.
     pub fn load(path: &Path) -> Result<Labels> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Data {
+        let l: Labels = serde_json::from_str(&text).map_err(|e| Error::Data {
             path: path.display().to_string(),
             msg: format!("not a labels file: {e}"),
-        })
+        })?;
+        if l.binary && (l.classes.len() != 2 || l.multi_label) {
+            return Err(Error::Data {
+                path: path.display().to_string(),
+                msg: format!(
+                    "\"binary\": true needs exactly two classes and no multi_label, got {} classes",
+                    l.classes.len()
+                ),
+            });
+        }
+        Ok(l)
     }
 
     /// Writes `labels.json` atomically.
@@ -131,6 +201,40 @@ pub struct Dataset<T> {
 }
 
 impl<T: Float> Dataset<T> {
+    /// A data set from an encoded batch `x` and its targets, as an array `(records, outputs)`
+    /// or as class indices ([`crate::batch::Targets`]); ids are the row numbers `0`, `1` ….
+    /// For the training API ([`crate::train::fit`]).
+    ///
+    /// ```
+    /// use seqgrad::{data::Dataset, dna_batch};
+    /// # fn main() -> seqgrad::Result<()> {
+    /// let x = dna_batch::<f32>(&["ACGT", "TTGA", "GGCC"])?;
+    /// let ds = Dataset::new(x, &[1usize, 0, 1][..], 2)?; // class indices, 2 classes
+    /// assert_eq!(ds.y.row(0).to_vec(), vec![0.0, 1.0]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Shapes
+    /// - `x`: `(records, length, 4)`; targets `(records, outputs)` or `(records)` indices.
+    pub fn new<'a>(
+        x: Array3<T>,
+        targets: impl Into<crate::batch::Targets<'a, T>>,
+        outputs: usize,
+    ) -> Result<Dataset<T>> {
+        let n = x.shape()[0];
+        let y = targets
+            .into()
+            .to_array(&[n, outputs])?
+            .into_dimensionality::<ndarray::Ix2>()
+            .map_err(|e| Error::Usage(format!("targets: {e}")))?;
+        Ok(Dataset {
+            ids: (0..n).map(|i| i.to_string()).collect(),
+            x,
+            y,
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.x.shape()[0]
     }
@@ -142,6 +246,14 @@ impl<T: Float> Dataset<T> {
     /// Sequence length.
     pub fn seq_len(&self) -> usize {
         self.x.shape()[1]
+    }
+
+    /// Turns one-hot two-class targets `(records, 2)` into binary targets `(records, 1)` (the
+    /// second class is 1), for labels that [`Labels::for_model`] made binary.
+    pub fn binarize(&mut self) {
+        if self.y.ncols() == 2 {
+            self.y = self.y.slice(ndarray::s![.., 1..2]).to_owned();
+        }
     }
 
     /// The records at `idx`, in that order.
@@ -205,7 +317,7 @@ pub fn encode<T: Float>(
         }
     }
     let n = raw.records.len();
-    let k = labels.classes.len();
+    let k = labels.outputs();
     // Checked before allocating: a huge --pad must be an error, not an abort.
     crate::layers::checked_elems("the encoded data set", &[n, len, 4])
         .map_err(|e| Error::Usage(format!("{e} (check --pad/--crop)")))?;
@@ -237,7 +349,11 @@ pub fn encode<T: Float>(
                         labels.classes.join(", ")
                     ))
                 })?;
-                y[[i, j]] = T::one();
+                if !labels.binary {
+                    y[[i, j]] = T::one();
+                } else if j == 1 {
+                    y[[i, 0]] = T::one();
+                }
             }
         }
     }
@@ -311,6 +427,7 @@ mod tests {
         let one = Labels {
             classes: vec!["A".into()],
             multi_label: false,
+            binary: false,
         };
         let e = one.check_classifier("f.csv").unwrap_err().to_string();
         assert!(

@@ -1,6 +1,6 @@
 //! Evaluation and metrics: checking that data fits a model, batched prediction and evaluation
 //! in evaluation mode (record order), and the metrics of outputs against targets (accuracy for
-//! multi-class data, mean ROC/PR AUC for multi-label data).
+//! multi-class data, mean ROC/PR AUC for multi-label data, all three for a binary head).
 
 use ndarray::{Array2, ArrayD, Axis, Ix2};
 
@@ -17,12 +17,14 @@ pub struct Evaluation<T> {
     pub loss: f64,
     /// `(records, classes)` model outputs (after the softmax/sigmoid head).
     pub probs: Array2<T>,
-    /// `accuracy` (multi-class) or `roc_auc` and `pr_auc` means (multi-label).
+    /// `accuracy` (multi-class), `roc_auc` and `pr_auc` means (multi-label), or all three
+    /// (binary head).
     pub metrics: Vec<(String, f64)>,
 }
 
 /// Checks that a data set fits a model: sequence input `(length, 4)` or flat `(length·4)`
-/// input, and a flat output of one unit per class.
+/// input, and a flat output of `classes` units (one per class, or 1 for a binary head: pass
+/// [`crate::data::Labels::outputs`]).
 pub fn check_fit<T: Float>(model: &Sequential<T>, seq_len: usize, classes: usize) -> Result<()> {
     check_input_len(model, seq_len)?;
     if model.output_shape() != [classes] {
@@ -61,13 +63,24 @@ pub fn model_input<T: Float>(model: &Sequential<T>, x: ndarray::Array3<T>) -> Ar
     }
 }
 
-/// The metrics of outputs against targets.
+/// The metrics of outputs against targets. Single-column outputs of non-multi-label data are
+/// a binary head: accuracy at threshold 0.5, ROC AUC and PR AUC.
 pub fn compute_metrics<T: Float>(
     probs: &Array2<T>,
     y: &Array2<T>,
     multi_label: bool,
 ) -> Vec<(String, f64)> {
-    if multi_label {
+    if !multi_label && probs.ncols() == 1 && y.ncols() == 1 {
+        let (roc, pr) = metrics::per_label_auc(probs.view(), y.view());
+        vec![
+            (
+                "accuracy".into(),
+                metrics::binary_accuracy(probs.view(), y.view()),
+            ),
+            ("roc_auc".into(), metrics::mean_defined(&roc)),
+            ("pr_auc".into(), metrics::mean_defined(&pr)),
+        ]
+    } else if multi_label {
         let (roc, pr) = metrics::per_label_auc(probs.view(), y.view());
         vec![
             ("roc_auc".into(), metrics::mean_defined(&roc)),

@@ -1,6 +1,7 @@
 //! All integration tests in one crate (one link of seqgrad instead of one per file): each
 //! former `tests/*.rs` file is a module here.
 
+mod binary_head;
 mod cli_bench;
 mod cli_data;
 mod cli_grad;
