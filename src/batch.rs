@@ -213,9 +213,38 @@ pub fn dna_batch<T: Float>(sequences: &[impl AsRef<str>]) -> Result<Array3<T>> {
     Ok(x)
 }
 
-/// Anything that views as a batch: every owned array or view of any dimension.
+/// Anything that views as a batch: every owned array or view of any dimension, and a
+/// reference to one. [`Sequential::forward`], [`Sequential::forward_logits`],
+/// [`Sequential::backward`] and [`Sequential::backward_logits`] take it, so they are called
+/// on an `Array3`, an `ArrayView3`, an `ArrayD`, `&Array3` … alike.
+///
+/// ```
+/// use seqgrad::{dna_batch, ndarray::{s, Array3}, Mode, Sequential};
+/// # fn main() -> seqgrad::Result<()> {
+/// let mut model = Sequential::<f32>::from_file(
+///     concat!(env!("CARGO_MANIFEST_DIR"), "/models/seed.json"), 42)?;
+/// let x: Array3<f32> = dna_batch(&["ACGT".repeat(10), "TTGA".repeat(10), "GATC".repeat(10)])?;
+/// let a = model.forward(&x, Mode::Eval)?;                      // &Array3
+/// let b = model.forward(x.slice(s![0..2, .., ..]), Mode::Eval)?; // an ArrayView3
+/// let c = model.forward(x.clone().into_dyn(), Mode::Eval)?;      // an ArrayD
+/// assert_eq!(a.shape(), &[3, 2]);
+/// assert_eq!(b.shape(), &[2, 2]);
+/// assert!(a.slice(s![0..2, ..]).iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-5));
+/// assert_eq!(a, c);
+/// // backward takes any array too: ∂L/∂output of ones
+/// let dx = model.backward(ndarray::Array2::<f32>::ones((3, 2)))?;
+/// assert_eq!(dx.shape(), x.shape());
+/// # Ok(())
+/// # }
+/// ```
 pub trait AsBatch<T> {
     fn as_batch(&self) -> ArrayViewD<'_, T>;
+}
+
+impl<T, A: AsBatch<T> + ?Sized> AsBatch<T> for &A {
+    fn as_batch(&self) -> ArrayViewD<'_, T> {
+        (**self).as_batch()
+    }
 }
 
 impl<T, S: Data<Elem = T>, D: Dimension> AsBatch<T> for ArrayBase<S, D> {
@@ -235,6 +264,6 @@ pub trait Predict<T: Float> {
 
 impl<T: Float> Predict<T> for Sequential<T> {
     fn predict(&mut self, x: &impl AsBatch<T>) -> Result<ArrayD<T>> {
-        self.forward(x.as_batch(), Mode::Eval)
+        self.forward(x, Mode::Eval)
     }
 }

@@ -13,6 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::activation::Activation;
+use crate::batch::AsBatch;
 use crate::error::{BuildError, Error, Result, ShapeIssue};
 use crate::layers::rnn::{Direction, Recurrent};
 use crate::layers::{self, Layer, Param};
@@ -274,7 +275,8 @@ impl<T: Float> Sequential<T> {
     ///
     /// # Shapes
     /// - `x`: `(batch, …input_shape)`; returns `(batch, …output_shape)`.
-    pub fn forward_logits(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
+    pub fn forward_logits(&mut self, x: impl AsBatch<T>, mode: Mode) -> Result<ArrayD<T>> {
+        let x = x.as_batch();
         // A head output from an earlier `forward` no longer matches the layers' caches.
         self.head_out = None;
         self.check_input(&x)?;
@@ -296,10 +298,11 @@ impl<T: Float> Sequential<T> {
     /// - `x`: `(batch, …input_shape)`; returns `(batch, …output_shape)`.
     pub fn forward_logits_observed(
         &mut self,
-        x: ArrayViewD<'_, T>,
+        x: impl AsBatch<T>,
         mode: Mode,
         observe: &mut dyn FnMut(usize, &ArrayD<T>),
     ) -> Result<ArrayD<T>> {
+        let x = x.as_batch();
         self.head_out = None;
         self.check_input(&x)?;
         let mut h = x.to_owned();
@@ -314,7 +317,7 @@ impl<T: Float> Sequential<T> {
     ///
     /// # Shapes
     /// - `x`: `(batch, …input_shape)`; returns `(batch, …output_shape)`.
-    pub fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
+    pub fn forward(&mut self, x: impl AsBatch<T>, mode: Mode) -> Result<ArrayD<T>> {
         let mut y = self.forward_logits(x, mode)?;
         if let Some(h) = self.head {
             h.forward_inplace(y.view_mut());
@@ -325,7 +328,8 @@ impl<T: Float> Sequential<T> {
 
     /// Back-propagates ∂L/∂logits through every layer; returns ∂L/∂input and adds into the
     /// parameter gradients.
-    pub fn backward_logits(&mut self, grad: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+    pub fn backward_logits(&mut self, grad: impl AsBatch<T>) -> Result<ArrayD<T>> {
+        let grad = grad.as_batch();
         let n = self.layers.len();
         self.grad_norms = vec![0.0; n];
         let mut g = grad.to_owned();
@@ -337,7 +341,8 @@ impl<T: Float> Sequential<T> {
     }
 
     /// Back-propagates ∂L/∂output (after the head) through the head and every layer.
-    pub fn backward(&mut self, grad: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+    pub fn backward(&mut self, grad: impl AsBatch<T>) -> Result<ArrayD<T>> {
+        let grad = grad.as_batch();
         match self.head {
             Some(h) => {
                 let y = self.head_out.as_ref().ok_or_else(|| Error::NoForward {
