@@ -237,6 +237,7 @@ pub fn build_model<T: Float>(
 /// Reads `path` with the data options, keeps the picked records and encodes them. With
 /// `need_labels` the records must carry labels (of `labels`' classes, or of the file's own
 /// sorted classes when `labels` is None); otherwise labels are ignored.
+#[allow(clippy::too_many_arguments)] // the data flags, the pick, and what the model outputs
 pub fn load_records<T: Float>(
     path: &Path,
     data_args: &DataArgs,
