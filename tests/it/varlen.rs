@@ -40,11 +40,12 @@ fn null_length_parses_round_trips_and_summarises_with_a_question_mark() {
 #[test]
 fn builder_any_length_equals_the_model_file() {
     use seqgrad::spec::{EmptySpec, LayerSpec};
-    let b = Sequential::builder_any_length(4).add(LayerSpec::GlobalMaxpool1d(EmptySpec::default()));
+    let b = Sequential::<f32>::builder_any_length(4)
+        .add(LayerSpec::GlobalMaxpool1d(EmptySpec::default()));
     assert_eq!(b.spec().input_shape, vec![None, Some(4)]);
     let m: Sequential<f32> = b.build(0).unwrap();
     assert_eq!(m.output_shape(), &[4]);
-    let fixed: Sequential<f32> = Sequential::builder(&[10, 4]).build(0).unwrap();
+    let fixed: Sequential<f32> = Sequential::<f32>::builder(&[10, 4]).build(0).unwrap();
     assert_eq!(fixed.input_len(), Some(10));
     assert_eq!(fixed.input_shape(), &[10, 4]);
 }
