@@ -117,7 +117,13 @@ impl<T: Float> Sequential<T> {
             let built = symbolic_output(
                 ls,
                 &input,
-                |concrete| build_layer::<T>(ls, concrete, layer_seed, &mut rng),
+                |concrete| {
+                    // Shape-keeping layers that check their input are built for any length.
+                    let any = [0, concrete.last().copied().unwrap_or(0)];
+                    let keep = input[0].is_none()
+                        && matches!(ls, LayerSpec::Dropout(_) | LayerSpec::Activation(_));
+                    build_layer::<T>(ls, if keep { &any } else { concrete }, layer_seed, &mut rng)
+                },
                 |l, concrete| l.output_shape(concrete),
             );
             match built {
