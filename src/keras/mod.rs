@@ -19,7 +19,7 @@
 //!   {"class_name": "GlobalMaxPooling1D", "config": {"name": "g"}},
 //!   {"class_name": "Dense", "config": {"name": "d", "units": 2, "activation": "softmax"}}]}}"#;
 //! let spec = seqgrad::keras::spec_from_keras_json(keras, "model.json")?;
-//! assert_eq!(spec.input_shape, vec![40, 4]);
+//! assert_eq!(spec.input_shape, vec![Some(40), Some(4)]);
 //! assert_eq!(spec.layers[0].kind(), "conv1d");
 //! # Ok::<(), seqgrad::Error>(())
 //! ```
@@ -233,7 +233,7 @@ pub fn from_value(v: &Value, origin: &str) -> Result<KerasModel> {
     })?;
     Ok(KerasModel {
         spec: ModelSpec {
-            input_shape,
+            input_shape: input_shape.into_iter().map(Some).collect(),
             layers: out_layers,
         },
         layers: out_meta,

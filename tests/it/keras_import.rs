@@ -36,7 +36,7 @@ fn refused(v: &Value, parts: &[&str]) {
 #[test]
 fn options_map_to_seqgrad() {
     let s = keras::spec_from_keras_json(&fixture("conv_same_stride").to_string(), "k").unwrap();
-    assert_eq!(s.input_shape, vec![23, 4]);
+    assert_eq!(s.input_shape, vec![Some(23), Some(4)]);
     match &s.layers[0] {
         LayerSpec::Conv1d(c) => {
             assert_eq!((c.filters, c.kernel_size, c.strides), (5, 4, 3));
@@ -218,7 +218,7 @@ fn keras_2_style_json_converts() {
             "recurrent_activation": "sigmoid", "time_major": false}},
         {"class_name": "Dense", "config": {"name": "d", "units": 2, "activation": "softmax"}}]}});
     let s = keras::spec_from_keras_json(&v.to_string(), "k2").unwrap();
-    assert_eq!(s.input_shape, vec![30, 4]);
+    assert_eq!(s.input_shape, vec![Some(30), Some(4)]);
     assert_eq!(s.layers.len(), 4);
     seqgrad::Sequential::<f32>::from_spec(&s, 0).unwrap();
 }
