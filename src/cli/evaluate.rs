@@ -253,6 +253,7 @@ fn run_file(a: &Args) -> Result<()> {
         ids: Vec::new(),
         x: ndarray::Array3::zeros((n, 0, 4)),
         y,
+        lengths: None,
     };
     write_metrics(a, &eval, &ds, &labels)?;
     crate::cli::train::print_stdout(&report(&path.display().to_string(), &eval, &ds, &labels))

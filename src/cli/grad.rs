@@ -236,19 +236,21 @@ pub fn build_model<T: Float>(
 
 /// Reads `path` with the data options, keeps the picked records and encodes them. With
 /// `need_labels` the records must carry labels (of `labels`' classes, or of the file's own
-/// sorted classes when `labels` is None); otherwise labels are ignored.
-#[allow(clippy::too_many_arguments)] // the data flags, the pick, and what the model outputs
+/// sorted classes when `labels` is None); otherwise labels are ignored. `model` gives the
+/// number of outputs and its head (a binary head), and whether records may have mixed lengths
+/// (a model of any length: the data set then keeps each record's length).
 pub fn load_records<T: Float>(
     path: &Path,
     data_args: &DataArgs,
     pick: &RecordArgs,
     default_count: Option<usize>,
     labels: Option<&Labels>,
-    outputs: usize,
-    head: Option<crate::activation::Activation>,
+    model: &crate::model::Sequential<T>,
     need_labels: bool,
 ) -> Result<(Dataset<T>, Labels)> {
-    let policy = data_args.policy()?;
+    let policy = data_args.policy()?.for_model(model);
+    let outputs = model.output_shape().iter().product::<usize>();
+    let head = model.head();
     let opts = ReadOptions {
         require_labels: need_labels,
         multi_label: data_args.multi_label || labels.is_some_and(|l| l.multi_label),
@@ -520,8 +522,7 @@ fn run_data<T: Float>(
         &args.pick,
         Some(DEFAULT_RECORDS),
         labels,
-        outputs,
-        model.head(),
+        &model,
         target.is_none(),
     )?;
     crate::train::check_fit(&model, ds.seq_len(), labels.outputs())?;
@@ -529,7 +530,8 @@ fn run_data<T: Float>(
     let x = model_input(&model, ds.x.clone());
     model.zero_grad();
     model.set_record_step_grads(true);
-    let logits = model.forward_logits(x.view(), Mode::Eval)?;
+    // records of mixed lengths (a model of any length) are masked past their own length
+    let logits = model.forward_logits_masked(x.view(), ds.lengths.as_deref(), Mode::Eval)?;
     let (value, upstream, what) = match target {
         None => {
             let loss_fn = Loss::for_head(model.head());
@@ -558,7 +560,10 @@ fn run_data<T: Float>(
                 g,
                 format!(
                     "L = sum over records of the logit of class {c} ({})",
-                    labels.classes.get(c).map(String::as_str).unwrap_or("?")
+                    labels
+                        .positive()
+                        .or(labels.classes.get(c).map(String::as_str))
+                        .unwrap_or("?")
                 ),
             )
         }

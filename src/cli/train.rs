@@ -57,6 +57,7 @@ impl DataArgs {
         let p = LengthPolicy {
             crop: self.crop,
             pad: self.pad,
+            any_length: false,
         };
         p.target()?;
         Ok(p)

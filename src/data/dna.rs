@@ -134,6 +134,26 @@ pub fn reverse_complement_batch<T: Float>(x: ArrayView3<'_, T>) -> ndarray::Arra
     v.to_owned()
 }
 
+/// Reverse complement of a padded batch: each record's first `lengths[b]` rows are reversed
+/// and complemented, its padding (all-zero rows past its length) stays at the end.
+///
+/// # Shapes
+/// - `x`: `(batch, length, 4)`, `lengths`: `(batch)`; returns `(batch, length, 4)`.
+pub fn reverse_complement_padded<T: Float>(
+    x: ArrayView3<'_, T>,
+    lengths: &[usize],
+) -> ndarray::Array3<T> {
+    let mut out = ndarray::Array3::zeros(x.raw_dim());
+    for (b, &n) in lengths.iter().enumerate().take(x.shape()[0]) {
+        let n = n.min(x.shape()[1]);
+        let mut v = x.slice(ndarray::s![b, ..n, ..]);
+        v.invert_axis(Axis(0));
+        v.invert_axis(Axis(1));
+        out.slice_mut(ndarray::s![b, ..n, ..]).assign(&v);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

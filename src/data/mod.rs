@@ -170,10 +170,25 @@ impl Labels {
 /// must have the same length. With `crop = n`, longer sequences are cut to their centred `n`
 /// bases; with `pad = n`, shorter ones get all-zero rows (no base) appended at the end up to `n`.
 /// Both may be given with the same `n`.
+///
+/// With `any_length` (a model whose `input_shape` is `[null, 4]`) records may have different
+/// lengths: they are padded with all-zero rows to the longest record (or to `pad`), and every
+/// record's own length is kept in [`Dataset::lengths`] (after cropping to `crop`, if given) so
+/// the model masks the padding.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LengthPolicy {
     pub crop: Option<usize>,
     pub pad: Option<usize>,
+    /// Mixed lengths allowed (padded, with per-record lengths): for a model of any length.
+    pub any_length: bool,
+}
+
+impl LengthPolicy {
+    /// This policy for `model`: mixed lengths allowed when the model accepts any length.
+    pub fn for_model<T: Float>(mut self, model: &crate::model::Sequential<T>) -> LengthPolicy {
+        self.any_length = model.is_variable_length();
+        self
+    }
 }
 
 impl LengthPolicy {
@@ -198,6 +213,9 @@ pub struct Dataset<T> {
     pub x: Array3<T>,
     /// `(records, classes)`; all zeros when the file has no labels.
     pub y: Array2<T>,
+    /// Each record's own length when records have different lengths (a model of any length):
+    /// `x` is padded with all-zero rows past it. `None`: every record is `x`'s full length.
+    pub lengths: Option<Vec<usize>>,
 }
 
 impl<T: Float> Dataset<T> {
@@ -232,6 +250,7 @@ impl<T: Float> Dataset<T> {
             ids: (0..n).map(|i| i.to_string()).collect(),
             x,
             y,
+            lengths: None,
         })
     }
 
@@ -258,10 +277,60 @@ impl<T: Float> Dataset<T> {
 
     /// The records at `idx`, in that order.
     pub fn subset(&self, idx: &[usize]) -> Dataset<T> {
+        let lengths = self
+            .lengths
+            .as_ref()
+            .map(|l| idx.iter().map(|&i| l[i]).collect::<Vec<usize>>());
+        let mut x = self.x.select(Axis(0), idx);
+        if let Some(m) = lengths.as_ref().and_then(|l| l.iter().max()) {
+            // a subset is padded to its own longest record
+            x = x.slice(ndarray::s![.., ..*m, ..]).to_owned();
+        }
         Dataset {
             ids: idx.iter().map(|&i| self.ids[i].clone()).collect(),
-            x: self.x.select(Axis(0), idx),
+            x,
             y: self.y.select(Axis(0), idx),
+            lengths,
+        }
+    }
+
+    /// The input batch of the records `idx`, padded to their longest record, with their
+    /// lengths (`None` for fixed-length data: then exactly `x.select(Axis(0), idx)`).
+    ///
+    /// # Shapes
+    /// - returns `(idx.len(), length, 4)` and `(idx.len())` lengths.
+    pub fn batch(&self, idx: &[usize]) -> (Array3<T>, Option<Vec<usize>>) {
+        match &self.lengths {
+            None => (self.x.select(Axis(0), idx), None),
+            Some(l) => {
+                let lens: Vec<usize> = idx.iter().map(|&i| l[i]).collect();
+                let m = lens.iter().copied().max().unwrap_or(0);
+                let mut x = Array3::zeros((idx.len(), m, self.x.shape()[2]));
+                for (k, &i) in idx.iter().enumerate() {
+                    x.index_axis_mut(Axis(0), k)
+                        .assign(&self.x.slice(ndarray::s![i, ..m, ..]));
+                }
+                (x, Some(lens))
+            }
+        }
+    }
+
+    /// The records `start..end` as a batch ([`Dataset::batch`] of a range).
+    pub fn batch_range(&self, start: usize, end: usize) -> (Array3<T>, Option<Vec<usize>>) {
+        match &self.lengths {
+            None => (
+                self.x.slice(ndarray::s![start..end, .., ..]).to_owned(),
+                None,
+            ),
+            Some(_) => self.batch(&(start..end).collect::<Vec<usize>>()),
+        }
+    }
+
+    /// The longest record (the padded length).
+    pub fn max_len(&self) -> usize {
+        match &self.lengths {
+            Some(l) => l.iter().copied().max().unwrap_or(0),
+            None => self.seq_len(),
         }
     }
 
@@ -296,17 +365,31 @@ pub fn encode<T: Float>(
         .first()
         .ok_or_else(|| derr("no records".into()))?;
     let target = policy.target()?;
-    let len = target.unwrap_or(first.seq.len());
+    let longest = raw.records.iter().map(|r| r.seq.len()).max().unwrap_or(0);
+    let len = match (policy.any_length, target, policy.crop) {
+        // mixed lengths: pad to the longest (cropped) record, or to --pad
+        (true, None, _) => longest,
+        (true, Some(t), Some(_)) => longest.min(t).max(policy.pad.unwrap_or(0)),
+        (true, Some(t), None) => longest.max(t),
+        (false, t, _) => t.unwrap_or(first.seq.len()),
+    };
+    if policy.any_length && longest == 0 {
+        return Err(derr(format!(
+            "line {}: record {} is empty; a sequence needs at least one base",
+            first.line, first.id
+        )));
+    }
     for r in &raw.records {
         let l = r.seq.len();
-        let ok =
-            l == len || (l > len && policy.crop.is_some()) || (l < len && policy.pad.is_some());
+        let ok = l == len
+            || (l > len && policy.crop.is_some())
+            || (l < len && (policy.pad.is_some() || policy.any_length));
         if !ok {
             let why = match target {
                 Some(t) if l > t => format!("is longer than {t} (use --crop {t} to cut it)"),
                 Some(t) => format!("is shorter than {t} (use --pad {t} to pad it)"),
                 None => format!(
-                    "differs from the first record's length {len} (line {}); use --crop N or --pad N",
+                    "differs from the first record's length {len} (line {}); {MIXED_LENGTHS_FIX}",
                     first.line
                 ),
             };
@@ -357,12 +440,33 @@ pub fn encode<T: Float>(
             }
         }
     }
+    let lengths = policy.any_length.then(|| {
+        raw.records
+            .iter()
+            .map(|r| r.seq.len().min(len))
+            .collect::<Vec<usize>>()
+    });
+    if let Some(r) = lengths
+        .as_ref()
+        .and_then(|l| l.iter().position(|&n| n == 0))
+    {
+        let r = &raw.records[r];
+        return Err(derr(format!(
+            "line {}: record {} is empty; a sequence needs at least one base",
+            r.line, r.id
+        )));
+    }
     Ok(Dataset {
         ids: raw.records.iter().map(|r| r.id.clone()).collect(),
         x,
         y,
+        lengths,
     })
 }
+
+/// What to do about records of different lengths for a fixed-length model (the end of the
+/// error message).
+pub const MIXED_LENGTHS_FIX: &str = "use --pad N or --crop N to bring every record to N bases, or give the model file \"input_shape\": [null, 4] so it takes any length";
 
 /// Reads and encodes a labelled file, deriving the class names from it when `labels` is None.
 pub fn load_labelled<T: Float>(

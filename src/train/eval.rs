@@ -41,7 +41,9 @@ pub fn check_fit<T: Float>(model: &Sequential<T>, seq_len: usize, classes: usize
 /// (a huge `--pad` is then an error before any allocation).
 pub fn check_input_len<T: Float>(model: &Sequential<T>, seq_len: usize) -> Result<()> {
     let input = model.input_shape();
-    let ok = input == [seq_len, 4] || seq_len.checked_mul(4).is_some_and(|f| input == [f]);
+    let ok = input == [seq_len, 4]
+        || seq_len.checked_mul(4).is_some_and(|f| input == [f])
+        || (model.is_variable_length() && input.get(1) == Some(&4) && seq_len > 0);
     if !ok {
         return Err(Error::Usage(format!(
             "the model input is {} but the data is {} one-hot sequences of length {seq_len} (use --crop/--pad or change input_shape)",
@@ -110,17 +112,37 @@ pub fn predict<T: Float>(
     batch_size: usize,
     rc: bool,
 ) -> Result<Array2<T>> {
+    predict_masked(model, x, None, batch_size, rc)
+}
+
+/// [`predict`] of records padded to `x`'s length with their own `lengths` (a model of any
+/// length; `None`: every record is full length). Each batch is cut to its longest record.
+///
+/// # Shapes
+/// - `x`: `(records, length, 4)`, `lengths`: `(records)`; returns `(records, classes)`.
+pub fn predict_masked<T: Float>(
+    model: &mut Sequential<T>,
+    x: &ndarray::Array3<T>,
+    lengths: Option<&[usize]>,
+    batch_size: usize,
+    rc: bool,
+) -> Result<Array2<T>> {
     let n = x.shape()[0];
     let bs = batch_size.max(1);
     let mut parts = Vec::new();
     let mut start = 0;
     while start < n {
         let end = (start + bs).min(n);
-        let mut xb = x.slice(ndarray::s![start..end, .., ..]).to_owned();
+        let lens = lengths.map(|l| &l[start..end]);
+        let m = lens.map_or(x.shape()[1], |l| l.iter().copied().max().unwrap_or(0));
+        let mut xb = x.slice(ndarray::s![start..end, ..m, ..]).to_owned();
         if rc {
-            xb = dna::reverse_complement_batch(xb.view());
+            xb = match lens {
+                Some(l) => dna::reverse_complement_padded(xb.view(), l),
+                None => dna::reverse_complement_batch(xb.view()),
+            };
         }
-        let out = model.forward(model_input(model, xb).view(), Mode::Infer)?;
+        let out = model.forward_masked(model_input(model, xb).view(), lens, Mode::Infer)?;
         parts.push(to2(out)?);
         start = end;
     }
@@ -144,13 +166,17 @@ pub fn evaluate<T: Float>(
     let mut start = 0;
     while start < n {
         let end = (start + bs).min(n);
-        let xb = data.x.slice(ndarray::s![start..end, .., ..]).to_owned();
+        let (xb, lens) = data.batch_range(start, end);
         let yb = data
             .y
             .slice(ndarray::s![start..end, ..])
             .to_owned()
             .into_dyn();
-        let mut logits = model.forward_logits(model_input(model, xb).view(), Mode::Infer)?;
+        let mut logits = model.forward_logits_masked(
+            model_input(model, xb).view(),
+            lens.as_deref(),
+            Mode::Infer,
+        )?;
         let (l, _) = loss_fn.compute(logits.view(), yb.view())?;
         total += l * (end - start) as f64;
         if let Some(h) = model.head() {
