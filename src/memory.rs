@@ -785,6 +785,21 @@ pub fn check_fits(spec: &ModelSpec, batch: usize, workload: Workload) -> Result<
     check_fits_elem(spec, batch, workload, 4)
 }
 
+/// [`check_fits`] for a model of any length (`[null, C]`) at a padded batch length `length`
+/// (the longest record); a fixed-length model is checked as [`check_fits`] does.
+pub fn check_fits_length(
+    spec: &ModelSpec,
+    batch: usize,
+    workload: Workload,
+    length: usize,
+) -> Result<()> {
+    let mut s = spec.clone();
+    if s.is_variable_length() {
+        s.input_shape[0] = Some(length.max(1));
+    }
+    check_fits(&s, batch, workload)
+}
+
 /// [`check_fits`] for elements of `elem_bytes` bytes (8 for f64).
 pub fn check_fits_elem(
     spec: &ModelSpec,

@@ -122,7 +122,8 @@ impl ModelArgs {
         data_args: &DataArgs,
     ) -> Result<(Sequential<f32>, Option<Labels>, LengthPolicy)> {
         let (model, labels) = self.load()?;
-        let policy = data_args.policy()?;
+        // a model of any length takes records of mixed lengths (padded per batch, masked)
+        let policy = data_args.policy()?.for_model(&model);
         if let Some(t) = policy.target()? {
             train::check_input_len(&model, t)?;
         }
@@ -215,6 +216,7 @@ fn run_file(a: &Args) -> Result<()> {
     while let Some(raw) = stream.next_chunk(a.batch_size)? {
         lengths.check(&raw)?;
         let ds = data::encode::<f32>(&raw, &labels, policy, true)?;
+        crate::cli::predict::check_fits_chunk(&model, &ds, a.batch_size)?;
         train::check_fit(&model, ds.seq_len(), labels.outputs())?;
         overlap.count(&ds);
         let e = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
@@ -426,7 +428,7 @@ fn run_split(a: &Args, split: SplitName) -> Result<()> {
     let (mut model, labels) = a.model.load()?;
     let labels = labels.ok_or_else(|| Error::Usage("the run has no labels.json".into()))?;
     let s = &cfg.data_settings;
-    let policy = s.policy();
+    let policy = s.policy().for_model(&model);
     if let Some(t) = policy.target()? {
         train::check_input_len(&model, t)?;
     }

@@ -93,9 +93,11 @@ pub fn run(a: &Args) -> Result<()> {
             lengths.check(&raw)?;
             let ds = data::encode::<f32>(&raw, &labels, policy, false)?;
             train::check_fit(&model, ds.seq_len(), labels.outputs())?;
-            let mut probs = train::predict(&mut model, &ds.x, a.batch_size, false)?;
+            check_fits_chunk(&model, &ds, a.batch_size)?;
+            let lens = ds.lengths.as_deref();
+            let mut probs = train::predict_masked(&mut model, &ds.x, lens, a.batch_size, false)?;
             if a.rc_average {
-                let rc = train::predict(&mut model, &ds.x, a.batch_size, true)?;
+                let rc = train::predict_masked(&mut model, &ds.x, lens, a.batch_size, true)?;
                 probs = (probs + rc) * 0.5f32;
             }
             let mut s = String::new();
@@ -167,6 +169,24 @@ pub(crate) fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
     pb
 }
 
+/// The memory check of a model of any length for a chunk of records, at the chunk's longest
+/// record (a fixed-length model was checked before reading).
+pub(crate) fn check_fits_chunk(
+    model: &crate::model::Sequential<f32>,
+    ds: &data::Dataset<f32>,
+    batch_size: usize,
+) -> Result<()> {
+    if !model.is_variable_length() {
+        return Ok(());
+    }
+    crate::memory::check_fits_length(
+        model.spec(),
+        batch_size.min(ds.len().max(1)),
+        crate::memory::Workload::Inference,
+        ds.max_len(),
+    )
+}
+
 /// Without `--crop`/`--pad` every record must have the first record's length; chunks are
 /// encoded one at a time, so this checks each chunk against the file's first record (the same
 /// error as reading the whole file).
@@ -184,7 +204,7 @@ impl SameLength {
     }
 
     pub(crate) fn check(&mut self, raw: &RawData) -> Result<()> {
-        if self.policy.crop.is_some() || self.policy.pad.is_some() {
+        if self.policy.crop.is_some() || self.policy.pad.is_some() || self.policy.any_length {
             return Ok(());
         }
         let Some(f) = raw.records.first() else {
@@ -195,10 +215,11 @@ impl SameLength {
             return Err(Error::Data {
                 path: raw.path.clone(),
                 msg: format!(
-                    "line {}: record {} has length {}, which differs from the first record's length {len} (line {line}); use --crop N or --pad N",
+                    "line {}: record {} has length {}, which differs from the first record's length {len} (line {line}); {}",
                     r.line,
                     r.id,
-                    r.seq.len()
+                    r.seq.len(),
+                    data::MIXED_LENGTHS_FIX
                 ),
             });
         }

@@ -489,6 +489,8 @@ fn run_inner(a: &Args) -> Result<()> {
     if let Some(t) = policy.target()? {
         train::check_input_len(&model, t)?;
     }
+    // a model of any length takes records of mixed lengths (padded per batch, masked)
+    let policy = policy.for_model(&model);
     let opts = a.data_args.read_options();
     let (mut all, labels) = data::load_labelled::<f32>(&a.data, &opts, policy, None)?;
     // a dense(1, sigmoid) model on two-class data is a binary head
@@ -512,7 +514,19 @@ fn run_inner(a: &Args) -> Result<()> {
             (all.subset(&s.train), v, all.subset(&s.test), s)
         }
     };
-    if let Some(v) = &valid_set {
+    if model.is_variable_length() {
+        // the estimate needs a length: the longest record
+        let longest = all
+            .max_len()
+            .max(valid_set.as_ref().map_or(0, |v| v.max_len()));
+        crate::memory::check_fits_length(
+            &spec,
+            a.batch_size,
+            crate::memory::Workload::Train,
+            longest,
+        )?;
+    }
+    if let Some(v) = valid_set.as_ref().filter(|_| !model.is_variable_length()) {
         if v.seq_len() != train_set.seq_len() {
             return Err(Error::Usage(format!(
                 "validation sequences have length {} but training sequences {}",
