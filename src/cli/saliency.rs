@@ -233,7 +233,16 @@ fn run_inner(a: &Args) -> Result<()> {
         "{}: {} records × {} bp of {}, logit of {target_text}, model {} ({dtype} weights, run in F64)\n",
         opts.method.name(),
         ds.len(),
-        ds.seq_len(),
+        match ds.lengths.as_deref() {
+            Some(l) => {
+                let (lo, hi) = (l.iter().min(), l.iter().max());
+                match (lo, hi) {
+                    (Some(lo), Some(hi)) if lo != hi => format!("{lo}–{hi}"),
+                    _ => ds.seq_len().to_string(),
+                }
+            }
+            None => ds.seq_len().to_string(),
+        },
         a.data.display(),
         wpath.display()
     );

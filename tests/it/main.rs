@@ -41,3 +41,4 @@ mod train_metrics;
 mod train_record;
 mod train_resume;
 mod varlen;
+mod varlen_cli;
