@@ -452,3 +452,68 @@ fn matches_pytorch_pack_padded_sequence() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn per_position_losses_count_real_positions_only() {
+    use seqgrad::loss::Loss;
+    let lens = [3usize, 1, 2];
+    let z = random_array(&[3, 3, 4], -2.0, 2.0, 4);
+    let mut t = ArrayD::<f64>::zeros(z.raw_dim());
+    for (i, mut row) in t.lanes_mut(Axis(2)).into_iter().enumerate() {
+        row[i % 4] = 1.0;
+    }
+    for loss in [
+        Loss::CrossEntropy,
+        Loss::BinaryCrossEntropy,
+        Loss::MeanSquaredError,
+    ] {
+        let (l, g) = loss
+            .compute_masked(z.view(), t.view(), Some(&lens))
+            .unwrap();
+        // the real positions stacked into one (6, 4) batch
+        let pick = |a: &ArrayD<f64>| {
+            let rows: Vec<_> = lens
+                .iter()
+                .enumerate()
+                .flat_map(|(b, &n)| (0..n).map(move |ti| (b, ti)))
+                .map(|(b, ti)| a.slice(s![b, ti, ..]).to_owned())
+                .collect();
+            ndarray::stack(Axis(0), &rows.iter().map(|r| r.view()).collect::<Vec<_>>())
+                .unwrap()
+                .into_dyn()
+        };
+        let (l2, g2) = loss.compute(pick(&z).view(), pick(&t).view()).unwrap();
+        assert!((l - l2).abs() < 1e-14, "{loss:?}");
+        assert!(diff(&pick(&g), &g2) < 1e-15, "{loss:?}");
+        for (b, &n) in lens.iter().enumerate() {
+            assert!(g.slice(s![b, n.., ..]).iter().all(|&v| v == 0.0));
+        }
+        // per-record (B, K) targets: lengths change nothing
+        let z2 = z.slice(s![.., 0, ..]).to_owned().into_dyn();
+        let t2 = t.slice(s![.., 0, ..]).to_owned().into_dyn();
+        assert_eq!(
+            loss.compute_masked(z2.view(), t2.view(), Some(&lens))
+                .unwrap()
+                .0,
+            loss.compute(z2.view(), t2.view()).unwrap().0
+        );
+    }
+}
+
+#[test]
+fn unmasked_runs_differ_from_pytorch_so_the_parity_test_can_fail() {
+    // the parity fixtures really exercise the masking: ignoring the lengths breaks them
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/varlen/conv_pool_bilstm");
+    let tensors = seqgrad::weights::read_tensors(&dir.join("f64.safetensors")).unwrap();
+    let mut m = Sequential::<f64>::from_file(dir.join("model.json"), 0).unwrap();
+    let params = tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("layers."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    seqgrad::weights::load_from(&mut m, &params).unwrap();
+    let y = m
+        .forward(tensors["input"].array.view(), Mode::Eval)
+        .unwrap();
+    assert!(diff(&y, &tensors["expected.output"].array) > 1e-3);
+}
