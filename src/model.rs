@@ -40,7 +40,7 @@ pub struct Sequential<T: Float> {
     /// Per-record lengths of the last masked forward pass: the input's, then every layer's
     /// output's (`None` for a layer whose output has no time axis). `None` after an unmasked
     /// forward.
-    masks: Option<(Vec<usize>, Vec<Option<Vec<usize>>>)>,
+    masks: Option<Masks>,
     /// Lengths the [`Layer`] impl's `forward` uses (set with [`Layer::set_lengths`]), so a
     /// model can be checked as a layer (gradient checks) on a masked batch.
     layer_lengths: Option<Vec<usize>>,
@@ -53,6 +53,13 @@ pub struct Sequential<T: Float> {
     /// [`Sequential::set_need_input_grad`].
     need_input_grad: bool,
 }
+
+/// Per-record lengths of a masked forward pass: the input's, then every layer's output's
+/// (`None` where the output has no time axis).
+type Masks = (Vec<usize>, Vec<Option<Vec<usize>>>);
+
+/// A per-layer output observer (`forward_logits_observed`).
+type Observer<'a, T> = &'a mut dyn FnMut(usize, &ArrayD<T>);
 
 /// Builds one layer from its spec for a per-sample input shape.
 pub fn build_layer<T: Float>(
@@ -441,7 +448,7 @@ impl<T: Float> Sequential<T> {
         x: ArrayViewD<'_, T>,
         lengths: Option<&[usize]>,
         mode: Mode,
-        mut observe: Option<&mut dyn FnMut(usize, &ArrayD<T>)>,
+        mut observe: Option<Observer<'_, T>>,
     ) -> Result<ArrayD<T>> {
         // A head output from an earlier `forward` no longer matches the layers' caches.
         self.head_out = None;

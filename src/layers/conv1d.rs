@@ -21,6 +21,13 @@
 //! `dX̂ = dZ Ŵᵀ`, and col2im: `dx[b, t·s + k·d − P, c] += dX̂[b·L' + t, k·C + c]` — every
 //! input position that several windows (or taps) read receives the *sum* of their gradients.
 //!
+//! Masked batches ([`Layer::set_lengths`], variable-length models): record `b` of real length
+//! `L_b` uses its own geometry — `L'_b` and `P_b` from the formulas above with `L = L_b` (so
+//! `same` with `s > 1` gets the left padding the record alone would) — and its patch rows read
+//! only `[0, L_b)`; rows `t ≥ L'_b` are zero patches (the model then zeroes those outputs and
+//! their gradients). Backward uses the same per-record geometry in col2im, so padded input
+//! positions get a zero gradient. A record with `S > L_b` (`valid`) is an error naming it.
+//!
 //! Each product is one GEMM ([`crate::layers::gemm::mat_mul`], parallel inside and bit-identical
 //! at any thread count). `Mode::Infer` keeps no cache, only the patch buffer for the next batch.
 

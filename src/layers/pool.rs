@@ -19,6 +19,10 @@
 //! positions (Keras/TF `same` behaviour); backward `dx[b, i, c] += dy[b, t, c] / |W_t|` for
 //! `i ∈ W_t`.
 //!
+//! Masked batches ([`Layer::set_lengths`]): record `b` uses `L = L_b` in the geometry and the
+//! windows above (its own `L'_b`, `P_b`; windows over its real positions only); outputs
+//! `t ≥ L'_b` are zero and padded positions get no gradient.
+//!
 //! When windows overlap (`s < p`), a position in several windows receives the **sum** of their
 //! gradients (`+=`).
 

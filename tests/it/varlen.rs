@@ -353,3 +353,167 @@ fn masked_batches_pass_finite_difference_gradient_checks() {
         assert!(w < 1e-6, "{layers}: {w:e}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// PyTorch parity with pack_padded_sequence: fixtures written by python/varlen_fixtures.py.
+
+use seqgrad::Float;
+use std::path::{Path, PathBuf};
+
+fn varlen_fixtures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/varlen");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("model.json").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Worst |rust − torch| / max|torch| over output, input gradient and every parameter gradient.
+fn torch_case<T: Float>(dir: &Path, file: &str) -> Vec<(String, f64)> {
+    let tensors = seqgrad::weights::read_tensors(&dir.join(file)).unwrap();
+    let get = |n: &str| -> ArrayD<f64> {
+        tensors
+            .get(n)
+            .unwrap_or_else(|| panic!("{}: no {n}", dir.display()))
+            .array
+            .clone()
+    };
+    let mut m = Sequential::<T>::from_file(dir.join("model.json"), 0).unwrap();
+    assert!(m.is_variable_length());
+    let params = tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("layers."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    seqgrad::weights::load_from(&mut m, &params).unwrap();
+    let x = get("input").mapv(T::lit);
+    let lens: Vec<usize> = get("lengths").iter().map(|&v| v as usize).collect();
+    let og = get("output_grad").mapv(T::lit);
+    let y = m.forward_masked(x.view(), Some(&lens), Mode::Eval).unwrap();
+    let dx = m.backward(og.view()).unwrap();
+    let mut got = vec![
+        ("output".to_string(), y.mapv(|v| v.to_f64c())),
+        ("input_grad".to_string(), dx.mapv(|v| v.to_f64c())),
+    ];
+    for (n, p) in m.named_params() {
+        got.push((format!("grad.{n}"), p.grad.mapv(|v| v.to_f64c())));
+    }
+    let expected = tensors
+        .keys()
+        .filter(|k| k.starts_with("expected."))
+        .count();
+    assert_eq!(got.len(), expected, "{}: tensors compared", dir.display());
+    got.into_iter()
+        .map(|(n, a)| {
+            let e = get(&format!("expected.{n}"));
+            assert_eq!(a.shape(), e.shape(), "{} {n}", dir.display());
+            let scale = e.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
+            let worst = a
+                .iter()
+                .zip(e.iter())
+                .fold(0.0f64, |m, (a, e)| m.max((a - e).abs()));
+            (n, worst / scale)
+        })
+        .collect()
+}
+
+#[test]
+fn matches_pytorch_pack_padded_sequence() {
+    let dirs = varlen_fixtures();
+    assert!(
+        dirs.len() >= 5,
+        "fixtures missing: run python/varlen_fixtures.py"
+    );
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        for (file, tol, worst_f) in [
+            (
+                "f64.safetensors",
+                1e-9,
+                torch_case::<f64> as fn(&Path, &str) -> Vec<(String, f64)>,
+            ),
+            ("f32.safetensors", 1e-5, torch_case::<f32>),
+        ] {
+            let errs = worst_f(dir, file);
+            let worst = errs.iter().map(|e| e.1).fold(0.0, f64::max);
+            println!(
+                "{} {file}: worst relative error {worst:.2e}",
+                dir.file_name().unwrap().to_string_lossy()
+            );
+            for (n, e) in errs {
+                if e > tol {
+                    failures.push(format!("{} {file} {n}: {e:.2e}", dir.display()));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn per_position_losses_count_real_positions_only() {
+    use seqgrad::loss::Loss;
+    let lens = [3usize, 1, 2];
+    let z = random_array(&[3, 3, 4], -2.0, 2.0, 4);
+    let mut t = ArrayD::<f64>::zeros(z.raw_dim());
+    for (i, mut row) in t.lanes_mut(Axis(2)).into_iter().enumerate() {
+        row[i % 4] = 1.0;
+    }
+    for loss in [
+        Loss::CrossEntropy,
+        Loss::BinaryCrossEntropy,
+        Loss::MeanSquaredError,
+    ] {
+        let (l, g) = loss
+            .compute_masked(z.view(), t.view(), Some(&lens))
+            .unwrap();
+        // the real positions stacked into one (6, 4) batch
+        let pick = |a: &ArrayD<f64>| {
+            let rows: Vec<_> = lens
+                .iter()
+                .enumerate()
+                .flat_map(|(b, &n)| (0..n).map(move |ti| (b, ti)))
+                .map(|(b, ti)| a.slice(s![b, ti, ..]).to_owned())
+                .collect();
+            ndarray::stack(Axis(0), &rows.iter().map(|r| r.view()).collect::<Vec<_>>())
+                .unwrap()
+                .into_dyn()
+        };
+        let (l2, g2) = loss.compute(pick(&z).view(), pick(&t).view()).unwrap();
+        assert!((l - l2).abs() < 1e-14, "{loss:?}");
+        assert!(diff(&pick(&g), &g2) < 1e-15, "{loss:?}");
+        for (b, &n) in lens.iter().enumerate() {
+            assert!(g.slice(s![b, n.., ..]).iter().all(|&v| v == 0.0));
+        }
+        // per-record (B, K) targets: lengths change nothing
+        let z2 = z.slice(s![.., 0, ..]).to_owned().into_dyn();
+        let t2 = t.slice(s![.., 0, ..]).to_owned().into_dyn();
+        assert_eq!(
+            loss.compute_masked(z2.view(), t2.view(), Some(&lens))
+                .unwrap()
+                .0,
+            loss.compute(z2.view(), t2.view()).unwrap().0
+        );
+    }
+}
+
+#[test]
+fn unmasked_runs_differ_from_pytorch_so_the_parity_test_can_fail() {
+    // the parity fixtures really exercise the masking: ignoring the lengths breaks them
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/varlen/conv_pool_bilstm");
+    let tensors = seqgrad::weights::read_tensors(&dir.join("f64.safetensors")).unwrap();
+    let mut m = Sequential::<f64>::from_file(dir.join("model.json"), 0).unwrap();
+    let params = tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("layers."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    seqgrad::weights::load_from(&mut m, &params).unwrap();
+    let y = m
+        .forward(tensors["input"].array.view(), Mode::Eval)
+        .unwrap();
+    assert!(diff(&y, &tensors["expected.output"].array) > 1e-3);
+}
