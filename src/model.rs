@@ -694,6 +694,14 @@ pub fn fmt_dims(dims: &[Option<usize>]) -> String {
     format!("({})", parts.join(", "))
 }
 
+/// A concrete per-sample shape with a 0 length (unknown) shown as `?`: `(?, 4)`.
+fn fmt_sym(shape: &[usize]) -> String {
+    match shape {
+        [0, c] => format!("(?, {c})"),
+        _ => fmt_shape(shape),
+    }
+}
+
 /// A shape with `None` (unknown length) written as 0.
 pub(crate) fn zero_unknown(dims: &[Option<usize>]) -> Vec<usize> {
     dims.iter().map(|d| d.unwrap_or(0)).collect()
@@ -784,9 +792,16 @@ pub(crate) fn symbolic_output<L>(
         )));
     }
     let [pa, pb] = PROBE_LENGTHS;
-    let l = make(&[pa, c])?;
-    let oa = shape_for(&l, &[pa, c])?;
-    let ob = shape_for(&l, &[pb, c])?;
+    let probe_issue = |e: ShapeIssue| match e {
+        ShapeIssue::TooShort { what, needed, .. } => ShapeIssue::NeedsFixedLength(format!(
+            "{what} {needed} is longer than the {pa} positions a null-length model is checked \
+             with; give input_shape a fixed length"
+        )),
+        other => other,
+    };
+    let l = make(&[pa, c]).map_err(probe_issue)?;
+    let oa = shape_for(&l, &[pa, c]).map_err(probe_issue)?;
+    let ob = shape_for(&l, &[pb, c]).map_err(probe_issue)?;
     layers::checked_elems("output", &ob)?;
     match (oa.as_slice(), ob.as_slice()) {
         ([_, ca], [_, cb]) if ca == cb => Ok((l, vec![None, Some(*ca)])),
@@ -839,13 +854,13 @@ pub(crate) fn hint_for(
         return Some(format!(
             "the model input {} has no time axis; {needs} needs (length, features): \
              set input_shape to [length, channels]",
-            fmt_shape(&input_shape)
+            fmt_sym(&input_shape)
         ));
     };
     let what = &spec.layers[j];
     let kind = what.kind();
-    let before = fmt_shape(if j == 0 { &input_shape } else { &shapes[j - 1] });
-    let after = fmt_shape(&shapes[j]);
+    let before = fmt_sym(if j == 0 { &input_shape } else { &shapes[j - 1] });
+    let after = fmt_sym(&shapes[j]);
     let this = if layer.is_recurrent() {
         "the recurrent layer"
     } else {

@@ -517,3 +517,22 @@ fn unmasked_runs_differ_from_pytorch_so_the_parity_test_can_fail() {
         .unwrap();
     assert!(diff(&y, &tensors["expected.output"].array) > 1e-3);
 }
+
+#[test]
+fn hints_for_a_null_length_model_show_the_unknown_length_as_a_question_mark() {
+    let e = model(
+        r#"{"input_shape": [null, 4], "layers": [{"type": "global_maxpool1d"},
+        {"type": "lstm", "units": 2}]}"#,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("turning (?, 4) into (4)"), "{e}");
+    let e = model(
+        r#"{"input_shape": [null, 4], "layers": [{"type": "conv1d", "filters": 2, "kernel_size": 5000}]}"#,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("give input_shape a fixed length"), "{e}");
+}
