@@ -539,3 +539,25 @@ fn hints_for_a_null_length_model_show_the_unknown_length_as_a_question_mark() {
     .to_string();
     assert!(e.contains("give input_shape a fixed length"), "{e}");
 }
+
+#[test]
+fn a_keras_model_with_a_none_length_converts_to_a_null_length_model() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras/bi_gru_sum.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    assert_eq!(v["config"]["layers"][0]["class_name"], "InputLayer");
+    let input = &mut v["config"]["layers"][0]["config"];
+    let c = input["batch_shape"][2].clone();
+    input["batch_shape"] = serde_json::json!([null, null, c]);
+    let spec = seqgrad::keras::spec_from_keras_json(&v.to_string(), "k.json").unwrap();
+    assert_eq!(spec.input_shape[0], None);
+    assert!(Sequential::<f32>::from_spec(&spec, 0)
+        .unwrap()
+        .is_variable_length());
+    // only the length may be None
+    v["config"]["layers"][0]["config"]["batch_shape"] = serde_json::json!([null, 5, null]);
+    let e = seqgrad::keras::spec_from_keras_json(&v.to_string(), "k.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("only the length"), "{e}");
+}
