@@ -426,20 +426,38 @@ impl<T: Float> Sequential<T> {
     }
 
     /// The smallest input length for which every layer up to `upto` keeps at least one
-    /// position (for the too-short error).
+    /// position (for the too-short error): output lengths grow with the input length, so
+    /// doubling then bisection finds it.
     fn min_input_len(&self, upto: usize, padded: usize) -> usize {
-        (1..=padded.max(1) * 2 + 1_000_000)
-            .find(|&n| {
-                let mut cur = vec![n];
-                for l in &self.layers[..=upto] {
-                    match l.output_lengths(&cur) {
-                        Ok(o) if o.iter().all(|&v| v > 0) => cur = o,
-                        _ => return false,
+        let fits = |n: usize| {
+            let mut cur = vec![n];
+            self.layers[..=upto]
+                .iter()
+                .all(|l| match l.output_lengths(&cur) {
+                    Ok(o) if o.iter().all(|&v| v > 0) => {
+                        cur = o;
+                        true
                     }
-                }
-                true
-            })
-            .unwrap_or(padded)
+                    _ => false,
+                })
+        };
+        let mut hi = padded.max(1);
+        while !fits(hi) {
+            match hi.checked_mul(2) {
+                Some(h) if h <= 1 << 40 => hi = h,
+                _ => return hi,
+            }
+        }
+        let mut lo = 0; // !fits(lo) (a length of 0 never fits)
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
     }
 
     fn run(
