@@ -427,20 +427,38 @@ impl<T: Float> Sequential<T> {
     }
 
     /// The smallest input length for which every layer up to `upto` keeps at least one
-    /// position (for the too-short error).
+    /// position (for the too-short error): output lengths grow with the input length, so
+    /// doubling then bisection finds it.
     fn min_input_len(&self, upto: usize, padded: usize) -> usize {
-        (1..=padded.max(1) * 2 + 1_000_000)
-            .find(|&n| {
-                let mut cur = vec![n];
-                for l in &self.layers[..=upto] {
-                    match l.output_lengths(&cur) {
-                        Ok(o) if o.iter().all(|&v| v > 0) => cur = o,
-                        _ => return false,
+        let fits = |n: usize| {
+            let mut cur = vec![n];
+            self.layers[..=upto]
+                .iter()
+                .all(|l| match l.output_lengths(&cur) {
+                    Ok(o) if o.iter().all(|&v| v > 0) => {
+                        cur = o;
+                        true
                     }
-                }
-                true
-            })
-            .unwrap_or(padded)
+                    _ => false,
+                })
+        };
+        let mut hi = padded.max(1);
+        while !fits(hi) {
+            match hi.checked_mul(2) {
+                Some(h) if h <= 1 << 40 => hi = h,
+                _ => return hi,
+            }
+        }
+        let mut lo = 0; // !fits(lo) (a length of 0 never fits)
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
     }
 
     fn run(
@@ -697,6 +715,14 @@ pub fn fmt_dims(dims: &[Option<usize>]) -> String {
     format!("({})", parts.join(", "))
 }
 
+/// A concrete per-sample shape with a 0 length (unknown) shown as `?`: `(?, 4)`.
+fn fmt_sym(shape: &[usize]) -> String {
+    match shape {
+        [0, c] => format!("(?, {c})"),
+        _ => fmt_shape(shape),
+    }
+}
+
 /// A shape with `None` (unknown length) written as 0.
 pub(crate) fn zero_unknown(dims: &[Option<usize>]) -> Vec<usize> {
     dims.iter().map(|d| d.unwrap_or(0)).collect()
@@ -787,9 +813,16 @@ pub(crate) fn symbolic_output<L>(
         )));
     }
     let [pa, pb] = PROBE_LENGTHS;
-    let l = make(&[pa, c])?;
-    let oa = shape_for(&l, &[pa, c])?;
-    let ob = shape_for(&l, &[pb, c])?;
+    let probe_issue = |e: ShapeIssue| match e {
+        ShapeIssue::TooShort { what, needed, .. } => ShapeIssue::NeedsFixedLength(format!(
+            "{what} {needed} is longer than the {pa} positions a null-length model is checked \
+             with; give input_shape a fixed length"
+        )),
+        other => other,
+    };
+    let l = make(&[pa, c]).map_err(probe_issue)?;
+    let oa = shape_for(&l, &[pa, c]).map_err(probe_issue)?;
+    let ob = shape_for(&l, &[pb, c]).map_err(probe_issue)?;
     layers::checked_elems("output", &ob)?;
     match (oa.as_slice(), ob.as_slice()) {
         ([_, ca], [_, cb]) if ca == cb => Ok((l, vec![None, Some(*ca)])),
@@ -842,13 +875,13 @@ pub(crate) fn hint_for(
         return Some(format!(
             "the model input {} has no time axis; {needs} needs (length, features): \
              set input_shape to [length, channels]",
-            fmt_shape(&input_shape)
+            fmt_sym(&input_shape)
         ));
     };
     let what = &spec.layers[j];
     let kind = what.kind();
-    let before = fmt_shape(if j == 0 { &input_shape } else { &shapes[j - 1] });
-    let after = fmt_shape(&shapes[j]);
+    let before = fmt_sym(if j == 0 { &input_shape } else { &shapes[j - 1] });
+    let after = fmt_sym(&shapes[j]);
     let this = if layer.is_recurrent() {
         "the recurrent layer"
     } else {

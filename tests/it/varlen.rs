@@ -244,6 +244,9 @@ fn invariant_holds_for_conv_and_pools() {
         r#"{"type": "conv1d", "filters": 3, "kernel_size": 4, "padding": "same", "dilation_rate": 2, "activation": "tanh"}"#,
         r#"{"type": "conv1d", "filters": 2, "kernel_size": 3, "padding": "same", "strides": 2}"#,
         r#"{"type": "conv1d", "filters": 2, "kernel_size": 2, "strides": 2}"#,
+        r#"{"type": "conv1d", "filters": 2, "kernel_size": 2, "padding": "same"}"#,
+        r#"{"type": "conv1d", "filters": 2, "kernel_size": 5, "padding": "same", "strides": 3}"#,
+        r#"{"type": "avgpool1d", "pool_size": 4, "strides": 3, "padding": "same"}"#,
         r#"{"type": "maxpool1d", "pool_size": 2}"#,
         r#"{"type": "maxpool1d", "pool_size": 3, "strides": 2, "padding": "same"}"#,
         r#"{"type": "avgpool1d", "pool_size": 3, "strides": 1}"#,
@@ -516,4 +519,45 @@ fn unmasked_runs_differ_from_pytorch_so_the_parity_test_can_fail() {
         .forward(tensors["input"].array.view(), Mode::Eval)
         .unwrap();
     assert!(diff(&y, &tensors["expected.output"].array) > 1e-3);
+}
+
+#[test]
+fn hints_for_a_null_length_model_show_the_unknown_length_as_a_question_mark() {
+    let e = model(
+        r#"{"input_shape": [null, 4], "layers": [{"type": "global_maxpool1d"},
+        {"type": "lstm", "units": 2}]}"#,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("turning (?, 4) into (4)"), "{e}");
+    let e = model(
+        r#"{"input_shape": [null, 4], "layers": [{"type": "conv1d", "filters": 2, "kernel_size": 5000}]}"#,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("give input_shape a fixed length"), "{e}");
+}
+
+#[test]
+fn a_keras_model_with_a_none_length_converts_to_a_null_length_model() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras/bi_gru_sum.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    assert_eq!(v["config"]["layers"][0]["class_name"], "InputLayer");
+    let input = &mut v["config"]["layers"][0]["config"];
+    let c = input["batch_shape"][2].clone();
+    input["batch_shape"] = serde_json::json!([null, null, c]);
+    let spec = seqgrad::keras::spec_from_keras_json(&v.to_string(), "k.json").unwrap();
+    assert_eq!(spec.input_shape[0], None);
+    assert!(Sequential::<f32>::from_spec(&spec, 0)
+        .unwrap()
+        .is_variable_length());
+    // only the length may be None
+    v["config"]["layers"][0]["config"]["batch_shape"] = serde_json::json!([null, 5, null]);
+    let e = seqgrad::keras::spec_from_keras_json(&v.to_string(), "k.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("only the length"), "{e}");
 }
