@@ -249,6 +249,37 @@ fn a_null_length_model_trains_evaluates_predicts_and_explains_a_mixed_length_fas
         "{}",
         stdout(&o)
     );
+    // filters reads equal windows: mixed lengths need --crop
+    let o = seqgrad(
+        &[
+            "filters",
+            "--run",
+            "run",
+            "--data",
+            "varlen.fa",
+            "--out",
+            "f.meme",
+        ],
+        p,
+    );
+    fails_with(
+        &o,
+        &["seqgrad filters reads records of one length", "--crop N"],
+    );
+    ok(seqgrad(
+        &[
+            "filters",
+            "--run",
+            "run",
+            "--data",
+            "varlen.fa",
+            "--out",
+            "f.meme",
+            "--crop",
+            "30",
+        ],
+        p,
+    ));
     let tsv = std::fs::read_to_string(p.join("sal.tsv")).unwrap();
     let raw = data::read(&p.join("varlen.fa"), &ReadOptions::default()).unwrap();
     for r in &raw.records[..3] {
