@@ -159,6 +159,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn padded_reverse_complement_keeps_the_padding_at_the_end() {
+        // "ACG" padded to 5 and "TTGCA" full length
+        let mut x = ndarray::Array3::<f64>::zeros((2, 5, 4));
+        encode_into(b"ACG", x.index_axis_mut(Axis(0), 0));
+        encode_into(b"TTGCA", x.index_axis_mut(Axis(0), 1));
+        let rc = reverse_complement_padded(x.view(), &[3, 5]);
+        let mut want = ndarray::Array3::<f64>::zeros((2, 5, 4));
+        encode_into(b"CGT", want.index_axis_mut(Axis(0), 0));
+        encode_into(b"TGCAA", want.index_axis_mut(Axis(0), 1));
+        assert_eq!(rc, want);
+        // full lengths: the same as the unpadded batch version
+        assert_eq!(
+            reverse_complement_padded(want.view(), &[5, 5]).index_axis(Axis(0), 1),
+            reverse_complement_batch(want.view()).index_axis(Axis(0), 1)
+        );
+    }
+
+    #[test]
     fn probability_vectors_sum_to_one() {
         for c in b"ACGTURYSWKMBDHVNacgturyswkmbdhvn" {
             let p = code(*c).unwrap();

@@ -526,6 +526,111 @@ fn encoded_buffer<T: Float>(n: usize, len: usize) -> Result<Array3<T>> {
 mod tests {
     use super::*;
 
+    fn raw_of(seqs: &[&str]) -> RawData {
+        RawData {
+            path: "t.csv".into(),
+            records: seqs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Record {
+                    id: format!("r{i}"),
+                    seq: s.to_string(),
+                    labels: vec![if i % 2 == 0 { "a" } else { "b" }.into()],
+                    line: i + 2,
+                })
+                .collect(),
+            has_labels: true,
+            multi_label: false,
+        }
+    }
+
+    #[test]
+    fn any_length_pads_to_the_longest_and_keeps_lengths() {
+        let raw = raw_of(&["ACGTAC", "AC", "ACGTACGTAC"]);
+        let labels = Labels::from_data(&raw).unwrap();
+        let any = LengthPolicy {
+            any_length: true,
+            ..Default::default()
+        };
+        let ds = encode::<f32>(&raw, &labels, any, true).unwrap();
+        assert_eq!(ds.x.shape(), &[3, 10, 4]);
+        assert_eq!(ds.lengths.as_deref(), Some(&[6, 2, 10][..]));
+        assert!(ds
+            .x
+            .slice(ndarray::s![1, 2.., ..])
+            .iter()
+            .all(|&v| v == 0.0));
+        // a subset and a batch are padded to their own longest record
+        let sub = ds.subset(&[0, 1]);
+        assert_eq!(sub.x.shape(), &[2, 6, 4]);
+        assert_eq!(sub.lengths.as_deref(), Some(&[6, 2][..]));
+        let (xb, lb) = ds.batch(&[1]);
+        assert_eq!((xb.shape(), lb), (&[1, 2, 4][..], Some(vec![2])));
+        // --crop 4: longer records cut to 4, shorter ones keep their length
+        let crop = LengthPolicy {
+            crop: Some(4),
+            ..any
+        };
+        let ds = encode::<f32>(&raw, &labels, crop, true).unwrap();
+        assert_eq!(ds.lengths.as_deref(), Some(&[4, 2, 4][..]));
+        assert_eq!(ds.seq_len(), 4);
+        // --pad 12: padded to at least 12
+        let pad = LengthPolicy {
+            pad: Some(12),
+            ..any
+        };
+        let ds = encode::<f32>(&raw, &labels, pad, true).unwrap();
+        assert_eq!(ds.seq_len(), 12);
+        assert_eq!(ds.lengths.as_deref(), Some(&[6, 2, 10][..]));
+        // without any_length the mixed lengths are an error naming every fix
+        let e = encode::<f32>(&raw, &labels, LengthPolicy::default(), true)
+            .unwrap_err()
+            .to_string();
+        for part in ["record r1 has length 2", "--pad N", "--crop N", "[null, 4]"] {
+            assert!(e.contains(part), "{part}: {e}");
+        }
+    }
+
+    #[test]
+    fn binary_labels_for_a_one_unit_sigmoid() {
+        use crate::activation::Activation::{Sigmoid, Softmax};
+        let two = Labels::from_data(&raw_of(&["AC", "GT"])).unwrap();
+        let b = two.clone().for_model(&[1], Some(Sigmoid), "f").unwrap();
+        assert!(b.binary && b.outputs() == 1 && b.positive() == Some("b"));
+        // softmax, or two units: unchanged
+        assert!(
+            !two.clone()
+                .for_model(&[1], Some(Softmax), "f")
+                .unwrap()
+                .binary
+        );
+        assert!(
+            !two.clone()
+                .for_model(&[2], Some(Sigmoid), "f")
+                .unwrap()
+                .binary
+        );
+        // the targets are the second class
+        let ds = encode::<f32>(
+            &raw_of(&["AC", "GT", "GG"]),
+            &b,
+            LengthPolicy::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(ds.y.as_slice().unwrap(), &[0.0, 1.0, 0.0]);
+        let mut three = two.clone();
+        three.classes.push("c".into());
+        let e = three
+            .for_model(&[1], Some(Sigmoid), "f.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("f.csv") && e.contains("3 classes (a, b, c)"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn one_class_is_not_a_classifier_but_one_label_is_fine_multi_label() {
         let one = Labels {
