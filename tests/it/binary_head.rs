@@ -180,6 +180,41 @@ fn trains_evaluates_and_predicts_through_the_cli() {
             .unwrap();
     assert_eq!(mo["confusion"], serde_json::json!([[20, 0], [0, 20]]));
 
+    // saliency/grad explain the single logit: --target names the positive class (or 0)
+    let o = seqgrad(
+        &[
+            "saliency",
+            "--run",
+            "run",
+            "--data",
+            "d.csv",
+            "--records",
+            "2",
+            "--target",
+            "yes",
+            "--out",
+            "s.tsv",
+        ],
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("logit of class yes"), "{}", stdout(&o));
+    let o = seqgrad(
+        &[
+            "grad",
+            "--run",
+            "run",
+            "--data",
+            "d.csv",
+            "--records",
+            "2",
+            "--target",
+            "no",
+        ],
+        d.path(),
+    );
+    fails_with(&o, &["--target \"no\"", "one output, the logit of \"yes\""]);
+
     // the test split, as train reported it
     let o = seqgrad(&["evaluate", "--run", "run", "--split", "test"], d.path());
     assert!(o.status.success(), "{}", stderr(&o));
