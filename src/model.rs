@@ -219,6 +219,23 @@ impl<T: Float> Sequential<T> {
             .collect()
     }
 
+    /// Mutable parameters in the model's order (that of [`Sequential::named_params`]), without
+    /// building their names: what the optimizer steps over every batch.
+    pub fn params_in_order_mut(&mut self) -> Vec<&mut Param<T>> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.params_mut())
+            .collect()
+    }
+
+    /// Names and shapes of the parameters, in the model's order.
+    pub fn param_names_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.named_params()
+            .into_iter()
+            .map(|(n, p)| (n, p.value.shape().to_vec()))
+            .collect()
+    }
+
     /// Total number of scalar parameters.
     pub fn param_count(&self) -> usize {
         self.layers.iter().map(|l| l.param_count()).sum()
