@@ -348,7 +348,7 @@ impl<T: Float> Sequential<T> {
         let mut g = grad.to_owned();
         for (i, l) in self.layers.iter_mut().enumerate().rev() {
             self.grad_norms[i] = l2_norm(&g.view());
-            g = l.backward(g.view())?;
+            g = l.backward_owned(g)?;
         }
         Ok(g)
     }
