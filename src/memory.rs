@@ -17,10 +17,10 @@
 //!   `dense` a copy of its input and its output; max pooling its arg-max indices (`usize`);
 //!   recurrent layers the time-major input, every step's gates (GRU also `Ĥ`), all hidden
 //!   states (LSTM also all cell states); `bidirectional` both directions and both outputs;
-//!   dropout its mask; an activation layer its output;
-//! - the buffers backward keeps for the next step (conv `dX̂`, recurrent `dA`/`dĤ`), and the
+//!   dropout its mask (one bit per element); an activation layer its output;
+//! - the buffers backward keeps for the next step (conv `dX̂`), and the
 //!   largest transient of any one layer's backward pass (incoming and outgoing gradient, conv's
-//!   per-block `dŴ` partials);
+//!   per-block `dŴ` partials, recurrent `dA`/`dĤ`);
 //! - in training, the validation pass that follows each epoch (evaluation mode at batch
 //!   `max(B, 256)`) while the training buffers are still held;
 //! - for inference, loading the weights file (its bytes and an f64 copy of every tensor);
@@ -411,7 +411,8 @@ fn layer_bytes(l: &LayerPlan, b: f64, s: f64, train: bool) -> LayerBytes {
         LayerSpec::Avgpool1d(_) | LayerSpec::GlobalAvgpool1d(_) | LayerSpec::Flatten(_) => {}
         LayerSpec::Dropout(d) => {
             if train && d.rate > 0.0 {
-                r.cache = out * s;
+                // one keep bit per element
+                r.cache = (out / 64.0).ceil() * 8.0;
             }
         }
         LayerSpec::Activation(_) => r.cache = out * s,
@@ -452,11 +453,12 @@ fn rnn_bytes(cell: CellKind, units: usize, l: &LayerPlan, b: f64, s: f64) -> Lay
     let (u, gu) = (units as f64, (cell.gates() * units) as f64);
     let rows = len * b;
     let mut cache = rows * f + rows * gu + (len + 1.0) * b * u;
-    let mut keep = rows * gu;
+    // Backward's dA (GRU also dĤ): allocated by each backward pass and freed at its end.
+    let mut grads = rows * gu;
     match cell {
         CellKind::Gru => {
             cache += rows * gu;
-            keep += rows * gu;
+            grads += rows * gu;
         }
         CellKind::Lstm => cache += (len + 1.0) * b * u,
         CellKind::SimpleRnn(_) => {}
@@ -466,9 +468,9 @@ fn rnn_bytes(cell: CellKind, units: usize, l: &LayerPlan, b: f64, s: f64) -> Lay
     LayerBytes {
         cache: cache * s,
         out: out * s,
-        keep: keep * s,
-        // The time-major input gradient before it is transposed.
-        tmp: (rows * f + 4.0 * b * u) * s,
+        keep: 0.0,
+        // dA (and dĤ), the time-major input gradient before it is transposed.
+        tmp: (grads + rows * f + 4.0 * b * u) * s,
         infer: cache * s,
     }
 }
