@@ -395,12 +395,18 @@ fn layer_bytes(l: &LayerPlan, b: f64, s: f64, train: bool) -> LayerBytes {
             let (ch, k, f) = (l.input[1] as f64, c.kernel_size as f64, c.filters as f64);
             let rows = b * l.output[0] as f64;
             let cols = rows * k * ch;
-            r.cache = (cols + k * ch * f + rows * f) * s;
+            // What the activation's backward needs: relu one byte per output, linear nothing,
+            // the others the output itself.
+            let act = match c.activation {
+                crate::activation::Activation::Relu => rows * f,
+                crate::activation::Activation::Linear => 0.0,
+                _ => rows * f * s,
+            };
+            r.cache = (cols + k * ch * f) * s + act;
             r.infer = (cols + k * ch * f) * s;
             r.keep = cols * s;
-            r.tmp = (rows * f
-                + ((rows / layers::conv1d::ROW_BLOCK as f64).ceil() + 1.0) * k * ch * f)
-                * s;
+            // Backward works in the incoming gradient in place (`Layer::backward_owned`).
+            r.tmp = ((rows / layers::conv1d::ROW_BLOCK as f64).ceil() + 1.0) * k * ch * f * s;
         }
         LayerSpec::Dense(_) => {
             r.cache = (inp + out) * s;
