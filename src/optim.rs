@@ -710,8 +710,8 @@ mod tests {
             let grads = |step: u32, i: usize, n: usize| mk(n, 100 + step * 7 + i as u32);
             // reference
             let mut want = fresh();
-            let mut st: Vec<(Option<ArrayD<f32>>, Option<ArrayD<f32>>)> =
-                vec![(None, None); sizes.len()];
+            type State = (Option<ArrayD<f32>>, Option<ArrayD<f32>>);
+            let mut st: Vec<State> = vec![(None, None); sizes.len()];
             for step in 0..3u32 {
                 for (i, p) in want.iter_mut().enumerate() {
                     p.grad = ndarray::Array1::from(grads(step, i, p.value.len())).into_dyn();
