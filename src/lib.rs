@@ -60,4 +60,5 @@ pub use spec::{LayerSpec, ModelSpec};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 #[doc = include_str!("../docs/keras.md")]
+#[doc = include_str!("../docs/variable-length.md")]
 pub struct ReadmeDoctests;

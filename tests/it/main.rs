@@ -39,3 +39,4 @@ mod train_loop;
 mod train_metrics;
 mod train_record;
 mod train_resume;
+mod varlen;
