@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::tensor::Float;
 
+/// Arrays of at least this many elements get their element-wise activation in parallel.
+const PAR_MIN: usize = 1 << 17;
+/// Elements per parallel chunk (below [`PAR_MIN`], so a chunk runs the sequential loop).
+const PAR_CHUNK: usize = 1 << 15;
+
 /// An activation function, named as in Keras.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,6 +59,16 @@ impl Activation {
     /// # Shapes
     /// - `x`: any; softmax works over the last axis.
     pub fn forward_inplace<T: Float>(self, mut x: ArrayViewMutD<'_, T>) {
+        // Element-wise kinds on a large contiguous array: in parallel over fixed chunks (each
+        // element's value is the same whichever thread computes it). W3's conv output is 31 M.
+        if !matches!(self, Activation::Linear | Activation::Softmax) && x.len() >= PAR_MIN {
+            if let Some(s) = x.as_slice_memory_order_mut() {
+                use rayon::prelude::*;
+                s.par_chunks_mut(PAR_CHUNK)
+                    .for_each(|c| self.forward_inplace(ndarray::ArrayViewMut1::from(c).into_dyn()));
+                return;
+            }
+        }
         match self {
             Activation::Linear => {}
             // `v < 0 → 0, else v`: NaN propagates instead of becoming 0.

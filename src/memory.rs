@@ -17,10 +17,10 @@
 //!   `dense` a copy of its input and its output; max pooling its arg-max indices (`usize`);
 //!   recurrent layers the time-major input, every step's gates (GRU also `Ĥ`), all hidden
 //!   states (LSTM also all cell states); `bidirectional` both directions and both outputs;
-//!   dropout its mask; an activation layer its output;
-//! - the buffers backward keeps for the next step (conv `dX̂`, recurrent `dA`/`dĤ`), and the
+//!   dropout its mask (one bit per element); an activation layer its output;
+//! - the buffers backward keeps for the next step (conv `dX̂`), and the
 //!   largest transient of any one layer's backward pass (incoming and outgoing gradient, conv's
-//!   per-block `dŴ` partials);
+//!   per-block `dŴ` partials, recurrent `dA`/`dĤ`);
 //! - in training, the validation pass that follows each epoch (evaluation mode at batch
 //!   `max(B, 256)`) while the training buffers are still held;
 //! - for inference, loading the weights file (its bytes and an f64 copy of every tensor);
@@ -402,12 +402,18 @@ fn layer_bytes(l: &LayerPlan, b: f64, s: f64, train: bool) -> LayerBytes {
             let (ch, k, f) = (l.input[1] as f64, c.kernel_size as f64, c.filters as f64);
             let rows = b * l.output[0] as f64;
             let cols = rows * k * ch;
-            r.cache = (cols + k * ch * f + rows * f) * s;
+            // What the activation's backward needs: relu one byte per output, linear nothing,
+            // the others the output itself.
+            let act = match c.activation {
+                crate::activation::Activation::Relu => rows * f,
+                crate::activation::Activation::Linear => 0.0,
+                _ => rows * f * s,
+            };
+            r.cache = (cols + k * ch * f) * s + act;
             r.infer = (cols + k * ch * f) * s;
             r.keep = cols * s;
-            r.tmp = (rows * f
-                + ((rows / layers::conv1d::ROW_BLOCK as f64).ceil() + 1.0) * k * ch * f)
-                * s;
+            // Backward works in the incoming gradient in place (`Layer::backward_owned`).
+            r.tmp = ((rows / layers::conv1d::ROW_BLOCK as f64).ceil() + 1.0) * k * ch * f * s;
         }
         LayerSpec::Dense(_) => {
             r.cache = (inp + out) * s;
@@ -418,7 +424,8 @@ fn layer_bytes(l: &LayerPlan, b: f64, s: f64, train: bool) -> LayerBytes {
         LayerSpec::Avgpool1d(_) | LayerSpec::GlobalAvgpool1d(_) | LayerSpec::Flatten(_) => {}
         LayerSpec::Dropout(d) => {
             if train && d.rate > 0.0 {
-                r.cache = out * s;
+                // one keep bit per element
+                r.cache = (out / 64.0).ceil() * 8.0;
             }
         }
         LayerSpec::Activation(_) => r.cache = out * s,
@@ -459,11 +466,12 @@ fn rnn_bytes(cell: CellKind, units: usize, l: &LayerPlan, b: f64, s: f64) -> Lay
     let (u, gu) = (units as f64, (cell.gates() * units) as f64);
     let rows = len * b;
     let mut cache = rows * f + rows * gu + (len + 1.0) * b * u;
-    let mut keep = rows * gu;
+    // Backward's dA (GRU also dĤ): allocated by each backward pass and freed at its end.
+    let mut grads = rows * gu;
     match cell {
         CellKind::Gru => {
             cache += rows * gu;
-            keep += rows * gu;
+            grads += rows * gu;
         }
         CellKind::Lstm => cache += (len + 1.0) * b * u,
         CellKind::SimpleRnn(_) => {}
@@ -473,9 +481,9 @@ fn rnn_bytes(cell: CellKind, units: usize, l: &LayerPlan, b: f64, s: f64) -> Lay
     LayerBytes {
         cache: cache * s,
         out: out * s,
-        keep: keep * s,
-        // The time-major input gradient before it is transposed.
-        tmp: (rows * f + 4.0 * b * u) * s,
+        keep: 0.0,
+        // dA (and dĤ), the time-major input gradient before it is transposed.
+        tmp: (grads + rows * f + 4.0 * b * u) * s,
         infer: cache * s,
     }
 }

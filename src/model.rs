@@ -278,6 +278,23 @@ impl<T: Float> Sequential<T> {
             .collect()
     }
 
+    /// Mutable parameters in the model's order (that of [`Sequential::named_params`]), without
+    /// building their names: what the optimizer steps over every batch.
+    pub fn params_in_order_mut(&mut self) -> Vec<&mut Param<T>> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.params_mut())
+            .collect()
+    }
+
+    /// Names and shapes of the parameters, in the model's order.
+    pub fn param_names_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.named_params()
+            .into_iter()
+            .map(|(n, p)| (n, p.value.shape().to_vec()))
+            .collect()
+    }
+
     /// Total number of scalar parameters.
     pub fn param_count(&self) -> usize {
         self.layers.iter().map(|l| l.param_count()).sum()
@@ -590,7 +607,7 @@ impl<T: Float> Sequential<T> {
                 }
             }
             self.grad_norms[i] = l2_norm(&g.view());
-            g = l.backward(g.view())?;
+            g = l.backward_owned(g)?;
         }
         if let (Some((lens, _)), 3) = (&self.masks, g.ndim()) {
             zero_past(&mut g, lens);

@@ -1,5 +1,6 @@
-//! Optimizers and gradient clipping. State (moments, velocities) is kept per parameter name
-//! (`layers.{i}.weight` …), so it follows the parameter whatever the order.
+//! Optimizers and gradient clipping. State (moments, velocities) is kept per parameter
+//! position (the model's parameter order); checkpoints store it under the parameter's name
+//! (`layers.{i}.weight` …) and map names back to positions on load.
 //!
 //! With gradient `g`, parameter `p`, learning rate `η`, step `t` (1-based):
 //! - **SGD** (PyTorch form): with weight decay `λ`, `g ← g + λp`; with momentum `μ`,
@@ -18,9 +19,8 @@
 //! `‖g‖` (over every parameter) exceeds `max` and returns `‖g‖` before clipping;
 //! [`clip_grad_value`] clamps each gradient entry to `[−c, c]`.
 
-use std::collections::BTreeMap;
-
-use ndarray::{ArrayD, Zip};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::layers::Param;
@@ -99,16 +99,133 @@ impl OptimizerConfig {
     }
 }
 
-/// An optimizer with its per-parameter state.
+/// Elements per parallel work item of an optimizer step (a constant, so how the work is split
+/// does not depend on the thread count; every element's arithmetic is the same either way).
+const CHUNK: usize = 1 << 15;
+
+/// One parameter's optimizer state. Empty vectors: not created yet.
+#[derive(Debug, Clone, Default)]
+struct Slot<T> {
+    /// Shape of the parameter (for checkpoints).
+    shape: Vec<usize>,
+    /// Momentum buffer, Adam m, RMSprop v. Row-major, `len = ∏ shape`; `None`: not created.
+    s1: Option<Vec<T>>,
+    /// Adam v.
+    s2: Option<Vec<T>>,
+}
+
+/// An optimizer with its per-parameter state, held by parameter *position* (the order of
+/// [`crate::model::Sequential::params_in_order_mut`], which is the order of
+/// [`crate::model::Sequential::named_params`]); checkpoints map positions to names.
 #[derive(Debug, Clone)]
 pub struct Optimizer<T: Float> {
     pub config: OptimizerConfig,
     /// Number of steps taken.
     pub t: u64,
-    /// First state slot per parameter (momentum buffer, Adam m, RMSprop v).
-    state1: BTreeMap<String, ArrayD<T>>,
-    /// Second slot (Adam v).
-    state2: BTreeMap<String, ArrayD<T>>,
+    /// State per parameter position.
+    slots: Vec<Slot<T>>,
+}
+
+/// What one step does to one element, with the step's constants.
+#[derive(Clone, Copy)]
+enum Rule<T> {
+    Sgd {
+        lr: T,
+        wd: T,
+        mu: T,
+        momentum: bool,
+        nesterov: bool,
+    },
+    Adam {
+        lr: T,
+        wd: T,
+        b1: T,
+        b2: T,
+        bc1: T,
+        bc2: T,
+        eps: T,
+        decoupled: bool,
+    },
+    RmsProp {
+        lr: T,
+        wd: T,
+        r: T,
+        eps: T,
+    },
+}
+
+impl<T: Float> Rule<T> {
+    /// Updates one chunk in one fused pass. `first`: the momentum buffer is new (SGD sets
+    /// `b = g` instead of `μb + g`). The per-element arithmetic is the formula in the module
+    /// docs, in the same order for every element whatever the chunking, so results do not
+    /// depend on the number of threads.
+    fn apply(self, w: &mut [T], g: &[T], s1: &mut [T], s2: &mut [T], first: bool) {
+        let one = T::one();
+        match self {
+            Rule::Sgd {
+                lr,
+                wd,
+                mu,
+                momentum,
+                nesterov,
+            } => {
+                if !momentum {
+                    for (w, &g) in w.iter_mut().zip(g) {
+                        let g = g + wd * *w;
+                        *w -= lr * g;
+                    }
+                } else {
+                    for ((w, &g), b) in w.iter_mut().zip(g).zip(s1.iter_mut()) {
+                        let g = g + wd * *w;
+                        *b = if first { g } else { mu * *b + g };
+                        let dir = if nesterov { g + mu * *b } else { *b };
+                        *w -= lr * dir;
+                    }
+                }
+            }
+            Rule::Adam {
+                lr,
+                wd,
+                b1,
+                b2,
+                bc1,
+                bc2,
+                eps,
+                decoupled,
+            } => {
+                let (c1, c2) = (one - b1, one - b2);
+                let lwd = lr * wd;
+                let it = w.iter_mut().zip(g).zip(s1.iter_mut()).zip(s2.iter_mut());
+                if decoupled {
+                    for (((w, &g), m), v) in it {
+                        *w -= lwd * *w;
+                        *m = b1 * *m + c1 * g;
+                        *v = b2 * *v + c2 * g * g;
+                        let mh = *m / bc1;
+                        let vh = *v / bc2;
+                        *w -= lr * mh / (vh.sqrt() + eps);
+                    }
+                } else {
+                    for (((w, &g), m), v) in it {
+                        let g = g + wd * *w;
+                        *m = b1 * *m + c1 * g;
+                        *v = b2 * *v + c2 * g * g;
+                        let mh = *m / bc1;
+                        let vh = *v / bc2;
+                        *w -= lr * mh / (vh.sqrt() + eps);
+                    }
+                }
+            }
+            Rule::RmsProp { lr, wd, r, eps } => {
+                let c = one - r;
+                for ((w, &g), v) in w.iter_mut().zip(g).zip(s1.iter_mut()) {
+                    let g = g + wd * *w;
+                    *v = r * *v + c * g * g;
+                    *w -= lr * g / (*v + eps).sqrt();
+                }
+            }
+        }
+    }
 }
 
 impl<T: Float> Optimizer<T> {
@@ -116,125 +233,198 @@ impl<T: Float> Optimizer<T> {
         Optimizer {
             config,
             t: 0,
-            state1: BTreeMap::new(),
-            state2: BTreeMap::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    /// Whether this optimizer keeps a first / second state slot per parameter.
+    fn uses_slots(&self) -> (bool, bool) {
+        match self.config.kind {
+            OptimizerKind::Sgd { momentum, .. } => (momentum > 0.0, false),
+            OptimizerKind::Adam { .. } | OptimizerKind::AdamW { .. } => (true, true),
+            OptimizerKind::RmsProp { .. } => (true, false),
         }
     }
 
     /// The per-parameter state as named tensors, for a checkpoint: `state1.<param>` (momentum
-    /// buffer, Adam m, RMSprop v) and `state2.<param>` (Adam v). With [`Optimizer::t`] and the
-    /// config this is everything the next step depends on.
-    pub fn state_tensors(&self) -> Vec<(String, &ArrayD<T>)> {
-        self.state1
-            .iter()
-            .map(|(n, a)| (format!("state1.{n}"), a))
-            .chain(self.state2.iter().map(|(n, a)| (format!("state2.{n}"), a)))
-            .collect()
+    /// buffer, Adam m, RMSprop v) and `state2.<param>` (Adam v), where `names[i]` is the name
+    /// of the parameter at position `i` (`layers.{i}.weight` …, [`Sequential::named_params`]
+    /// order). With [`Optimizer::t`] and the config this is everything the next step depends
+    /// on.
+    ///
+    /// [`Sequential::named_params`]: crate::model::Sequential::named_params
+    pub fn state_tensors(&self, names: &[String]) -> Result<Vec<(String, ArrayViewD<'_, T>)>> {
+        if !self.slots.is_empty() && self.slots.len() != names.len() {
+            return Err(Error::Train(format!(
+                "optimizer state: {} parameters in the optimizer, {} names given",
+                self.slots.len(),
+                names.len()
+            )));
+        }
+        fn view<'v, T>(shape: &[usize], v: &'v [T]) -> Result<ArrayViewD<'v, T>> {
+            ArrayViewD::from_shape(IxDyn(shape), v)
+                .map_err(|e| Error::Train(format!("optimizer state: {e}")))
+        }
+        let mut out = Vec::new();
+        for (which, pick) in [("state1", 0), ("state2", 1)] {
+            for (s, n) in self.slots.iter().zip(names) {
+                if let Some(v) = if pick == 0 { &s.s1 } else { &s.s2 } {
+                    out.push((format!("{which}.{n}"), view(&s.shape, v)?));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Restores what [`Optimizer::state_tensors`] gave (and the step count `t`), replacing the
-    /// current state.
+    /// current state. `params` are the model's parameter names and shapes by position.
     pub fn load_state_tensors(
         &mut self,
         t: u64,
         tensors: impl IntoIterator<Item = (String, ArrayD<T>)>,
+        params: &[(String, Vec<usize>)],
     ) -> Result<()> {
         self.t = t;
-        self.state1.clear();
-        self.state2.clear();
+        self.slots = params
+            .iter()
+            .map(|(_, shape)| Slot {
+                shape: shape.clone(),
+                s1: None,
+                s2: None,
+            })
+            .collect();
+        let position: std::collections::HashMap<&str, usize> = params
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.as_str(), i))
+            .collect();
         for (name, a) in tensors {
-            if let Some(n) = name.strip_prefix("state1.") {
-                self.state1.insert(n.to_string(), a);
+            let (second, pname) = if let Some(n) = name.strip_prefix("state1.") {
+                (false, n)
             } else if let Some(n) = name.strip_prefix("state2.") {
-                self.state2.insert(n.to_string(), a);
+                (true, n)
             } else {
                 return Err(Error::Train(format!(
                     "optimizer state: unexpected tensor {name:?}"
                 )));
+            };
+            let i = *position.get(pname).ok_or_else(|| {
+                Error::Train(format!(
+                    "optimizer state: tensor {name:?} names no parameter of the model"
+                ))
+            })?;
+            let slot = &mut self.slots[i];
+            if a.shape() != slot.shape.as_slice() {
+                return Err(Error::Train(format!(
+                    "optimizer state: tensor {name:?} has shape {:?}, the parameter {:?}",
+                    a.shape(),
+                    slot.shape
+                )));
+            }
+            let v = a.as_standard_layout().iter().copied().collect();
+            if second {
+                slot.s2 = Some(v);
+            } else {
+                slot.s1 = Some(v);
             }
         }
         Ok(())
     }
 
-    /// Updates every parameter from its gradient (one step).
+    /// Updates every parameter from its gradient (one step). `params` in the model's parameter
+    /// order ([`crate::model::Sequential::params_in_order_mut`]), the same order at every step.
+    ///
+    /// One fused pass per parameter (decay, moments, bias correction, update), in parallel
+    /// over parameters and over fixed chunks of large parameters; each element's arithmetic
+    /// is the same whatever the thread count.
     pub fn step<'a, I>(&mut self, params: I)
     where
-        I: IntoIterator<Item = (String, &'a mut Param<T>)>,
+        I: IntoIterator<Item = &'a mut Param<T>>,
         T: 'a,
     {
+        let mut params: Vec<&'a mut Param<T>> = params.into_iter().collect();
         self.t += 1;
         let c = self.config;
         let lr = T::lit(c.lr);
         let wd = T::lit(c.weight_decay);
         let eps = T::lit(c.eps);
-        let one = T::one();
-        for (name, p) in params {
-            let first = !self.state1.contains_key(&name);
-            let s1 = self
-                .state1
-                .entry(name.clone())
-                .or_insert_with(|| ArrayD::zeros(p.value.raw_dim()));
-            match c.kind {
-                OptimizerKind::Sgd { momentum, nesterov } => {
-                    let mu = T::lit(momentum);
-                    Zip::from(&mut p.value)
-                        .and(&p.grad)
-                        .and(s1)
-                        .for_each(|w, &g, b| {
-                            let g = g + wd * *w;
-                            let dir = if momentum > 0.0 {
-                                *b = if first { g } else { mu * *b + g };
-                                if nesterov {
-                                    g + mu * *b
-                                } else {
-                                    *b
-                                }
-                            } else {
-                                g
-                            };
-                            *w -= lr * dir;
-                        });
-                }
-                OptimizerKind::Adam { beta1, beta2 } | OptimizerKind::AdamW { beta1, beta2 } => {
-                    let decoupled = matches!(c.kind, OptimizerKind::AdamW { .. });
-                    let s2 = self
-                        .state2
-                        .entry(name)
-                        .or_insert_with(|| ArrayD::zeros(p.value.raw_dim()));
-                    let (b1, b2) = (T::lit(beta1), T::lit(beta2));
-                    let bc1 = T::lit(1.0 - beta1.powi(self.t as i32));
-                    let bc2 = T::lit(1.0 - beta2.powi(self.t as i32));
-                    Zip::from(&mut p.value)
-                        .and(&p.grad)
-                        .and(s1)
-                        .and(s2)
-                        .for_each(|w, &g, m, v| {
-                            let g = if decoupled {
-                                *w -= lr * wd * *w;
-                                g
-                            } else {
-                                g + wd * *w
-                            };
-                            *m = b1 * *m + (one - b1) * g;
-                            *v = b2 * *v + (one - b2) * g * g;
-                            let mh = *m / bc1;
-                            let vh = *v / bc2;
-                            *w -= lr * mh / (vh.sqrt() + eps);
-                        });
-                }
-                OptimizerKind::RmsProp { rho } => {
-                    let r = T::lit(rho);
-                    Zip::from(&mut p.value)
-                        .and(&p.grad)
-                        .and(s1)
-                        .for_each(|w, &g, v| {
-                            let g = g + wd * *w;
-                            *v = r * *v + (one - r) * g * g;
-                            *w -= lr * g / (*v + eps).sqrt();
-                        });
+        let rule = match c.kind {
+            OptimizerKind::Sgd { momentum, nesterov } => Rule::Sgd {
+                lr,
+                wd,
+                mu: T::lit(momentum),
+                momentum: momentum > 0.0,
+                nesterov,
+            },
+            OptimizerKind::Adam { beta1, beta2 } | OptimizerKind::AdamW { beta1, beta2 } => {
+                Rule::Adam {
+                    lr,
+                    wd,
+                    b1: T::lit(beta1),
+                    b2: T::lit(beta2),
+                    bc1: T::lit(1.0 - beta1.powi(self.t as i32)),
+                    bc2: T::lit(1.0 - beta2.powi(self.t as i32)),
+                    eps,
+                    decoupled: matches!(c.kind, OptimizerKind::AdamW { .. }),
                 }
             }
+            OptimizerKind::RmsProp { rho } => Rule::RmsProp {
+                lr,
+                wd,
+                r: T::lit(rho),
+                eps,
+            },
+        };
+        let (use1, use2) = self.uses_slots();
+        if self.slots.len() != params.len() {
+            self.slots.resize_with(params.len(), Slot::default);
         }
+        // Work items: (chunk of w, of g, of s1, of s2, first use of s1).
+        type Item<'b, T> = (&'b mut [T], &'b [T], &'b mut [T], &'b mut [T], bool);
+        let mut items: Vec<Item<'_, T>> = Vec::new();
+        for (p, slot) in params.iter_mut().zip(self.slots.iter_mut()) {
+            let n = p.value.len();
+            if slot.shape.as_slice() != p.value.shape() {
+                // A new parameter (or one whose shape changed): fresh state.
+                *slot = Slot {
+                    shape: p.value.shape().to_vec(),
+                    s1: None,
+                    s2: None,
+                };
+            }
+            let first = use1 && slot.s1.is_none();
+            if first {
+                slot.s1 = Some(vec![T::zero(); n]);
+            }
+            if use2 && slot.s2.is_none() {
+                slot.s2 = Some(vec![T::zero(); n]);
+            }
+            let Param { value, grad, .. } = &mut **p;
+            if !value.is_standard_layout() {
+                *value = value.as_standard_layout().into_owned();
+            }
+            if !grad.is_standard_layout() {
+                *grad = grad.as_standard_layout().into_owned();
+            }
+            // ok: both made row-major just above (`as_slice` only fails on other layouts).
+            let (Some(w), Some(g)) = (value.as_slice_mut(), grad.as_slice()) else {
+                continue;
+            };
+            let mut s1 = slot.s1.as_deref_mut().unwrap_or_default().chunks_mut(CHUNK);
+            let mut s2 = slot.s2.as_deref_mut().unwrap_or_default().chunks_mut(CHUNK);
+            for (w, g) in w.chunks_mut(CHUNK).zip(g.chunks(CHUNK)) {
+                items.push((
+                    w,
+                    g,
+                    s1.next().unwrap_or_default(),
+                    s2.next().unwrap_or_default(),
+                    first,
+                ));
+            }
+        }
+        items
+            .into_par_iter()
+            .for_each(|(w, g, s1, s2, first)| rule.apply(w, g, s1, s2, first));
     }
 }
 
@@ -290,7 +480,7 @@ mod tests {
         let mut out = Vec::new();
         for &g in grads {
             p.grad[[0]] = g;
-            opt.step(vec![("w".to_string(), &mut p)]);
+            opt.step(vec![&mut p]);
             out.push(p.value[[0]]);
         }
         out
@@ -402,6 +592,205 @@ mod tests {
         // and it does something: without decay the result differs too
         cw.weight_decay = 0.0;
         assert!((run(cw, &grads)[2] - got[2]).abs() > 1e-3);
+    }
+
+    /// The update as it was written before the state moved to positions (one `Zip` per
+    /// parameter, state by name): the fused parallel pass must give bit-identical results.
+    fn reference_step(
+        c: &OptimizerConfig,
+        t: u64,
+        p: &mut Param<f32>,
+        s1: &mut Option<ArrayD<f32>>,
+        s2: &mut Option<ArrayD<f32>>,
+    ) {
+        use ndarray::Zip;
+        let (lr, wd, eps, one) = (c.lr as f32, c.weight_decay as f32, c.eps as f32, 1f32);
+        let first = s1.is_none();
+        let s1 = s1.get_or_insert_with(|| ArrayD::zeros(p.value.raw_dim()));
+        match c.kind {
+            OptimizerKind::Sgd { momentum, nesterov } => {
+                let mu = momentum as f32;
+                Zip::from(&mut p.value)
+                    .and(&p.grad)
+                    .and(s1)
+                    .for_each(|w, &g, b| {
+                        let g = g + wd * *w;
+                        let dir = if momentum > 0.0 {
+                            *b = if first { g } else { mu * *b + g };
+                            if nesterov {
+                                g + mu * *b
+                            } else {
+                                *b
+                            }
+                        } else {
+                            g
+                        };
+                        *w -= lr * dir;
+                    });
+            }
+            OptimizerKind::Adam { beta1, beta2 } | OptimizerKind::AdamW { beta1, beta2 } => {
+                let decoupled = matches!(c.kind, OptimizerKind::AdamW { .. });
+                let s2 = s2.get_or_insert_with(|| ArrayD::zeros(p.value.raw_dim()));
+                let (b1, b2) = (beta1 as f32, beta2 as f32);
+                let bc1 = (1.0 - beta1.powi(t as i32)) as f32;
+                let bc2 = (1.0 - beta2.powi(t as i32)) as f32;
+                Zip::from(&mut p.value)
+                    .and(&p.grad)
+                    .and(s1)
+                    .and(s2)
+                    .for_each(|w, &g, m, v| {
+                        let g = if decoupled {
+                            *w -= lr * wd * *w;
+                            g
+                        } else {
+                            g + wd * *w
+                        };
+                        *m = b1 * *m + (one - b1) * g;
+                        *v = b2 * *v + (one - b2) * g * g;
+                        let mh = *m / bc1;
+                        let vh = *v / bc2;
+                        *w -= lr * mh / (vh.sqrt() + eps);
+                    });
+            }
+            OptimizerKind::RmsProp { rho } => {
+                let r = rho as f32;
+                Zip::from(&mut p.value)
+                    .and(&p.grad)
+                    .and(s1)
+                    .for_each(|w, &g, v| {
+                        let g = g + wd * *w;
+                        *v = r * *v + (one - r) * g * g;
+                        *w -= lr * g / (*v + eps).sqrt();
+                    });
+            }
+        }
+    }
+
+    #[test]
+    fn fused_parallel_step_is_bit_identical_to_the_reference_at_1_and_2_threads() {
+        let mk = |n: usize, seed: u32| -> Vec<f32> {
+            let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+            (0..n)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 17;
+                    s ^= s << 5;
+                    (s as f32 / u32::MAX as f32) - 0.5
+                })
+                .collect()
+        };
+        let sizes = [3 * CHUNK + 17, 5, 1];
+        let mut configs = Vec::new();
+        for name in ["adam", "adamw", "rmsprop", "sgd"] {
+            let mut c = OptimizerConfig::named(name).unwrap();
+            c.weight_decay = 0.01;
+            configs.push(c);
+        }
+        let mut c = OptimizerConfig::named("sgd").unwrap();
+        c.kind = OptimizerKind::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+        };
+        configs.push(c);
+        c.kind = OptimizerKind::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+        };
+        configs.push(c);
+        for c in configs {
+            let fresh = || -> Vec<Param<f32>> {
+                sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| {
+                        Param::new("p", ndarray::Array1::from(mk(n, i as u32)).into_dyn())
+                    })
+                    .collect()
+            };
+            let grads = |step: u32, i: usize, n: usize| mk(n, 100 + step * 7 + i as u32);
+            // reference
+            let mut want = fresh();
+            type State = (Option<ArrayD<f32>>, Option<ArrayD<f32>>);
+            let mut st: Vec<State> = vec![(None, None); sizes.len()];
+            for step in 0..3u32 {
+                for (i, p) in want.iter_mut().enumerate() {
+                    p.grad = ndarray::Array1::from(grads(step, i, p.value.len())).into_dyn();
+                    let (a, b) = &mut st[i];
+                    reference_step(&c, step as u64 + 1, p, a, b);
+                }
+            }
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let got = pool.install(|| {
+                    let mut ps = fresh();
+                    let mut opt = Optimizer::<f32>::new(c);
+                    for step in 0..3u32 {
+                        for (i, p) in ps.iter_mut().enumerate() {
+                            p.grad =
+                                ndarray::Array1::from(grads(step, i, p.value.len())).into_dyn();
+                        }
+                        opt.step(ps.iter_mut());
+                    }
+                    ps
+                });
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        g.value
+                            .iter()
+                            .zip(&w.value)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{:?} at {threads} threads differs from the reference",
+                        c.kind
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn state_round_trips_by_name() {
+        let c = OptimizerConfig::named("adam").unwrap();
+        let mut a = Param::new("a", ndarray::arr1(&[1.0f32, 2.0]).into_dyn());
+        let mut b = Param::new("b", ndarray::arr2(&[[3.0f32]]).into_dyn());
+        a.grad.fill(0.5);
+        b.grad.fill(-1.0);
+        let mut opt = Optimizer::<f32>::new(c);
+        opt.step(vec![&mut a, &mut b]);
+        let names = vec!["layers.0.a".to_string(), "layers.1.b".to_string()];
+        let saved: Vec<(String, ArrayD<f32>)> = opt
+            .state_tensors(&names)
+            .unwrap()
+            .into_iter()
+            .map(|(n, v)| (n, v.to_owned()))
+            .collect();
+        let got: Vec<&str> = saved.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "state1.layers.0.a",
+                "state1.layers.1.b",
+                "state2.layers.0.a",
+                "state2.layers.1.b"
+            ]
+        );
+        // loading in another order restores the same positions
+        let shapes = vec![(names[0].clone(), vec![2]), (names[1].clone(), vec![1, 1])];
+        let mut back = Optimizer::<f32>::new(c);
+        back.load_state_tensors(1, saved.iter().rev().cloned(), &shapes)
+            .unwrap();
+        let (mut a2, mut b2) = (a.clone(), b.clone());
+        opt.step(vec![&mut a, &mut b]);
+        back.step(vec![&mut a2, &mut b2]);
+        assert_eq!(a.value, a2.value);
+        assert_eq!(b.value, b2.value);
+        // an unknown name or a wrong shape is an error
+        let bad = vec![("state1.layers.9.x".to_string(), saved[0].1.clone())];
+        assert!(back.load_state_tensors(1, bad, &shapes).is_err());
+        let bad = vec![("state1.layers.0.a".to_string(), saved[1].1.clone())];
+        assert!(back.load_state_tensors(1, bad, &shapes).is_err());
     }
 
     #[test]

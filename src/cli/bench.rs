@@ -6,7 +6,10 @@
 //! model (head included). After a warm-up (at least two steps and 10% of the time budget) the
 //! steps are timed until `--seconds` have passed, and ONE JSON line goes to stdout:
 //!
-//! `{"workload","mode","batch_size","threads","steps","samples_per_sec","ms_per_step","peak_rss_mb"}`
+//! `{"workload","mode","batch_size","threads","steps","samples_per_sec","ms_per_step","peak_rss_mb",
+//! "flops_per_sample","gflops"}` (forward FLOPs per sample of the matrix products, and the
+//! achieved GFLOP/s of the step: training counts 3× forward minus the first layer's input
+//! gradient, see [`Flops`])
 //!
 //! `peak_rss_mb` is the process's peak resident set (`VmHWM` in `/proc/self/status`, in MiB;
 //! `null` where the OS does not report it). The workloads are those of issue 9 (see
@@ -113,7 +116,7 @@ pub fn train_step(
     let logits = model.forward_logits(x.view(), Mode::Train)?;
     let (l, grad) = loss.compute(logits.view(), y.view())?;
     model.backward_logits(grad.view())?;
-    opt.step(model.named_params_mut());
+    opt.step(model.params_in_order_mut());
     Ok(l)
 }
 
@@ -180,6 +183,109 @@ pub struct BenchResult {
     pub samples_per_sec: f64,
     pub ms_per_step: f64,
     pub peak_rss_mb: Option<f64>,
+    /// Forward FLOPs per sample (multiply-add = 2), see [`Flops`].
+    pub flops_per_sample: f64,
+    /// Achieved GFLOP/s: samples/s × FLOPs per sample of the step (training:
+    /// [`Flops::train`], inference: [`Flops::forward`]).
+    pub gflops: f64,
+}
+
+/// FLOPs per sample of a model's matrix products (multiply-add = 2 FLOPs; element-wise work,
+/// activations and pooling not counted), the way `docs/performance.md` counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Flops {
+    /// Convolutions: `2·L'·K·C·F` each.
+    pub conv: f64,
+    /// Recurrent layers: `2·L·G·U·(F + U)` per direction (`G` gates: LSTM 4, GRU 3,
+    /// simple RNN 1; input projection plus recurrent product at every step).
+    pub recurrent: f64,
+    /// Dense layers: `2·in·units` (times the length on a sequence).
+    pub dense: f64,
+    /// The first layer's input-gradient product, which training skips (the data needs no
+    /// gradient): a conv's or dense layer's whole forward count, a recurrent layer's input
+    /// projections.
+    pub first_input_grad: f64,
+}
+
+impl Flops {
+    /// Counts a model's products from its spec and layer shapes.
+    pub fn of(model: &Sequential<f32>) -> Flops {
+        use crate::spec::{LayerSpec, RecurrentSpec};
+        let mut f = Flops::default();
+        let mut input: Vec<usize> = model.input_shape().to_vec();
+        for (i, (spec, out)) in model
+            .spec()
+            .layers
+            .iter()
+            .zip(model.layer_shapes())
+            .enumerate()
+        {
+            let last = |s: &[usize]| *s.last().unwrap_or(&0) as f64;
+            let rnn = |r: &RecurrentSpec, dirs: f64| {
+                let (g, s) = match r {
+                    RecurrentSpec::SimpleRnn(s) => (1.0, s),
+                    RecurrentSpec::Lstm(s) => (4.0, s),
+                    RecurrentSpec::Gru(s) => (3.0, s),
+                };
+                let (l, fin, u) = (input[0] as f64, last(&input), s.units as f64);
+                (
+                    dirs * 2.0 * l * g * u * (fin + u),
+                    dirs * 2.0 * l * g * u * fin,
+                )
+            };
+            let (conv, rec, dense, in_grad) = match spec {
+                LayerSpec::Conv1d(c) => {
+                    let n = 2.0
+                        * out[0] as f64
+                        * c.kernel_size as f64
+                        * last(&input)
+                        * c.filters as f64;
+                    (n, 0.0, 0.0, n)
+                }
+                LayerSpec::Dense(d) => {
+                    let rows: f64 = input[..input.len() - 1].iter().map(|&v| v as f64).product();
+                    let n = 2.0 * rows * last(&input) * d.units as f64;
+                    (0.0, 0.0, n, n)
+                }
+                LayerSpec::SimpleRnn(s) => {
+                    let (n, x) = rnn(&RecurrentSpec::SimpleRnn(s.clone()), 1.0);
+                    (0.0, n, 0.0, x)
+                }
+                LayerSpec::Lstm(s) => {
+                    let (n, x) = rnn(&RecurrentSpec::Lstm(s.clone()), 1.0);
+                    (0.0, n, 0.0, x)
+                }
+                LayerSpec::Gru(s) => {
+                    let (n, x) = rnn(&RecurrentSpec::Gru(s.clone()), 1.0);
+                    (0.0, n, 0.0, x)
+                }
+                LayerSpec::Bidirectional(b) => {
+                    let (n, x) = rnn(&b.layer, 2.0);
+                    (0.0, n, 0.0, x)
+                }
+                _ => (0.0, 0.0, 0.0, 0.0),
+            };
+            f.conv += conv;
+            f.recurrent += rec;
+            f.dense += dense;
+            if i == 0 {
+                f.first_input_grad = in_grad;
+            }
+            input = out.clone();
+        }
+        f
+    }
+
+    /// Forward FLOPs per sample.
+    pub fn forward(&self) -> f64 {
+        self.conv + self.recurrent + self.dense
+    }
+
+    /// Training FLOPs per sample: forward, input-gradient and weight-gradient products (3×
+    /// forward) minus the first layer's input gradient.
+    pub fn train(&self) -> f64 {
+        3.0 * self.forward() - self.first_input_grad
+    }
 }
 
 impl BenchResult {
@@ -192,7 +298,8 @@ impl BenchResult {
             .map_or_else(|| "null".to_string(), |v| format!("{v:.1}"));
         format!(
             "{{\"workload\":{},\"mode\":{},\"batch_size\":{},\"threads\":{},\"steps\":{},\
-             \"samples_per_sec\":{:.2},\"ms_per_step\":{:.3},\"peak_rss_mb\":{rss}}}",
+             \"samples_per_sec\":{:.2},\"ms_per_step\":{:.3},\"peak_rss_mb\":{rss},\
+             \"flops_per_sample\":{:.0},\"gflops\":{:.2}}}",
             q(&self.workload),
             q(match self.mode {
                 BenchMode::Train => "train",
@@ -203,6 +310,8 @@ impl BenchResult {
             self.steps,
             self.samples_per_sec,
             self.ms_per_step,
+            self.flops_per_sample,
+            self.gflops,
         )
     }
 }
@@ -251,15 +360,23 @@ pub fn measure(args: &Args) -> Result<BenchResult> {
         steps += 1;
     }
     let secs = start.elapsed().as_secs_f64();
+    let flops = Flops::of(&model);
+    let samples_per_sec = (steps * batch) as f64 / secs;
+    let per_step = match args.mode {
+        BenchMode::Train => flops.train(),
+        BenchMode::Infer => flops.forward(),
+    };
     Ok(BenchResult {
         workload: name,
         mode: args.mode,
         batch_size: batch,
         threads: rayon::current_num_threads(),
         steps,
-        samples_per_sec: (steps * batch) as f64 / secs,
+        samples_per_sec,
         ms_per_step: 1000.0 * secs / steps as f64,
         peak_rss_mb: peak_rss_mb(),
+        flops_per_sample: flops.forward(),
+        gflops: samples_per_sec * per_step / 1e9,
     })
 }
 
@@ -267,4 +384,59 @@ pub fn run(args: &Args) -> Result<()> {
     let r = crate::cli::train::with_threads(args.threads, || measure(args))?;
     println!("{}", r.json());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flops(w: &str) -> Flops {
+        let (_, spec, _) = workload(w).unwrap();
+        Flops::of(&Sequential::<f32>::from_spec(&spec, 0).unwrap())
+    }
+
+    #[test]
+    fn flops_match_docs_performance() {
+        // docs/performance.md, "Workloads and FLOPs per sample" (forward, multiply-add = 2)
+        let m = |x: f64| (x / 1e6 * 10.0).round() / 10.0;
+        let w3 = flops("w3");
+        // conv 2·975·26·4·320, BiLSTM 2·2·75·4·320·(320+320), dense 2·(48000·925 + 925·919)
+        assert_eq!(
+            (m(w3.conv), m(w3.recurrent), m(w3.dense)),
+            (64.9, 245.8, 90.5)
+        );
+        assert_eq!(w3.conv, 2.0 * 975.0 * 26.0 * 4.0 * 320.0);
+        assert_eq!(w3.first_input_grad, w3.conv);
+        assert_eq!(m(w3.forward()).round(), 401.0);
+        // training: 3 × 401 − 65 ≈ 1,140 MFLOP
+        assert_eq!((w3.train() / 1e6 / 10.0).round() * 10.0, 1140.0);
+        // W1: the docs' table says dense 0.12 M, but flatten 6·200 = 1,200 → 100 is
+        // 2·1,200·100 = 0.24 M (the table counted multiply-adds once there).
+        let w1 = flops("w1");
+        assert_eq!((m(w1.conv), m(w1.recurrent), m(w1.dense)), (0.2, 0.5, 0.2));
+        assert_eq!(w1.dense, 2.0 * (1200.0 * 100.0 + 100.0 * 2.0));
+        let w2 = flops("w2");
+        assert_eq!(m(w2.recurrent), 2.2);
+        assert_eq!(m(w2.forward()), 2.7);
+    }
+
+    #[test]
+    fn json_line_has_the_flop_fields() {
+        let r = BenchResult {
+            workload: "w3".into(),
+            mode: BenchMode::Train,
+            batch_size: 100,
+            threads: 2,
+            steps: 3,
+            samples_per_sec: 100.0,
+            ms_per_step: 1000.0,
+            peak_rss_mb: Some(1.0),
+            flops_per_sample: 4.0e8,
+            gflops: 114.0,
+        };
+        let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(v["flops_per_sample"], 400000000);
+        assert_eq!(v["gflops"], 114.0);
+        assert_eq!(v["samples_per_sec"], 100.0);
+    }
 }

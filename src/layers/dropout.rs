@@ -15,7 +15,7 @@
 
 use std::marker::PhantomData;
 
-use ndarray::{ArrayD, ArrayViewD, Zip};
+use ndarray::{ArrayD, ArrayViewD};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -26,9 +26,13 @@ use crate::tensor::{check_batched, fmt_shape, Float, Mode};
 
 /// What backward needs from the last forward pass.
 struct DropoutCache<T> {
-    /// The scaled keep mask (`0` or `1/(1 − r)`), like the input; `None` in eval mode (or for
-    /// rate 0), where dropout is the identity.
-    mask: Option<ArrayD<T>>,
+    /// The keep mask, one bit per element in row-major order (bit `i % 64` of word `i / 64`:
+    /// kept, scaled by `1/(1 − r)`, else zeroed); `None` in eval mode (or for rate 0), where
+    /// dropout is the identity. Bits instead of a scaled copy of the input: W3 keeps 0.9 MB
+    /// instead of 28.8 MB.
+    mask: Option<Vec<u64>>,
+    /// `1/(1 − r)`.
+    scale: T,
     /// Shape of the input `(batch, …)`.
     shape: Vec<usize>,
 }
@@ -76,8 +80,8 @@ impl<T: Float> Dropout<T> {
         self.rate
     }
 
-    /// The scaled keep mask for `shape` at the current step.
-    fn mask(&self, shape: &[usize]) -> ArrayD<T> {
+    /// The keep bits for `n` elements at the current step (see [`DropoutCache::mask`]).
+    fn mask(&self, n: usize) -> Vec<u64> {
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&self.seed.to_le_bytes());
         key[8..16].copy_from_slice(&self.step.to_le_bytes());
@@ -85,14 +89,23 @@ impl<T: Float> Dropout<T> {
         let mut rng = ChaCha8Rng::from_seed(key);
         // Keep when a uniform 32-bit draw is ≥ r·2³² (probability 1 − r).
         let threshold = (self.rate * 4_294_967_296.0).ceil() as u64;
-        let scale = T::lit(1.0 / (1.0 - self.rate));
-        ArrayD::from_shape_simple_fn(ndarray::IxDyn(shape), || {
+        let mut bits = vec![0u64; n.div_ceil(64)];
+        for i in 0..n {
             if u64::from(rng.next_u32()) >= threshold {
-                scale
-            } else {
-                T::zero()
+                bits[i / 64] |= 1 << (i % 64);
             }
-        })
+        }
+        bits
+    }
+
+    /// `a ⊙ m` in place (`a` row-major): kept elements times `1/(1 − r)`, dropped ones times 0
+    /// (so a NaN or ±∞ stays NaN, as with a multiplied mask).
+    fn apply(a: &mut [T], bits: &[u64], scale: T) {
+        for (chunk, &word) in a.chunks_mut(64).zip(bits) {
+            for (j, v) in chunk.iter_mut().enumerate() {
+                *v *= if word >> j & 1 == 1 { scale } else { T::zero() };
+            }
+        }
     }
 }
 
@@ -121,20 +134,32 @@ impl<T: Float> Layer<T> for Dropout<T> {
         }
         let shape = x.shape().to_vec();
         if mode != Mode::Train || self.rate == 0.0 {
-            self.cache = mode.caches().then_some(DropoutCache { mask: None, shape });
+            self.cache = mode.caches().then_some(DropoutCache {
+                mask: None,
+                scale: T::one(),
+                shape,
+            });
             return Ok(x.to_owned());
         }
-        let mask = self.mask(&shape);
-        let mut y = x.to_owned();
-        Zip::from(&mut y).and(&mask).for_each(|y, &m| *y *= m);
+        let mask = self.mask(x.len());
+        let scale = T::lit(1.0 / (1.0 - self.rate));
+        let mut y = x.as_standard_layout().into_owned();
+        let ys = y.as_slice_mut().ok_or_else(|| no_forward("dropout"))?;
+        Self::apply(ys, &mask, scale);
         self.cache = Some(DropoutCache {
             mask: Some(mask),
+            scale,
             shape,
         });
         Ok(y)
     }
 
     fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        self.backward_owned(grad_out.as_standard_layout().into_owned())
+    }
+
+    /// Multiplies the mask into `grad_out` in place.
+    fn backward_owned(&mut self, grad_out: ArrayD<T>) -> Result<ArrayD<T>> {
         let cache = self.cache.as_ref().ok_or_else(|| no_forward("dropout"))?;
         if grad_out.shape() != cache.shape.as_slice() {
             return Err(Error::Shape {
@@ -143,9 +168,14 @@ impl<T: Float> Layer<T> for Dropout<T> {
                 got: fmt_shape(grad_out.shape()),
             });
         }
-        let mut dx = grad_out.to_owned();
+        let mut dx = if grad_out.is_standard_layout() {
+            grad_out
+        } else {
+            grad_out.as_standard_layout().into_owned()
+        };
         if let Some(mask) = &cache.mask {
-            Zip::from(&mut dx).and(mask).for_each(|d, &m| *d *= m);
+            let d = dx.as_slice_mut().ok_or_else(|| no_forward("dropout"))?;
+            Self::apply(d, mask, cache.scale);
         }
         Ok(dx)
     }

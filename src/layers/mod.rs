@@ -77,6 +77,16 @@ pub trait Layer<T: Float>: Send + Sync {
     /// - `grad_out`: like the last forward's output; returns the last forward's input shape.
     fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>>;
 
+    /// [`Layer::backward`] taking ownership of ∂L/∂output, so a layer can work in its memory
+    /// instead of copying it (conv1d: W3's 125 MB output gradient). Same result as
+    /// `backward`; the model calls this one.
+    ///
+    /// # Shapes
+    /// As [`Layer::backward`].
+    fn backward_owned(&mut self, grad_out: ArrayD<T>) -> Result<ArrayD<T>> {
+        self.backward(grad_out.view())
+    }
+
     /// Parameters, in a fixed order (PyTorch's order within the layer).
     fn params(&self) -> Vec<&Param<T>> {
         Vec::new()

@@ -74,11 +74,12 @@ impl<T: Float> Trainer<'_, T> {
     fn write_into(&self, model: &Sequential<T>, dir: &Path) -> Result<()> {
         let st = &self.state;
         crate::weights::save(model, &dir.join("weights.safetensors"))?;
+        let names: Vec<String> = model.named_params().into_iter().map(|(n, _)| n).collect();
         let mut tensors: Vec<(String, ArrayViewD<'_, T>)> = st
             .optimizer
-            .state_tensors()
+            .state_tensors(&names)?
             .into_iter()
-            .map(|(n, a)| (format!("optimizer.{n}"), a.view()))
+            .map(|(n, a)| (format!("optimizer.{n}"), a))
             .collect();
         let outputs = if st.outputs.is_empty() {
             None
@@ -179,7 +180,9 @@ impl<T: Float> Trainer<'_, T> {
                     .map(|n| (n.to_string(), cast::<T>(&v.array)))
             })
             .collect();
-        st.optimizer.load_state_tensors(t, opt)?;
+        st.optimizer
+            .load_state_tensors(t, opt, &model.param_names_shapes())
+            .map_err(|e| bad(dir, e))?;
         st.step = step;
         st.epoch = epoch;
         st.batch = batch as usize;

@@ -10,10 +10,6 @@ use crate::loss::Loss;
 use crate::model::Sequential;
 use crate::tensor::{Float, Mode};
 
-pub(crate) fn all_finite<T: Float>(a: &ArrayD<T>) -> bool {
-    a.iter().all(|v| v.is_finite())
-}
-
 /// Re-runs a batch layer by layer to find the first layer whose output is not finite.
 pub(crate) fn locate_forward<T: Float>(
     model: &mut Sequential<T>,
@@ -36,6 +32,18 @@ pub(crate) fn locate_forward<T: Float>(
 }
 
 /// Names where a gradient first became non-finite (walking back from the output), if any.
+/// Whether every element is finite; large contiguous arrays are checked in parallel (the
+/// training loop checks every gradient and weight each step: W3's 44 M parameters twice).
+pub(crate) fn all_finite<T: Float>(a: &ArrayD<T>) -> bool {
+    use rayon::prelude::*;
+    match a.as_slice_memory_order() {
+        Some(s) if s.len() >= 1 << 16 => s
+            .par_chunks(1 << 15)
+            .all(|c| c.iter().all(|v| v.is_finite())),
+        _ => a.iter().all(|v| v.is_finite()),
+    }
+}
+
 pub(crate) fn locate_backward<T: Float>(model: &Sequential<T>) -> Option<String> {
     let kinds: Vec<String> = model.spec().layers.iter().map(|l| l.kind()).collect();
     let norms = model.output_grad_norms();
@@ -57,7 +65,7 @@ pub(crate) fn locate_backward<T: Float>(model: &Sequential<T>) -> Option<String>
     model
         .named_params()
         .into_iter()
-        .find(|(_, p)| !p.grad.iter().all(|v| v.is_finite()))
+        .find(|(_, p)| !all_finite(&p.grad))
         .map(|(n, _)| format!("first non-finite parameter gradient in {n}"))
 }
 
@@ -109,7 +117,7 @@ pub(crate) fn first_non_finite_param<T: Float>(model: &Sequential<T>) -> Option<
     model
         .named_params()
         .into_iter()
-        .find(|(_, p)| !p.value.iter().all(|v| v.is_finite()))
+        .find(|(_, p)| !all_finite(&p.value))
         .map(|(n, _)| {
             let layer = n
                 .strip_prefix("layers.")

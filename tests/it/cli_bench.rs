@@ -43,10 +43,16 @@ fn bench_prints_one_json_line_per_mode() {
             "samples_per_sec",
             "ms_per_step",
             "peak_rss_mb",
+            "flops_per_sample",
+            "gflops",
         ] {
             assert!(keys.contains(&k), "missing {k} in {v}");
         }
-        assert_eq!(keys.len(), 8, "{v}");
+        assert_eq!(keys.len(), 10, "{v}");
+        // W2 forward: conv 0.24 M + BiLSTM 2.23 M + dense 0.28 M per sample
+        let fps = v["flops_per_sample"].as_f64().unwrap();
+        assert!((fps / 1e6 - 2.75).abs() < 0.01, "{v}");
+        assert!(v["gflops"].as_f64().unwrap() > 0.0, "{v}");
         assert_eq!(v["workload"], "w2");
         assert_eq!(v["mode"], mode);
         assert_eq!(v["batch_size"], 3);
