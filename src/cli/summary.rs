@@ -20,13 +20,35 @@ pub struct Args {
     /// Batch size for the inference estimate (as `evaluate`/`predict --batch-size`).
     #[arg(long, default_value_t = 256)]
     pub eval_batch_size: usize,
+    /// Record length for the memory estimates of a model whose input length is `null` (any
+    /// length): the longest record you expect; ignored for fixed-length models.
+    #[arg(long, default_value_t = 1000)]
+    pub length: usize,
 }
 
 pub fn run(args: &Args) -> Result<()> {
     let spec = ModelSpec::from_file(&args.model)?;
     let plan = memory::plan(&spec)?;
     let mut out = memory::summary_table(&plan);
-    out.push_str("Estimated peak memory (f32; the data set comes on top):\n");
+    let (plan, note) = if spec.is_variable_length() {
+        if args.length == 0 {
+            return Err(crate::error::Error::Usage(
+                "--length must be at least 1".into(),
+            ));
+        }
+        (
+            memory::plan_for_length(&spec, args.length)?,
+            format!(
+                " for records of length {} (the input length is null; set --length to your longest record)",
+                args.length
+            ),
+        )
+    } else {
+        (plan, String::new())
+    };
+    out.push_str(&format!(
+        "Estimated peak memory (f32; the data set comes on top){note}:\n"
+    ));
     for (workload, batch, cmd) in [
         (Workload::Train, args.batch_size, "train"),
         (

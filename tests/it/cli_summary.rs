@@ -167,3 +167,29 @@ fn keras_aliases_build_every_core_layer() {
         "{s}"
     );
 }
+
+/// Memory estimate of a `null`-length model at a record length read from `out`'s train line.
+fn train_activation_line(length: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_seqgrad"))
+        .args(["summary", "--model", "models/varlen.json", "--length", length])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("(?, 4)"), "{s}");
+    assert!(s.contains(&format!("records of length {length}")), "{s}");
+    s.lines()
+        .find(|l| l.trim_start().starts_with("train"))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn null_length_model_estimates_memory_at_the_given_length() {
+    // Longer records need more activation memory; the estimate is not taken at length 0.
+    let short = train_activation_line("50");
+    let long = train_activation_line("5000");
+    assert_ne!(short, long);
+    assert!(!long.contains("activations and caches 0 B"), "{long}");
+}
