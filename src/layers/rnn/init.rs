@@ -5,8 +5,9 @@
 //!     U(−l, l) with `l = sqrt(6 / (F + G·U))` (iid, so the transposed layout changes nothing).
 //!   - `weight_hh_l0 (G·U, U)`: Keras' `Orthogonal` on its recurrent-kernel shape `(U, G·U)`:
 //!     draw `A ~ N(0, 1)` of shape `(G·U, U)`, take its QR decomposition with a positive
-//!     diagonal of R (modified Gram–Schmidt, done here by hand) and use `Q` (orthonormal
-//!     columns). Keras' kernel is `Qᵀ`; ours is its transpose, so it is `Q`.
+//!     diagonal of R (recursive block Gram–Schmidt whose projections are GEMMs, see
+//!     [`orthogonal_as`]) and use `Q` (orthonormal columns). Keras' kernel is `Qᵀ`; ours is
+//!     its transpose, so it is `Q`.
 //!   - biases zero, except the LSTM forget gate: Keras' `unit_forget_bias` puts 1 in the forget
 //!     slice `[U, 2U)` of its single bias. PyTorch has two biases whose sum acts; seqgrad puts
 //!     the 1 in `bias_ih_l0` and leaves `bias_hh_l0` zero.
