@@ -49,5 +49,10 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // No plots: criterion's plotting panics on machines without fonts (FontUnavailable).
+    config = Criterion::default().without_plots();
+    targets = bench
+}
 criterion_main!(benches);
