@@ -26,6 +26,10 @@ pub enum ShapeIssue {
     /// The layer's own options are invalid (zero filters, rate outside [0, 1) …).
     #[error("{0}")]
     Invalid(String),
+    /// The layer needs a fixed sequence length but the model's input length is `null` (any
+    /// length); the message says what to use instead.
+    #[error("{0}")]
+    NeedsFixedLength(String),
 }
 
 /// A model that cannot be built: which layer, what it got, and how to fix it.
@@ -59,6 +63,10 @@ pub enum Error {
         expected: String,
         got: String,
     },
+    /// Per-record lengths that do not fit the batch (wrong count, a 0, or longer than the
+    /// padded length), or a record too short for a layer (a `valid` window longer than it).
+    #[error("lengths: {0}")]
+    Lengths(String),
     /// `backward` was called on a layer that has no cached forward pass.
     #[error("layer {layer}: backward called without a forward pass in train/eval mode")]
     NoForward { layer: String },

@@ -232,7 +232,7 @@ pub fn model_spec(v: Variant, filters: usize, units: usize) -> ModelSpec {
         }
     };
     ModelSpec {
-        input_shape: vec![v.length, 4],
+        input_shape: vec![Some(v.length), Some(4)],
         layers: vec![
             LayerSpec::Conv1d(Conv1dSpec {
                 filters,

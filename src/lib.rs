@@ -51,7 +51,7 @@ pub use tensor::{Float, Mode};
 
 // What a library user needs without pinning `ndarray` separately (issue 11).
 pub use activation::Activation;
-pub use batch::{dna_batch, one_hot_targets, AsBatch, Predict};
+pub use batch::{dna_batch, one_hot_targets, AsBatch, Predict, Targets};
 pub use loss::Loss;
 pub use ndarray;
 pub use spec::{LayerSpec, ModelSpec};
@@ -60,4 +60,5 @@ pub use spec::{LayerSpec, ModelSpec};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 #[doc = include_str!("../docs/keras.md")]
+#[doc = include_str!("../docs/variable-length.md")]
 pub struct ReadmeDoctests;

@@ -10,6 +10,12 @@
 //!   `L = (1/(B·K)) Σ max(z, 0) − z·t + log(1 + e^{−|z|})` (stable at |z| = 100);
 //!   `∂L/∂z = (σ(z) − t)/(B·K)`. Averaged over labels as Keras and PyTorch do.
 //! - **Mean squared error** on outputs: `L = (1/(B·K)) Σ (y − t)²`, `∂L/∂y = 2(y − t)/(B·K)`.
+//!
+//! Variable-length batches ([`Loss::compute_masked`]): per-record targets `(B, K)` are
+//! unaffected by padding. Per-position targets `(B, L, K)` count real positions only: the
+//! rows `t < L_b` of every record form the mean (`R = Σ_b L_b` for cross-entropy, `R·K`
+//! elements for the others) and padded positions get a zero gradient — the same loss as the
+//! real positions stacked into one `(R, K)` batch.
 
 use ndarray::{ArrayD, ArrayViewD, Axis, Zip};
 use serde::{Deserialize, Serialize};
@@ -103,6 +109,80 @@ impl Loss {
                 (loss / n as f64, grad)
             }
         })
+    }
+}
+
+impl Loss {
+    /// [`Loss::compute`] with targets given as an array or as class indices (see
+    /// [`crate::batch::Targets`]): `&[usize]`, `&Vec<usize>`, `&Array1<usize>`, `&Array2<T>` …
+    ///
+    /// # Shapes
+    /// - `pred`: `(batch, …, outputs)`; `targets`: an array of that shape, or one class index
+    ///   per row of the last axis; the gradient is shaped like `pred`.
+    pub fn compute_targets<'a, T: Float>(
+        self,
+        pred: ArrayViewD<'_, T>,
+        targets: impl Into<crate::batch::Targets<'a, T>>,
+    ) -> Result<(f64, ArrayD<T>)> {
+        let t = targets.into().to_array(pred.shape())?;
+        self.compute(pred, t.view())
+    }
+
+    /// [`Loss::compute`] on a padded batch: for `(B, L, K)` predictions and per-record
+    /// `lengths`, only the real positions `t < lengths[b]` count (mean over them, zero
+    /// gradient at padded positions). `None`, or a prediction without a time axis, is
+    /// [`Loss::compute`].
+    ///
+    /// # Shapes
+    /// - `pred`, `target`: `(batch, length, classes)` or `(batch, classes)`; `lengths`:
+    ///   `(batch)`; gradient like `pred`.
+    pub fn compute_masked<T: Float>(
+        self,
+        pred: ArrayViewD<'_, T>,
+        target: ArrayViewD<'_, T>,
+        lengths: Option<&[usize]>,
+    ) -> Result<(f64, ArrayD<T>)> {
+        let Some(lens) = lengths.filter(|_| pred.ndim() == 3) else {
+            return self.compute(pred, target);
+        };
+        if pred.shape() != target.shape() {
+            return Err(Error::Shape {
+                what: "loss target".into(),
+                expected: fmt_shape(pred.shape()),
+                got: fmt_shape(target.shape()),
+            });
+        }
+        let (b, l, k) = (pred.shape()[0], pred.shape()[1], pred.shape()[2]);
+        if lens.len() != b || lens.iter().any(|&n| n == 0 || n > l) {
+            return Err(Error::Lengths(format!(
+                "loss: lengths {lens:?} do not fit a batch of {b} records of padded length {l}"
+            )));
+        }
+        let rows: usize = lens.iter().sum();
+        let mut p = ndarray::Array2::<T>::zeros((rows, k));
+        let mut t = ndarray::Array2::<T>::zeros((rows, k));
+        let mut r = 0;
+        for (bi, &n) in lens.iter().enumerate() {
+            for ti in 0..n {
+                p.row_mut(r)
+                    .assign(&pred.index_axis(Axis(0), bi).index_axis(Axis(0), ti));
+                t.row_mut(r)
+                    .assign(&target.index_axis(Axis(0), bi).index_axis(Axis(0), ti));
+                r += 1;
+            }
+        }
+        let (loss, g) = self.compute(p.view().into_dyn(), t.view().into_dyn())?;
+        let mut grad = ArrayD::<T>::zeros(pred.raw_dim());
+        let mut r = 0;
+        for (bi, &n) in lens.iter().enumerate() {
+            for ti in 0..n {
+                grad.index_axis_mut(Axis(0), bi)
+                    .index_axis_mut(Axis(0), ti)
+                    .assign(&g.index_axis(Axis(0), r));
+                r += 1;
+            }
+        }
+        Ok((loss, grad))
     }
 }
 

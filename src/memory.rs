@@ -75,8 +75,10 @@ pub struct LayerPlan {
     pub spec: LayerSpec,
     /// Per-sample input shape.
     pub input: Vec<usize>,
-    /// Per-sample output shape.
+    /// Per-sample output shape (an unknown length written as 0).
     pub output: Vec<usize>,
+    /// Per-sample output shape, `None` for an unknown length.
+    pub output_dims: Vec<Option<usize>>,
     /// Number of scalar parameters.
     pub params: usize,
 }
@@ -84,7 +86,10 @@ pub struct LayerPlan {
 /// A model's shapes and parameter counts, computed from its spec without allocating weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// Per-sample input shape; an unknown (`null`) length written as 0.
     pub input_shape: Vec<usize>,
+    /// Per-sample input shape, `None` for an unknown length.
+    pub input_dims: Vec<Option<usize>>,
     pub layers: Vec<LayerPlan>,
 }
 
@@ -106,45 +111,36 @@ impl Plan {
 /// The shapes and parameter counts of a model, or the error building it would give (the same
 /// [`Error`], message and all), without allocating any weight.
 pub fn plan(spec: &ModelSpec) -> Result<Plan> {
-    if spec.input_shape.is_empty() || spec.input_shape.len() > 2 || spec.input_shape.contains(&0) {
-        return Err(Error::Spec {
-            path: "input_shape".into(),
-            msg: format!(
-                "input_shape must be [length, channels] or [features] with no zero, got {:?}",
-                spec.input_shape
-            ),
-        });
-    }
-    if let Err(issue) = checked_elems("input_shape", &spec.input_shape) {
-        return Err(Error::Spec {
-            path: "input_shape".into(),
-            msg: issue.to_string(),
-        });
-    }
+    let input0 = crate::model::check_input_shape(spec)?;
     let mut out: Vec<LayerPlan> = Vec::with_capacity(spec.layers.len());
-    let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(spec.layers.len());
+    let mut dims: Vec<Vec<Option<usize>>> = Vec::with_capacity(spec.layers.len());
     for (index, ls) in spec.layers.iter().enumerate() {
-        let input = shapes.last().unwrap_or(&spec.input_shape).clone();
-        let planned = layer_plan(ls, &input).and_then(|(shape, params)| {
-            checked_elems("output", &shape)?;
-            Ok((shape, params))
-        });
+        let input = dims.last().unwrap_or(&spec.input_shape).clone();
+        let planned = crate::model::symbolic_output(
+            ls,
+            &input,
+            |concrete| layer_plan(ls, concrete),
+            |_, probe| layer_plan(ls, probe).map(|(shape, _)| shape),
+        );
         match planned {
-            Ok((shape, params)) => {
-                shapes.push(shape.clone());
+            Ok(((_, params), d)) => {
                 out.push(LayerPlan {
                     spec: ls.clone(),
-                    input,
-                    output: shape,
+                    input: crate::model::zero_unknown(&input),
+                    output: crate::model::zero_unknown(&d),
+                    output_dims: d.clone(),
                     params,
                 });
+                dims.push(d);
             }
             Err(issue) => {
+                let shapes: Vec<Vec<usize>> =
+                    dims.iter().map(|d| crate::model::zero_unknown(d)).collect();
                 let hint = crate::model::hint_for(spec, &shapes, ls, &issue);
                 return Err(BuildError {
                     index,
                     kind: ls.kind(),
-                    input,
+                    input: crate::model::zero_unknown(&input),
                     issue,
                     hint,
                 }
@@ -153,9 +149,20 @@ pub fn plan(spec: &ModelSpec) -> Result<Plan> {
         }
     }
     Ok(Plan {
-        input_shape: spec.input_shape.clone(),
+        input_shape: input0,
+        input_dims: spec.input_shape.clone(),
         layers: out,
     })
+}
+
+/// [`plan`] with an unknown (`null`) input length replaced by `length` (memory estimates for
+/// a model of any length at a given padded batch length); a fixed-length spec is planned as is.
+pub fn plan_for_length(spec: &ModelSpec, length: usize) -> Result<Plan> {
+    let mut s = spec.clone();
+    if s.is_variable_length() {
+        s.input_shape[0] = Some(length);
+    }
+    plan(&s)
 }
 
 type Issue<T> = std::result::Result<T, ShapeIssue>;
@@ -778,6 +785,21 @@ pub fn check_fits(spec: &ModelSpec, batch: usize, workload: Workload) -> Result<
     check_fits_elem(spec, batch, workload, 4)
 }
 
+/// [`check_fits`] for a model of any length (`[null, C]`) at a padded batch length `length`
+/// (the longest record); a fixed-length model is checked as [`check_fits`] does.
+pub fn check_fits_length(
+    spec: &ModelSpec,
+    batch: usize,
+    workload: Workload,
+    length: usize,
+) -> Result<()> {
+    let mut s = spec.clone();
+    if s.is_variable_length() {
+        s.input_shape[0] = Some(length.max(1));
+    }
+    check_fits(&s, batch, workload)
+}
+
 /// [`check_fits`] for elements of `elem_bytes` bytes (8 for f64).
 pub fn check_fits_elem(
     spec: &ModelSpec,
@@ -785,6 +807,11 @@ pub fn check_fits_elem(
     workload: Workload,
     elem_bytes: usize,
 ) -> Result<()> {
+    // A model of any length has no length to estimate with before the data is read; callers
+    // that know the batch length check `plan_for_length` themselves.
+    if spec.is_variable_length() {
+        return Ok(());
+    }
     let Ok(plan) = plan(spec) else {
         return Ok(());
     };
@@ -885,10 +912,10 @@ pub fn check_fits_inputs(
 /// the totals; nothing is allocated.
 pub fn summary_table(plan: &Plan) -> String {
     crate::model::summary_table(
-        &plan.input_shape,
+        &plan.input_dims,
         plan.layers
             .iter()
-            .map(|l| (&l.spec, l.output.as_slice(), l.params)),
+            .map(|l| (&l.spec, l.output_dims.as_slice(), l.params)),
     )
 }
 

@@ -9,6 +9,10 @@
 //! - **PR AUC** per label as **average precision** (scikit-learn's definition):
 //!   `AP = Σ_n (R_n − R_{n−1}) P_n` over distinct score thresholds, from high to low.
 //! - Means over labels skip undefined labels (DanQ reports these means).
+//! - **Binary** (one sigmoid output, `(records, 1)`): accuracy at threshold 0.5 (a probability
+//!   above 0.5 predicts the positive class, as Keras' `binary_accuracy`), plus the ROC AUC and
+//!   PR AUC of the single column; [`two_columns`] turns `p` into `[1 − p, p]` so the arg-max
+//!   metrics (confusion matrix) apply unchanged.
 
 use ndarray::{ArrayView2, Axis};
 
@@ -37,6 +41,31 @@ pub fn accuracy<T: Float>(probs: ArrayView2<'_, T>, targets: ArrayView2<'_, T>) 
         return 0.0;
     }
     p.iter().zip(&t).filter(|(a, b)| a == b).count() as f64 / p.len() as f64
+}
+
+/// Share of rows where `p > 0.5` agrees with `target > 0.5` (binary head, `(records, 1)`).
+pub fn binary_accuracy<T: Float>(probs: ArrayView2<'_, T>, targets: ArrayView2<'_, T>) -> f64 {
+    let n = probs.len();
+    if n == 0 {
+        return 0.0;
+    }
+    probs
+        .iter()
+        .zip(targets.iter())
+        .filter(|(p, t)| (p.to_f64c() > 0.5) == (t.to_f64c() > 0.5))
+        .count() as f64
+        / n as f64
+}
+
+/// `(records, 1)` positive-class probabilities as `(records, 2)` `[1 − p, p]`, so that arg-max
+/// (ties to class 0) is the 0.5 threshold.
+pub fn two_columns<T: Float>(p: ArrayView2<'_, T>) -> ndarray::Array2<T> {
+    let mut out = ndarray::Array2::zeros((p.nrows(), 2));
+    for (mut row, v) in out.outer_iter_mut().zip(p.column(0).iter()) {
+        row[0] = T::one() - *v;
+        row[1] = *v;
+    }
+    out
 }
 
 /// `m[true][predicted]`.

@@ -4,6 +4,13 @@
 //! shape or a [`ShapeIssue`], which becomes a [`BuildError`] naming the layer index and type,
 //! the shape it needs, the shape it got, which layer produced that shape, and the fix.
 //!
+//! A `null` input length (`input_shape: [null, C]`) builds a model for any length: the shapes
+//! are checked with the length unknown (each layer is probed at two lengths; a sequence output
+//! keeps an unknown length, a flat output must not depend on the length, so `flatten` and the
+//! like are refused with the fix). [`Sequential::forward_logits_masked`] runs a batch of
+//! records padded to the batch's length with per-record lengths (PyTorch's
+//! `pack_padded_sequence` semantics; `docs/variable-length.md`).
+//!
 //! A final `softmax`/`sigmoid` is detached from the last layer into the model's *head*: `forward`
 //! still returns probabilities, while `forward_logits`/`backward_logits` let a loss work on
 //! logits (numerically stable cross-entropy).
@@ -13,6 +20,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::activation::Activation;
+use crate::batch::AsBatch;
 use crate::error::{BuildError, Error, Result, ShapeIssue};
 use crate::layers::rnn::{Direction, Recurrent};
 use crate::layers::{self, Layer, Param};
@@ -23,8 +31,19 @@ use crate::tensor::{check_batched, fmt_shape, l2_norm, Float, Mode};
 pub struct Sequential<T: Float> {
     spec: ModelSpec,
     layers: Vec<Box<dyn Layer<T>>>,
-    /// Per-sample output shape of every layer.
+    /// Per-sample output shape of every layer (an unknown length written as 0).
     shapes: Vec<Vec<usize>>,
+    /// Per-sample output shape of every layer, `None` for an unknown (`null`) length.
+    dims: Vec<Vec<Option<usize>>>,
+    /// The input shape with an unknown length written as 0.
+    input0: Vec<usize>,
+    /// Per-record lengths of the last masked forward pass: the input's, then every layer's
+    /// output's (`None` for a layer whose output has no time axis). `None` after an unmasked
+    /// forward.
+    masks: Option<Masks>,
+    /// Lengths the [`Layer`] impl's `forward` uses (set with [`Layer::set_lengths`]), so a
+    /// model can be checked as a layer (gradient checks) on a masked batch.
+    layer_lengths: Option<Vec<usize>>,
     head: Option<Activation>,
     /// Cached head output `(batch, …output)`, for backward through the head.
     head_out: Option<ArrayD<T>>,
@@ -34,6 +53,13 @@ pub struct Sequential<T: Float> {
     /// [`Sequential::set_need_input_grad`].
     need_input_grad: bool,
 }
+
+/// Per-record lengths of a masked forward pass: the input's, then every layer's output's
+/// (`None` where the output has no time axis).
+type Masks = (Vec<usize>, Vec<Option<Vec<usize>>>);
+
+/// A per-layer output observer (`forward_logits_observed`).
+type Observer<'a, T> = &'a mut dyn FnMut(usize, &ArrayD<T>);
 
 /// Builds one layer from its spec for a per-sample input shape.
 pub fn build_layer<T: Float>(
@@ -83,48 +109,43 @@ pub fn build_layer<T: Float>(
 
 impl<T: Float> Sequential<T> {
     /// Builds and validates a model; `seed` drives weight initialisation and dropout masks.
+    ///
+    /// With a `null` input length every layer is validated with the length unknown: a layer
+    /// whose flat output would depend on the length (`flatten`) is a [`BuildError`] with
+    /// [`ShapeIssue::NeedsFixedLength`] saying what to use instead.
     pub fn from_spec(spec: &ModelSpec, seed: u64) -> Result<Self> {
-        if spec.input_shape.is_empty()
-            || spec.input_shape.len() > 2
-            || spec.input_shape.contains(&0)
-        {
-            return Err(Error::Spec {
-                path: "input_shape".into(),
-                msg: format!(
-                    "input_shape must be [length, channels] or [features] with no zero, got {:?}",
-                    spec.input_shape
-                ),
-            });
-        }
-        if let Err(issue) = layers::checked_elems("input_shape", &spec.input_shape) {
-            return Err(Error::Spec {
-                path: "input_shape".into(),
-                msg: issue.to_string(),
-            });
-        }
+        let input0 = check_input_shape(spec)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers: Vec<Box<dyn Layer<T>>> = Vec::with_capacity(spec.layers.len());
-        let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(spec.layers.len());
+        let mut dims: Vec<Vec<Option<usize>>> = Vec::with_capacity(spec.layers.len());
         for (index, ls) in spec.layers.iter().enumerate() {
-            let input = shapes.last().unwrap_or(&spec.input_shape).clone();
+            let input = dims.last().unwrap_or(&spec.input_shape).clone();
             let layer_seed =
                 seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(index as u64 + 1));
-            let built = build_layer::<T>(ls, &input, layer_seed, &mut rng).and_then(|l| {
-                let out = l.output_shape(&input)?;
-                layers::checked_elems("output", &out)?;
-                Ok((l, out))
-            });
+            let built = symbolic_output(
+                ls,
+                &input,
+                |concrete| {
+                    // Shape-keeping layers that check their input are built for any length.
+                    let any = [0, concrete.last().copied().unwrap_or(0)];
+                    let keep = input[0].is_none()
+                        && matches!(ls, LayerSpec::Dropout(_) | LayerSpec::Activation(_));
+                    build_layer::<T>(ls, if keep { &any } else { concrete }, layer_seed, &mut rng)
+                },
+                |l, concrete| l.output_shape(concrete),
+            );
             match built {
                 Ok((layer, out)) => {
                     layers.push(layer);
-                    shapes.push(out);
+                    dims.push(out);
                 }
                 Err(issue) => {
+                    let shapes: Vec<Vec<usize>> = dims.iter().map(|d| zero_unknown(d)).collect();
                     let hint = hint_for(spec, &shapes, ls, &issue);
                     return Err(BuildError {
                         index,
                         kind: ls.kind(),
-                        input,
+                        input: zero_unknown(&input),
                         issue,
                         hint,
                     }
@@ -136,7 +157,11 @@ impl<T: Float> Sequential<T> {
         Ok(Sequential {
             spec: spec.clone(),
             layers,
-            shapes,
+            shapes: dims.iter().map(|d| zero_unknown(d)).collect(),
+            dims,
+            input0,
+            masks: None,
+            layer_lengths: None,
             head,
             head_out: None,
             grad_norms: Vec::new(),
@@ -152,10 +177,16 @@ impl<T: Float> Sequential<T> {
     /// Starts a model in Rust: `Sequential::builder(&[60, 4]).add(...).build(seed)`.
     pub fn builder(input_shape: &[usize]) -> Builder {
         Builder {
-            spec: ModelSpec {
-                input_shape: input_shape.to_vec(),
-                layers: Vec::new(),
-            },
+            spec: ModelSpec::fixed(input_shape),
+        }
+    }
+
+    /// Starts a model for sequences of any length with `channels` channels (the model file's
+    /// `"input_shape": [null, channels]`):
+    /// `Sequential::builder_any_length(4).add(...).build(seed)`.
+    pub fn builder_any_length(channels: usize) -> Builder {
+        Builder {
+            spec: ModelSpec::any_length(channels),
         }
     }
 
@@ -163,21 +194,49 @@ impl<T: Float> Sequential<T> {
         &self.spec
     }
 
+    /// The per-sample input shape. For a model of any length (`[null, C]`) the length is
+    /// written as 0, `[0, C]` (never a valid fixed length); see [`Sequential::input_len`] and
+    /// [`Sequential::input_dims`].
     pub fn input_shape(&self) -> &[usize] {
+        &self.input0
+    }
+
+    /// The per-sample input shape with `None` for an unknown (`null`) length.
+    pub fn input_dims(&self) -> &[Option<usize>] {
         &self.spec.input_shape
     }
 
-    /// Per-sample output shape of the model.
+    /// The fixed input length of a sequence model, or `None` when the model accepts any length
+    /// (`input_shape: [null, C]`) — and for a flat `[features]` model, which has no length
+    /// (tell them apart with [`Sequential::is_variable_length`]).
+    pub fn input_len(&self) -> Option<usize> {
+        match self.spec.input_shape.as_slice() {
+            [l, _] => *l,
+            _ => None,
+        }
+    }
+
+    /// Whether the model accepts sequences of any length (`input_shape: [null, C]`).
+    pub fn is_variable_length(&self) -> bool {
+        self.spec.is_variable_length()
+    }
+
+    /// Per-sample output shape of the model (an unknown length written as 0).
     pub fn output_shape(&self) -> &[usize] {
         self.shapes
             .last()
             .map(|s| s.as_slice())
-            .unwrap_or(&self.spec.input_shape)
+            .unwrap_or(&self.input0)
     }
 
-    /// Per-sample output shape of every layer.
+    /// Per-sample output shape of every layer (an unknown length written as 0).
     pub fn layer_shapes(&self) -> &[Vec<usize>] {
         &self.shapes
+    }
+
+    /// Per-sample output shape of every layer, `None` for an unknown length.
+    pub fn layer_dims(&self) -> &[Vec<Option<usize>>] {
+        &self.dims
     }
 
     pub fn layers(&self) -> &[Box<dyn Layer<T>>] {
@@ -267,26 +326,75 @@ impl<T: Float> Sequential<T> {
     }
 
     fn check_input(&self, x: &ArrayViewD<'_, T>) -> Result<()> {
-        check_batched("model input", &self.spec.input_shape, x.shape())
+        match self.spec.input_shape.as_slice() {
+            [None, Some(c)] => match x.shape() {
+                &[_, l, xc] if l > 0 && xc == *c => Ok(()),
+                other => Err(Error::Shape {
+                    what: "model input".into(),
+                    expected: format!("(batch, length ≥ 1, {c})"),
+                    got: fmt_shape(other),
+                }),
+            },
+            _ => check_batched("model input", &self.input0, x.shape()),
+        }
+    }
+
+    /// Checks per-record lengths against a batch `(B, L, C)`.
+    fn check_lengths(&self, x: &ArrayViewD<'_, T>, lengths: &[usize]) -> Result<()> {
+        let &[b, l, _] = x.shape() else {
+            return Err(Error::Lengths(format!(
+                "per-record lengths need a batch of sequences (batch, length, channels) but the \
+                 input is {}",
+                fmt_shape(x.shape())
+            )));
+        };
+        if lengths.len() != b {
+            return Err(Error::Lengths(format!(
+                "{} lengths for a batch of {b} records",
+                lengths.len()
+            )));
+        }
+        if let Some((r, &n)) = lengths.iter().enumerate().find(|(_, &n)| n == 0 || n > l) {
+            return Err(Error::Lengths(format!(
+                "record {r} has length {n}, outside 1..={l} (the batch's padded length)"
+            )));
+        }
+        Ok(())
     }
 
     /// Runs every layer but the head: logits when the model ends in softmax/sigmoid.
+    /// Every record is taken as full length (the `None` case of
+    /// [`Sequential::forward_logits_masked`]).
     ///
     /// # Shapes
     /// - `x`: `(batch, …input_shape)`; returns `(batch, …output_shape)`.
-    pub fn forward_logits(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
-        // A head output from an earlier `forward` no longer matches the layers' caches.
-        self.head_out = None;
-        self.check_input(&x)?;
-        let mut layers = self.layers.iter_mut();
-        let mut h = match layers.next() {
-            Some(first) => first.forward(x, mode)?,
-            None => x.to_owned(),
-        };
-        for l in layers {
-            h = l.forward(h.view(), mode)?;
-        }
-        Ok(h)
+    pub fn forward_logits(&mut self, x: impl AsBatch<T>, mode: Mode) -> Result<ArrayD<T>> {
+        self.run(x.as_batch(), None, mode, None)
+    }
+
+    /// Runs every layer but the head on a batch of records padded to the batch's length,
+    /// record `b` having `lengths[b]` real positions (1 ..= padded length; `None` = all full
+    /// length). PyTorch's `pack_padded_sequence` semantics: for every real position a record's
+    /// outputs (and, after [`Sequential::backward_logits`], its input gradient and its share of
+    /// the parameter gradients) are those of the record run alone at its own length. Padded
+    /// positions of the input are ignored (read as zeros), sequence outputs are zero past each
+    /// record's output length, and the input gradient is zero there. A model of any length
+    /// (`[null, C]`) takes any padded length; a fixed-length model still checks its length.
+    ///
+    /// Errors: [`Error::Lengths`] for lengths of the wrong count, a 0 or a length past the
+    /// padded length, or a record too short for a layer (naming the record and the minimal
+    /// length).
+    ///
+    /// # Shapes
+    /// - `x`: `(batch, length, channels)`; `lengths`: `(batch)`; returns
+    ///   `(batch, …output_shape)` with the padded length where the output has one.
+    pub fn forward_logits_masked(
+        &mut self,
+        x: impl AsBatch<T>,
+        lengths: Option<&[usize]>,
+        mode: Mode,
+    ) -> Result<ArrayD<T>> {
+        self.run(x.as_batch(), lengths, mode, None)
     }
 
     /// Like [`Sequential::forward_logits`], calling `observe(i, output)` with every layer's
@@ -296,48 +404,203 @@ impl<T: Float> Sequential<T> {
     /// - `x`: `(batch, …input_shape)`; returns `(batch, …output_shape)`.
     pub fn forward_logits_observed(
         &mut self,
-        x: ArrayViewD<'_, T>,
+        x: impl AsBatch<T>,
         mode: Mode,
         observe: &mut dyn FnMut(usize, &ArrayD<T>),
     ) -> Result<ArrayD<T>> {
-        self.head_out = None;
-        self.check_input(&x)?;
-        let mut h = x.to_owned();
-        for (i, l) in self.layers.iter_mut().enumerate() {
-            h = l.forward(h.view(), mode)?;
-            observe(i, &h);
+        self.run(x.as_batch(), None, mode, Some(observe))
+    }
+
+    /// [`Sequential::forward_logits_observed`] with per-record lengths (see
+    /// [`Sequential::forward_logits_masked`]).
+    ///
+    /// # Shapes
+    /// - `x`: `(batch, length, channels)`; `lengths`: `(batch)`.
+    pub fn forward_logits_observed_masked(
+        &mut self,
+        x: impl AsBatch<T>,
+        lengths: Option<&[usize]>,
+        mode: Mode,
+        observe: &mut dyn FnMut(usize, &ArrayD<T>),
+    ) -> Result<ArrayD<T>> {
+        self.run(x.as_batch(), lengths, mode, Some(observe))
+    }
+
+    /// The smallest input length for which every layer up to `upto` keeps at least one
+    /// position (for the too-short error): output lengths grow with the input length, so
+    /// doubling then bisection finds it.
+    fn min_input_len(&self, upto: usize, padded: usize) -> usize {
+        let fits = |n: usize| {
+            let mut cur = vec![n];
+            self.layers[..=upto]
+                .iter()
+                .all(|l| match l.output_lengths(&cur) {
+                    Ok(o) if o.iter().all(|&v| v > 0) => {
+                        cur = o;
+                        true
+                    }
+                    _ => false,
+                })
+        };
+        let mut hi = padded.max(1);
+        while !fits(hi) {
+            match hi.checked_mul(2) {
+                Some(h) if h <= 1 << 40 => hi = h,
+                _ => return hi,
+            }
         }
+        let mut lo = 0; // !fits(lo) (a length of 0 never fits)
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
+    }
+
+    fn run(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        lengths: Option<&[usize]>,
+        mode: Mode,
+        mut observe: Option<Observer<'_, T>>,
+    ) -> Result<ArrayD<T>> {
+        // A head output from an earlier `forward` no longer matches the layers' caches.
+        self.head_out = None;
+        self.masks = None;
+        self.check_input(&x)?;
+        let Some(lens) = lengths else {
+            for l in &mut self.layers {
+                l.set_lengths(None);
+            }
+            let mut h: Option<ArrayD<T>> = None;
+            for (i, l) in self.layers.iter_mut().enumerate() {
+                let out = match &h {
+                    Some(h) => l.forward(h.view(), mode)?,
+                    None => l.forward(x.view(), mode)?,
+                };
+                if let Some(obs) = observe.as_mut() {
+                    obs(i, &out);
+                }
+                h = Some(out);
+            }
+            return Ok(h.unwrap_or_else(|| x.to_owned()));
+        };
+        self.check_lengths(&x, lens)?;
+        let padded = x.shape()[1];
+        let mut h = x.to_owned();
+        zero_past(&mut h, lens);
+        let mut cur = lens.to_vec();
+        let mut outs: Vec<Option<Vec<usize>>> = Vec::with_capacity(self.layers.len());
+        for i in 0..self.layers.len() {
+            let next = match self.layers[i].output_lengths(&cur) {
+                Ok(o) => o,
+                Err((r, _)) => return Err(self.too_short(i, r, lens[r], padded)),
+            };
+            if let Some(r) = next.iter().position(|&n| n == 0) {
+                return Err(self.too_short(i, r, lens[r], padded));
+            }
+            let l = &mut self.layers[i];
+            l.set_lengths(Some(&cur));
+            h = l.forward(h.view(), mode)?;
+            if h.ndim() == 3 {
+                zero_past(&mut h, &next);
+                if let Some(obs) = observe.as_mut() {
+                    obs(i, &h);
+                }
+                outs.push(Some(next.clone()));
+                cur = next;
+            } else {
+                if let Some(obs) = observe.as_mut() {
+                    obs(i, &h);
+                }
+                outs.push(None);
+            }
+        }
+        self.masks = Some((lens.to_vec(), outs));
         Ok(h)
+    }
+
+    fn too_short(&self, layer: usize, record: usize, len: usize, padded: usize) -> Error {
+        Error::Lengths(format!(
+            "record {record} (length {len}) is too short for layer #{layer} ({}): records must \
+             have at least {} positions",
+            self.layers[layer].kind(),
+            self.min_input_len(layer, padded)
+        ))
     }
 
     /// Runs the whole model, head included (probabilities for a softmax/sigmoid model).
     ///
     /// # Shapes
     /// - `x`: `(batch, …input_shape)`; returns `(batch, …output_shape)`.
-    pub fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
-        let mut y = self.forward_logits(x, mode)?;
+    pub fn forward(&mut self, x: impl AsBatch<T>, mode: Mode) -> Result<ArrayD<T>> {
+        self.forward_masked(x, None, mode)
+    }
+
+    /// [`Sequential::forward_logits_masked`] plus the head (probabilities for a
+    /// softmax/sigmoid model).
+    ///
+    /// # Shapes
+    /// - `x`: `(batch, length, channels)`; `lengths`: `(batch)`; returns
+    ///   `(batch, …output_shape)`.
+    pub fn forward_masked(
+        &mut self,
+        x: impl AsBatch<T>,
+        lengths: Option<&[usize]>,
+        mode: Mode,
+    ) -> Result<ArrayD<T>> {
+        let mut y = self.forward_logits_masked(x, lengths, mode)?;
         if let Some(h) = self.head {
             h.forward_inplace(y.view_mut());
+            if let (Some((_, outs)), Some(n)) = (&self.masks, self.layers.len().checked_sub(1)) {
+                if let Some(Some(lens)) = outs.get(n) {
+                    // softmax over channels of a padded position is not zero: keep zeros there.
+                    zero_past(&mut y, lens);
+                }
+            }
             self.head_out = Some(y.clone());
         }
         Ok(y)
     }
 
+    /// The per-record lengths of the last masked forward pass (`None` after an unmasked one).
+    pub fn last_lengths(&self) -> Option<&[usize]> {
+        self.masks.as_ref().map(|(l, _)| l.as_slice())
+    }
+
     /// Back-propagates ∂L/∂logits through every layer; returns ∂L/∂input and adds into the
     /// parameter gradients.
-    pub fn backward_logits(&mut self, grad: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+    ///
+    /// After a masked forward pass ([`Sequential::forward_logits_masked`]) it uses that pass's
+    /// lengths: the gradient at padded positions of every sequence output is ignored, and the
+    /// returned ∂L/∂input is zero at padded positions.
+    pub fn backward_logits(&mut self, grad: impl AsBatch<T>) -> Result<ArrayD<T>> {
+        let grad = grad.as_batch();
         let n = self.layers.len();
         self.grad_norms = vec![0.0; n];
         let mut g = grad.to_owned();
         for (i, l) in self.layers.iter_mut().enumerate().rev() {
+            if let Some((_, outs)) = &self.masks {
+                if let (Some(Some(lens)), 3) = (outs.get(i), g.ndim()) {
+                    zero_past(&mut g, lens);
+                }
+            }
             self.grad_norms[i] = l2_norm(&g.view());
             g = l.backward(g.view())?;
+        }
+        if let (Some((lens, _)), 3) = (&self.masks, g.ndim()) {
+            zero_past(&mut g, lens);
         }
         Ok(g)
     }
 
     /// Back-propagates ∂L/∂output (after the head) through the head and every layer.
-    pub fn backward(&mut self, grad: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+    pub fn backward(&mut self, grad: impl AsBatch<T>) -> Result<ArrayD<T>> {
+        let grad = grad.as_batch();
         match self.head {
             Some(h) => {
                 let y = self.head_out.as_ref().ok_or_else(|| Error::NoForward {
@@ -365,7 +628,7 @@ impl<T: Float> Sequential<T> {
             self.spec
                 .layers
                 .iter()
-                .zip(&self.shapes)
+                .zip(&self.dims)
                 .zip(&self.layers)
                 .map(|((spec, shape), l)| (spec, shape.as_slice(), l.param_count())),
         )
@@ -376,8 +639,8 @@ impl<T: Float> Sequential<T> {
 /// (shared by [`Sequential::summary`] and `memory::summary_table`, which plans without
 /// allocating): index, layer (type, with its activation), output shape, parameters, share.
 pub(crate) fn summary_table<'a>(
-    input_shape: &[usize],
-    layers: impl Iterator<Item = (&'a LayerSpec, &'a [usize], usize)> + Clone,
+    input_shape: &[Option<usize>],
+    layers: impl Iterator<Item = (&'a LayerSpec, &'a [Option<usize>], usize)> + Clone,
 ) -> String {
     let total: usize = layers.clone().map(|(_, _, p)| p).sum();
     let mut rows: Vec<[String; 5]> = vec![[
@@ -390,7 +653,7 @@ pub(crate) fn summary_table<'a>(
     rows.push([
         "".into(),
         "input".into(),
-        fmt_shape(input_shape),
+        fmt_dims(input_shape),
         "0".into(),
         "".into(),
     ]);
@@ -414,7 +677,7 @@ pub(crate) fn summary_table<'a>(
         if activation != Activation::Linear {
             kind = format!("{kind}, {}", activation.name());
         }
-        rows.push([i.to_string(), kind, fmt_shape(shape), group(p), share]);
+        rows.push([i.to_string(), kind, fmt_dims(shape), group(p), share]);
     }
     let w: Vec<usize> = (0..5)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
@@ -443,6 +706,134 @@ pub(crate) fn summary_table<'a>(
     out
 }
 
+/// A per-sample shape with an unknown length shown as `?`: `(?, 4)`.
+pub fn fmt_dims(dims: &[Option<usize>]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or_else(|| "?".to_string(), |d| d.to_string()))
+        .collect();
+    format!("({})", parts.join(", "))
+}
+
+/// A concrete per-sample shape with a 0 length (unknown) shown as `?`: `(?, 4)`.
+fn fmt_sym(shape: &[usize]) -> String {
+    match shape {
+        [0, c] => format!("(?, {c})"),
+        _ => fmt_shape(shape),
+    }
+}
+
+/// A shape with `None` (unknown length) written as 0.
+pub(crate) fn zero_unknown(dims: &[Option<usize>]) -> Vec<usize> {
+    dims.iter().map(|d| d.unwrap_or(0)).collect()
+}
+
+/// Zeroes positions `t ≥ lengths[b]` of a `(B, L, C)` array (anything else is left alone).
+///
+/// # Shapes
+/// - `a`: `(batch, length, channels)`; `lengths`: `(batch)`.
+pub fn zero_past<T: Float>(a: &mut ArrayD<T>, lengths: &[usize]) {
+    if a.ndim() != 3 {
+        return;
+    }
+    for (mut item, &n) in a.outer_iter_mut().zip(lengths) {
+        if n < item.shape()[0] {
+            item.slice_axis_mut(ndarray::Axis(0), ndarray::Slice::from(n..))
+                .fill(T::zero());
+        }
+    }
+}
+
+/// Validates a spec's input shape; returns it with an unknown length written as 0.
+pub(crate) fn check_input_shape(spec: &ModelSpec) -> Result<Vec<usize>> {
+    let shape = &spec.input_shape;
+    let bad = || Error::Spec {
+        path: "input_shape".into(),
+        msg: format!(
+            "input_shape must be [length, channels] (length a number or null for any length) \
+             or [features] with no zero, got [{}]",
+            shape
+                .iter()
+                .map(|d| d.map_or_else(|| "null".to_string(), |d| d.to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let ok = match shape.as_slice() {
+        [Some(f)] => *f > 0,
+        [l, Some(c)] => *c > 0 && *l != Some(0),
+        _ => false,
+    };
+    if !ok {
+        return Err(bad());
+    }
+    let concrete = zero_unknown(shape);
+    let check: Vec<usize> = concrete.iter().map(|&d| d.max(1)).collect();
+    if let Err(issue) = layers::checked_elems("input_shape", &check) {
+        return Err(Error::Spec {
+            path: "input_shape".into(),
+            msg: issue.to_string(),
+        });
+    }
+    Ok(concrete)
+}
+
+/// The two lengths a layer is probed at when the input length is unknown.
+const PROBE_LENGTHS: [usize; 2] = [4096, 8191];
+
+/// A layer's symbolic output shape for a symbolic input shape (`None` = unknown length), and
+/// what `make` returns (the built layer, or `()` for a plan). With a known length this is
+/// `output_shape`; with an unknown one the layer is made for one probe length and asked for its
+/// output at two: a sequence output keeps an unknown length, a flat output must be the same at
+/// both (else the layer needs a fixed length).
+pub(crate) fn symbolic_output<L>(
+    spec: &LayerSpec,
+    input: &[Option<usize>],
+    make: impl FnOnce(&[usize]) -> std::result::Result<L, ShapeIssue>,
+    shape_for: impl Fn(&L, &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue>,
+) -> std::result::Result<(L, Vec<Option<usize>>), ShapeIssue> {
+    let fixed_fix = "with input length null end the sequence part with global_maxpool1d / \
+                     global_avgpool1d or a recurrent layer with return_sequences false";
+    if input.iter().all(Option::is_some) {
+        let concrete = zero_unknown(input);
+        let l = make(&concrete)?;
+        let out = shape_for(&l, &concrete)?;
+        layers::checked_elems("output", &out)?;
+        return Ok((l, out.into_iter().map(Some).collect()));
+    }
+    let [None, Some(c)] = *input else {
+        return Err(ShapeIssue::Invalid(format!(
+            "input {} has an unknown length where seqgrad cannot take one",
+            fmt_dims(input)
+        )));
+    };
+    if let LayerSpec::Flatten(_) = spec {
+        return Err(ShapeIssue::NeedsFixedLength(format!(
+            "flatten needs a fixed length; {fixed_fix}"
+        )));
+    }
+    let [pa, pb] = PROBE_LENGTHS;
+    let probe_issue = |e: ShapeIssue| match e {
+        ShapeIssue::TooShort { what, needed, .. } => ShapeIssue::NeedsFixedLength(format!(
+            "{what} {needed} is longer than the {pa} positions a null-length model is checked \
+             with; give input_shape a fixed length"
+        )),
+        other => other,
+    };
+    let l = make(&[pa, c]).map_err(probe_issue)?;
+    let oa = shape_for(&l, &[pa, c]).map_err(probe_issue)?;
+    let ob = shape_for(&l, &[pb, c]).map_err(probe_issue)?;
+    layers::checked_elems("output", &ob)?;
+    match (oa.as_slice(), ob.as_slice()) {
+        ([_, ca], [_, cb]) if ca == cb => Ok((l, vec![None, Some(*ca)])),
+        ([fa], [fb]) if fa == fb => Ok((l, vec![Some(*fa)])),
+        _ => Err(ShapeIssue::NeedsFixedLength(format!(
+            "{} would give an output whose size depends on the input length; {fixed_fix}",
+            spec.kind()
+        ))),
+    }
+}
+
 /// Thousands separators: 46929039 → "46,929,039".
 pub fn group(n: usize) -> String {
     let s = n.to_string();
@@ -466,6 +857,7 @@ pub(crate) fn hint_for(
     let ShapeIssue::NeedsSequence { got } = issue else {
         return None;
     };
+    let input_shape = zero_unknown(&spec.input_shape);
     if got.len() != 1 {
         return None;
     }
@@ -476,28 +868,20 @@ pub(crate) fn hint_for(
     };
     // The last layer that turned a (length, features) input into a flat one.
     let culprit = (0..shapes.len()).rev().find(|&j| {
-        let before = if j == 0 {
-            &spec.input_shape
-        } else {
-            &shapes[j - 1]
-        };
+        let before = if j == 0 { &input_shape } else { &shapes[j - 1] };
         before.len() == 2 && shapes[j].len() == 1
     });
     let Some(j) = culprit else {
         return Some(format!(
             "the model input {} has no time axis; {needs} needs (length, features): \
              set input_shape to [length, channels]",
-            fmt_shape(&spec.input_shape)
+            fmt_sym(&input_shape)
         ));
     };
     let what = &spec.layers[j];
     let kind = what.kind();
-    let before = fmt_shape(if j == 0 {
-        &spec.input_shape
-    } else {
-        &shapes[j - 1]
-    });
-    let after = fmt_shape(&shapes[j]);
+    let before = fmt_sym(if j == 0 { &input_shape } else { &shapes[j - 1] });
+    let after = fmt_sym(&shapes[j]);
     let this = if layer.is_recurrent() {
         "the recurrent layer"
     } else {
@@ -566,18 +950,26 @@ impl<T: Float> Layer<T> for Sequential<T> {
     }
 
     fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue> {
-        if input == self.spec.input_shape.as_slice() {
+        if input == self.input0.as_slice() {
             Ok(Sequential::output_shape(self).to_vec())
         } else {
             Err(ShapeIssue::Rank {
-                expected: fmt_shape(&self.spec.input_shape),
+                expected: fmt_dims(&self.spec.input_shape),
                 got: input.to_vec(),
             })
         }
     }
 
+    /// [`Sequential::forward_masked`] with the lengths given to [`Layer::set_lengths`].
     fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
-        Sequential::forward(self, x, mode)
+        let lengths = self.layer_lengths.clone();
+        Sequential::forward_masked(self, x, lengths.as_deref(), mode)
+    }
+
+    /// Lengths for the following `Layer::forward` calls (not for the inherent
+    /// [`Sequential::forward`], which is always unmasked).
+    fn set_lengths(&mut self, lengths: Option<&[usize]>) {
+        self.layer_lengths = lengths.map(<[usize]>::to_vec);
     }
 
     fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {

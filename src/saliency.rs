@@ -132,6 +132,37 @@ pub struct Saliency {
 }
 
 impl Saliency {
+    /// One result from per-record results of different lengths (a model of any length), the
+    /// scores padded with zeros to `length`.
+    ///
+    /// # Shapes
+    /// - each part's `scores`: `(records, ≤ length, 4)`; returns `(Σ records, length, 4)`.
+    pub fn join(parts: &[Saliency], length: usize) -> Saliency {
+        let n: usize = parts.iter().map(|p| p.scores.shape()[0]).sum();
+        let mut scores = Array3::zeros((n, length, 4));
+        let mut row = 0;
+        for p in parts {
+            let (k, l, _) = p.scores.dim();
+            let l = l.min(length);
+            scores
+                .slice_mut(ndarray::s![row..row + k, ..l, ..])
+                .assign(&p.scores.slice(ndarray::s![.., ..l, ..]));
+            row += k;
+        }
+        let fb: Option<Vec<f64>> = parts
+            .iter()
+            .map(|p| p.f_baseline.clone())
+            .collect::<Option<Vec<Vec<f64>>>>()
+            .map(|v| v.concat());
+        Saliency {
+            scores,
+            targets: parts.iter().flat_map(|p| p.targets.clone()).collect(),
+            fx: parts.iter().flat_map(|p| p.fx.clone()).collect(),
+            f_baseline: fb,
+            steps_used: parts.iter().flat_map(|p| p.steps_used.clone()).collect(),
+        }
+    }
+
     /// Integrated gradients' completeness error per record:
     /// `|Σ s − (f(x) − f(x'))| / |f(x) − f(x')|` (absolute when `f(x) = f(x')`). `None` for the
     /// other methods.
@@ -507,9 +538,18 @@ fn ig_record<T: Float>(
 /// The scores as TSV: header `id\tposition\tA\tC\tG\tT`, one row per record and 1-based
 /// position, values in `{:.6e}` form (−0 written as 0).
 pub fn to_tsv(ids: &[String], scores: &Array3<f64>) -> String {
+    to_tsv_lengths(ids, scores, None)
+}
+
+/// [`to_tsv`] of records padded to `scores`' length, each written up to its own length
+/// (`None`: all full length).
+pub fn to_tsv_lengths(ids: &[String], scores: &Array3<f64>, lengths: Option<&[usize]>) -> String {
     let mut s = String::from("id\tposition\tA\tC\tG\tT\n");
-    for (id, rec) in ids.iter().zip(scores.outer_iter()) {
-        for (p, row) in rec.outer_iter().enumerate() {
+    for (i, (id, rec)) in ids.iter().zip(scores.outer_iter()).enumerate() {
+        let n = lengths
+            .and_then(|l| l.get(i).copied())
+            .unwrap_or(rec.nrows());
+        for (p, row) in rec.outer_iter().take(n).enumerate() {
             // x + 0.0 turns −0 into +0.
             let row = row.mapv(|v| v + 0.0);
             s.push_str(&format!(

@@ -11,7 +11,9 @@
 //!   {"type": "dense", "units": 2, "activation": "softmax"}]}
 //! ```
 //!
-//! `input_shape` is `[length, channels]` (or `[features]`). Omitted options take the defaults
+//! `input_shape` is `[length, channels]` (or `[features]`); the length may be `null`
+//! (`[null, 4]`): the model then accepts sequences of any length, and batches of records of
+//! different lengths padded to the longest (see `docs/variable-length.md`). Omitted options take the defaults
 //! documented on each spec struct; `filters`/`kernel_size` (conv1d) and `units` (dense and
 //! recurrent layers) are required. Unknown types or options are errors listing what is valid.
 //! Layer types and activations are matched case-insensitively, ignoring `_` and `-`, so Keras
@@ -30,11 +32,41 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     /// Per-sample input shape: `[length, channels]` for sequences, `[features]` for flat data.
-    pub input_shape: Vec<usize>,
+    /// `None` (`null` in JSON) as the length of a sequence, `[null, channels]`, builds a model
+    /// for any length; every other entry must be a number.
+    pub input_shape: Vec<Option<usize>>,
     pub layers: Vec<LayerSpec>,
 }
 
 impl ModelSpec {
+    /// A spec with a fixed input shape (`[length, channels]` or `[features]`) and no layers.
+    pub fn fixed(input_shape: &[usize]) -> Self {
+        ModelSpec {
+            input_shape: input_shape.iter().map(|&d| Some(d)).collect(),
+            layers: Vec::new(),
+        }
+    }
+
+    /// A spec for sequences of any length with `channels` channels (`[null, channels]`) and no
+    /// layers.
+    pub fn any_length(channels: usize) -> Self {
+        ModelSpec {
+            input_shape: vec![None, Some(channels)],
+            layers: Vec::new(),
+        }
+    }
+
+    /// Whether the input length is `null` (any length).
+    pub fn is_variable_length(&self) -> bool {
+        self.input_shape.len() == 2 && self.input_shape[0].is_none()
+    }
+
+    /// The input shape with a `null` length written as 0 (the placeholder seqgrad uses in
+    /// concrete shapes for "unknown length"; 0 is never a valid fixed length).
+    pub fn input_shape_or_zero(&self) -> Vec<usize> {
+        self.input_shape.iter().map(|d| d.unwrap_or(0)).collect()
+    }
+
     /// Parses a model from JSON text; `origin` names it in errors.
     ///
     /// Layer types and activation names are matched case-insensitively and without `_`/`-`

@@ -194,15 +194,25 @@ pub fn owned_as<T: Clone>(
 }
 
 /// A batched shape as errors print it: `(batch, 60, 4)` for the per-sample shape `[60, 4]`.
+///
+/// A per-sample `[0, C]` is a sequence of any length (a `null`-length model) and shows as
+/// `(batch, length, C)`.
 pub fn fmt_batched(per_sample: &[usize]) -> String {
     let mut parts = vec!["batch".to_string()];
-    parts.extend(per_sample.iter().map(|d| d.to_string()));
+    match per_sample {
+        [0, c] => parts.extend(["length".to_string(), c.to_string()]),
+        _ => parts.extend(per_sample.iter().map(|d| d.to_string())),
+    }
     format!("({})", parts.join(", "))
 }
 
-/// True when `shape` is `(batch, …per_sample)`.
+/// True when `shape` is `(batch, …per_sample)`. A per-sample `[0, C]` (the shape seqgrad
+/// reports for a `null`-length model) matches `(batch, L, C)` for any length `L ≥ 1`.
 pub fn is_batched(per_sample: &[usize], shape: &[usize]) -> bool {
-    shape.len() == per_sample.len() + 1 && shape[1..] == per_sample[..]
+    match (per_sample, shape) {
+        ([0, c], [_, l, sc]) => *l > 0 && c == sc,
+        _ => shape.len() == per_sample.len() + 1 && shape[1..] == per_sample[..],
+    }
 }
 
 /// Checks that an array is `(batch, …per_sample)`; `what` names it in the error.

@@ -29,6 +29,7 @@ pub fn read_and_encode(ext: &str, sel: u8, body: &[u8]) {
     let policy = LengthPolicy {
         pad: (sel & 32 != 0).then_some(16),
         crop: (sel & 64 != 0).then_some(16),
+        any_length: false,
     };
     let _ = data::encode::<f32>(&raw, &labels, policy, sel & 128 != 0);
 }

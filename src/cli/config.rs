@@ -79,6 +79,7 @@ impl DataSettings {
         LengthPolicy {
             crop: self.crop,
             pad: self.pad,
+            any_length: false,
         }
     }
 }

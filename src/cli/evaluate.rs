@@ -66,16 +66,24 @@ impl ModelArgs {
         let labels = self.labels.clone().or(labels);
         let mut m = Sequential::<f32>::from_file(&model, 0)?;
         crate::weights::load(&mut m, &weights)?;
-        let labels = labels.map(|p| Labels::load(&p)).transpose()?;
-        if let Some(l) = &labels {
-            if m.output_shape() != [l.classes.len()] {
-                return Err(Error::Usage(format!(
-                    "the model has output {} but labels.json lists {} classes",
-                    crate::tensor::fmt_shape(m.output_shape()),
-                    l.classes.len()
-                )));
+        let labels = match labels {
+            Some(p) => {
+                let l = Labels::load(&p)?.for_model(
+                    m.output_shape(),
+                    m.head(),
+                    &p.display().to_string(),
+                )?;
+                if m.output_shape() != [l.outputs()] {
+                    return Err(Error::Usage(format!(
+                        "the model has output {} but labels.json lists {} classes",
+                        crate::tensor::fmt_shape(m.output_shape()),
+                        l.classes.len()
+                    )));
+                }
+                Some(l)
             }
-        }
+            None => None,
+        };
         Ok((m, labels))
     }
 
@@ -114,7 +122,8 @@ impl ModelArgs {
         data_args: &DataArgs,
     ) -> Result<(Sequential<f32>, Option<Labels>, LengthPolicy)> {
         let (model, labels) = self.load()?;
-        let policy = data_args.policy()?;
+        // a model of any length takes records of mixed lengths (padded per batch, masked)
+        let policy = data_args.policy()?.for_model(&model);
         if let Some(t) = policy.target()? {
             train::check_input_len(&model, t)?;
         }
@@ -187,7 +196,11 @@ fn run_file(a: &Args) -> Result<()> {
     let labels = match labels {
         Some(l) => l,
         // the class names come from the whole file: one pass over its labels first
-        None => labels_of(path, &opts)?,
+        None => labels_of(path, &opts)?.for_model(
+            model.output_shape(),
+            model.head(),
+            &path.display().to_string(),
+        )?,
     };
     // the check is a courtesy: a config.json that cannot be read skips it
     let cfg = a.model.run_config().ok().flatten();
@@ -203,7 +216,8 @@ fn run_file(a: &Args) -> Result<()> {
     while let Some(raw) = stream.next_chunk(a.batch_size)? {
         lengths.check(&raw)?;
         let ds = data::encode::<f32>(&raw, &labels, policy, true)?;
-        train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+        crate::cli::predict::check_fits_chunk(&model, &ds, a.batch_size)?;
+        train::check_fit(&model, ds.seq_len(), labels.outputs())?;
         overlap.count(&ds);
         let e = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
         total_loss += e.loss * ds.len() as f64;
@@ -241,6 +255,7 @@ fn run_file(a: &Args) -> Result<()> {
         ids: Vec::new(),
         x: ndarray::Array3::zeros((n, 0, 4)),
         y,
+        lengths: None,
     };
     write_metrics(a, &eval, &ds, &labels)?;
     crate::cli::train::print_stdout(&report(&path.display().to_string(), &eval, &ds, &labels))
@@ -413,7 +428,7 @@ fn run_split(a: &Args, split: SplitName) -> Result<()> {
     let (mut model, labels) = a.model.load()?;
     let labels = labels.ok_or_else(|| Error::Usage("the run has no labels.json".into()))?;
     let s = &cfg.data_settings;
-    let policy = s.policy();
+    let policy = s.policy().for_model(&model);
     if let Some(t) = policy.target()? {
         train::check_input_len(&model, t)?;
     }
@@ -456,7 +471,7 @@ fn run_split(a: &Args, split: SplitName) -> Result<()> {
         }
         all.subset(&idx)
     };
-    train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+    train::check_fit(&model, ds.seq_len(), labels.outputs())?;
     let eval = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
     write_metrics(a, &eval, &ds, &labels)?;
     crate::cli::train::print_stdout(&report(split.name(), &eval, &ds, &labels))

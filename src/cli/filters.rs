@@ -74,7 +74,23 @@ pub fn run(a: &Args) -> Result<()> {
         let labels = labels.unwrap_or_else(|| Labels {
             classes: Vec::new(),
             multi_label: false,
+            binary: false,
         });
+        // motif sites are read from the windows of full-length records: no masked padding
+        let policy = data::LengthPolicy {
+            any_length: false,
+            ..policy
+        };
+        let lens: std::collections::BTreeSet<usize> =
+            raw.records.iter().map(|r| r.seq.len()).collect();
+        if policy.target()?.is_none() && lens.len() > 1 && model.is_variable_length() {
+            return Err(Error::Usage(format!(
+                "{}: records have lengths {}–{}; seqgrad filters reads records of one length (use --crop N to cut them to N bases)",
+                a.data.display(),
+                lens.first().copied().unwrap_or(0),
+                lens.last().copied().unwrap_or(0)
+            )));
+        }
         let ds = data::encode::<f32>(&raw, &labels, policy, false)?;
         let found = motifs::filter_motifs(&mut model, &ds.x, a.batch_size)?;
         let ms: Vec<meme::Motif> = found.iter().map(|f| f.motif.clone()).collect();

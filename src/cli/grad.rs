@@ -137,6 +137,18 @@ impl RecordArgs {
 
 /// A class given by name (as in labels.json) or 0-based index.
 pub fn resolve_target(s: &str, labels: Option<&Labels>, outputs: usize) -> Result<usize> {
+    if let Some(l) = labels.filter(|l| l.binary) {
+        // a binary head has one output: the logit of the positive class
+        return match (l.positive(), s) {
+            (Some(p), _) if p == s => Ok(0),
+            (_, "0") => Ok(0),
+            _ => Err(Error::Usage(format!(
+                "--target {s:?}: this binary model has one output, the logit of {:?} (give --target {:?} or 0)",
+                l.positive().unwrap_or(""),
+                l.positive().unwrap_or("")
+            ))),
+        };
+    }
     if let Some(i) = labels.and_then(|l| l.index(s)) {
         return Ok(i);
     }
@@ -224,17 +236,21 @@ pub fn build_model<T: Float>(
 
 /// Reads `path` with the data options, keeps the picked records and encodes them. With
 /// `need_labels` the records must carry labels (of `labels`' classes, or of the file's own
-/// sorted classes when `labels` is None); otherwise labels are ignored.
+/// sorted classes when `labels` is None); otherwise labels are ignored. `model` gives the
+/// number of outputs and its head (a binary head), and whether records may have mixed lengths
+/// (a model of any length: the data set then keeps each record's length).
 pub fn load_records<T: Float>(
     path: &Path,
     data_args: &DataArgs,
     pick: &RecordArgs,
     default_count: Option<usize>,
     labels: Option<&Labels>,
-    outputs: usize,
+    model: &crate::model::Sequential<T>,
     need_labels: bool,
 ) -> Result<(Dataset<T>, Labels)> {
-    let policy = data_args.policy()?;
+    let policy = data_args.policy()?.for_model(model);
+    let outputs = model.output_shape().iter().product::<usize>();
+    let head = model.head();
     let opts = ReadOptions {
         require_labels: need_labels,
         multi_label: data_args.multi_label || labels.is_some_and(|l| l.multi_label),
@@ -243,10 +259,11 @@ pub fn load_records<T: Float>(
     let mut raw = data::read(path, &opts)?;
     let labels = match labels {
         Some(l) => l.clone(),
-        None if need_labels => Labels::from_data(&raw)?,
+        None if need_labels => Labels::from_data(&raw)?.for_model(&[outputs], head, &raw.path)?,
         None => Labels {
             classes: (0..outputs).map(|i| format!("class{i}")).collect(),
             multi_label: false,
+            binary: false,
         },
     };
     let idx = pick.pick(&raw, default_count)?;
@@ -505,15 +522,16 @@ fn run_data<T: Float>(
         &args.pick,
         Some(DEFAULT_RECORDS),
         labels,
-        outputs,
+        &model,
         target.is_none(),
     )?;
-    crate::train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+    crate::train::check_fit(&model, ds.seq_len(), labels.outputs())?;
     let n = ds.len();
     let x = model_input(&model, ds.x.clone());
     model.zero_grad();
     model.set_record_step_grads(true);
-    let logits = model.forward_logits(x.view(), Mode::Eval)?;
+    // records of mixed lengths (a model of any length) are masked past their own length
+    let logits = model.forward_logits_masked(x.view(), ds.lengths.as_deref(), Mode::Eval)?;
     let (value, upstream, what) = match target {
         None => {
             let loss_fn = Loss::for_head(model.head());
@@ -542,7 +560,10 @@ fn run_data<T: Float>(
                 g,
                 format!(
                     "L = sum over records of the logit of class {c} ({})",
-                    labels.classes.get(c).map(String::as_str).unwrap_or("?")
+                    labels
+                        .positive()
+                        .or(labels.classes.get(c).map(String::as_str))
+                        .unwrap_or("?")
                 ),
             )
         }

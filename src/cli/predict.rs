@@ -1,7 +1,9 @@
 //! `seqgrad predict`: a table of model outputs per record: an `id` column (the record's id —
 //! the FASTA header's first word, the `--id-column`/`id`/`name` column of a CSV/TSV — or its
 //! 1-based row number), then one probability column per class named after the class (`class0`,
-//! `class1` … when no labels.json is known). The table is tab-separated, or comma-separated
+//! `class1` … when no labels.json is known). A binary head (dense of 1 unit with sigmoid on
+//! two classes) writes one probability column named after the positive (second sorted) class
+//! and a `predicted` column with the class its probability gives at threshold 0.5. The table is tab-separated, or comma-separated
 //! (fields quoted as needed) when `--out` ends in `.csv`.
 //!
 //! The file is streamed: records are read, encoded, predicted and written `--batch-size` at a
@@ -70,6 +72,7 @@ pub fn run(a: &Args) -> Result<()> {
         let labels = labels.unwrap_or_else(|| Labels {
             classes: (0..k).map(|i| format!("class{i}")).collect(),
             multi_label: false,
+            binary: false,
         });
         let mut stream = RecordStream::open(&a.data, &opts, a.id_column.as_deref())?;
         let delim = match &a.out {
@@ -78,23 +81,39 @@ pub fn run(a: &Args) -> Result<()> {
         };
         let mut sink = Sink::create(a.out.as_deref())?;
         let mut header = vec!["id".to_string()];
-        header.extend(labels.classes.iter().cloned());
+        match labels.positive() {
+            // a binary head: the positive class's probability, then the predicted class
+            Some(p) => header.extend([p.to_string(), "predicted".to_string()]),
+            None => header.extend(labels.classes.iter().cloned()),
+        }
         sink.write(&row(&header, delim))?;
         let progress = progress_bar(stream.total_bytes());
         let mut lengths = SameLength::new(policy);
         while let Some(raw) = stream.next_chunk(a.batch_size)? {
             lengths.check(&raw)?;
             let ds = data::encode::<f32>(&raw, &labels, policy, false)?;
-            train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
-            let mut probs = train::predict(&mut model, &ds.x, a.batch_size, false)?;
+            train::check_fit(&model, ds.seq_len(), labels.outputs())?;
+            check_fits_chunk(&model, &ds, a.batch_size)?;
+            let lens = ds.lengths.as_deref();
+            let mut probs = train::predict_masked(&mut model, &ds.x, lens, a.batch_size, false)?;
             if a.rc_average {
-                let rc = train::predict(&mut model, &ds.x, a.batch_size, true)?;
+                let rc = train::predict_masked(&mut model, &ds.x, lens, a.batch_size, true)?;
                 probs = (probs + rc) * 0.5f32;
             }
             let mut s = String::new();
             for (id, p) in ds.ids.iter().zip(probs.outer_iter()) {
                 let mut cells = vec![id.clone()];
                 cells.extend(p.iter().map(|v| format!("{v:.6}")));
+                if labels.binary {
+                    let pos = p.first().is_some_and(|&v| v > 0.5);
+                    cells.push(
+                        labels
+                            .classes
+                            .get(usize::from(pos))
+                            .cloned()
+                            .unwrap_or_default(),
+                    );
+                }
                 s.push_str(&row(&cells, delim));
             }
             if !sink.write(&s)? {
@@ -150,6 +169,24 @@ pub(crate) fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
     pb
 }
 
+/// The memory check of a model of any length for a chunk of records, at the chunk's longest
+/// record (a fixed-length model was checked before reading).
+pub(crate) fn check_fits_chunk(
+    model: &crate::model::Sequential<f32>,
+    ds: &data::Dataset<f32>,
+    batch_size: usize,
+) -> Result<()> {
+    if !model.is_variable_length() {
+        return Ok(());
+    }
+    crate::memory::check_fits_length(
+        model.spec(),
+        batch_size.min(ds.len().max(1)),
+        crate::memory::Workload::Inference,
+        ds.max_len(),
+    )
+}
+
 /// Without `--crop`/`--pad` every record must have the first record's length; chunks are
 /// encoded one at a time, so this checks each chunk against the file's first record (the same
 /// error as reading the whole file).
@@ -167,7 +204,7 @@ impl SameLength {
     }
 
     pub(crate) fn check(&mut self, raw: &RawData) -> Result<()> {
-        if self.policy.crop.is_some() || self.policy.pad.is_some() {
+        if self.policy.crop.is_some() || self.policy.pad.is_some() || self.policy.any_length {
             return Ok(());
         }
         let Some(f) = raw.records.first() else {
@@ -178,10 +215,11 @@ impl SameLength {
             return Err(Error::Data {
                 path: raw.path.clone(),
                 msg: format!(
-                    "line {}: record {} has length {}, which differs from the first record's length {len} (line {line}); use --crop N or --pad N",
+                    "line {}: record {} has length {}, which differs from the first record's length {len} (line {line}); {}",
                     r.line,
                     r.id,
-                    r.seq.len()
+                    r.seq.len(),
+                    data::MIXED_LENGTHS_FIX
                 ),
             });
         }

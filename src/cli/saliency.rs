@@ -158,13 +158,28 @@ fn run_inner(a: &Args) -> Result<()> {
         &a.pick,
         None,
         labels.as_ref(),
-        outputs,
+        &model,
         false,
     )?;
-    crate::train::check_fit(&model, ds.seq_len(), labels.classes.len())?;
+    crate::train::check_fit(&model, ds.seq_len(), labels.outputs())?;
+    // records of mixed lengths (a model of any length) are each run at their own length
+    let records: Vec<ndarray::ArrayView3<'_, f64>> = match &ds.lengths {
+        Some(l) => l
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| ds.x.slice(ndarray::s![i..i + 1, ..n, ..]))
+            .collect(),
+        None => vec![ds.x.view()],
+    };
     let targets = match target {
         Some(c) => vec![c; ds.len()],
-        None => saliency::predicted(&mut model, ds.x.view(), a.batch_size)?,
+        None => {
+            let mut t = Vec::with_capacity(ds.len());
+            for x in &records {
+                t.extend(saliency::predicted(&mut model, x.view(), a.batch_size)?);
+            }
+            t
+        }
     };
     let opts = Options {
         method: match a.method {
@@ -186,17 +201,48 @@ fn run_inner(a: &Args) -> Result<()> {
         max_steps: a.max_steps,
         batch_size: a.batch_size,
     };
-    let sal = saliency::saliency(&mut model, ds.x.view(), &targets, &opts)?;
-    crate::weights::write_atomic(&a.out, saliency::to_tsv(&ds.ids, &sal.scores).as_bytes())?;
+    let sal = if records.len() == 1 {
+        saliency::saliency(&mut model, ds.x.view(), &targets, &opts)?
+    } else {
+        let mut parts = Vec::with_capacity(records.len());
+        for (i, x) in records.iter().enumerate() {
+            parts.push(saliency::saliency(
+                &mut model,
+                x.view(),
+                &targets[i..i + 1],
+                &opts,
+            )?);
+        }
+        saliency::Saliency::join(&parts, ds.seq_len())
+    };
+    crate::weights::write_atomic(
+        &a.out,
+        saliency::to_tsv_lengths(&ds.ids, &sal.scores, ds.lengths.as_deref()).as_bytes(),
+    )?;
     let target_text = match target {
-        Some(c) => format!("class {}", labels.classes[c]),
+        Some(c) => format!(
+            "class {}",
+            labels
+                .positive()
+                .or(labels.classes.get(c).map(String::as_str))
+                .unwrap_or("?")
+        ),
         None => "each record's predicted class".into(),
     };
     let mut s = format!(
         "{}: {} records × {} bp of {}, logit of {target_text}, model {} ({dtype} weights, run in F64)\n",
         opts.method.name(),
         ds.len(),
-        ds.seq_len(),
+        match ds.lengths.as_deref() {
+            Some(l) => {
+                let (lo, hi) = (l.iter().min(), l.iter().max());
+                match (lo, hi) {
+                    (Some(lo), Some(hi)) if lo != hi => format!("{lo}–{hi}"),
+                    _ => ds.seq_len().to_string(),
+                }
+            }
+            None => ds.seq_len().to_string(),
+        },
         a.data.display(),
         wpath.display()
     );

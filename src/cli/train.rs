@@ -57,6 +57,7 @@ impl DataArgs {
         let p = LengthPolicy {
             crop: self.crop,
             pad: self.pad,
+            any_length: false,
         };
         p.target()?;
         Ok(p)
@@ -325,13 +326,35 @@ pub fn report(
             s.push_str(&format!("{c}  {}  {}\n", f(roc[i]), f(pr[i])));
         }
     } else {
-        s.push_str("confusion matrix (rows: true class, columns: predicted):\n");
+        s.push_str(&format!(
+            "confusion matrix (rows: true class, columns: predicted{}):\n",
+            match labels.positive() {
+                Some(p) => format!("; {p} when its probability > 0.5"),
+                None => String::new(),
+            }
+        ));
         s.push_str(&metrics::format_confusion(
-            &metrics::confusion(eval.probs.view(), data.y.view()),
+            &confusion(eval, data, labels),
             &labels.classes,
         ));
     }
     s
+}
+
+/// The confusion matrix, `m[true][predicted]` (a binary head's 0.5 threshold included).
+fn confusion(
+    eval: &train::Evaluation<f32>,
+    data: &Dataset<f32>,
+    labels: &Labels,
+) -> Vec<Vec<usize>> {
+    if labels.binary {
+        metrics::confusion(
+            metrics::two_columns(eval.probs.view()).view(),
+            metrics::two_columns(data.y.view()).view(),
+        )
+    } else {
+        metrics::confusion(eval.probs.view(), data.y.view())
+    }
 }
 
 /// The metrics as JSON (`test_metrics.json`; `evaluate --metrics-out`).
@@ -349,10 +372,13 @@ pub fn metrics_json(eval: &train::Evaluation<f32>, data: &Dataset<f32>, labels: 
     } else {
         m.insert(
             "confusion".into(),
-            serde_json::json!(metrics::confusion(eval.probs.view(), data.y.view())),
+            serde_json::json!(confusion(eval, data, labels)),
         );
     }
     m.insert("classes".into(), serde_json::json!(labels.classes));
+    if let Some(p) = labels.positive() {
+        m.insert("positive_class".into(), serde_json::json!(p));
+    }
     serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default() + "\n"
 }
 
@@ -463,8 +489,19 @@ fn run_inner(a: &Args) -> Result<()> {
     if let Some(t) = policy.target()? {
         train::check_input_len(&model, t)?;
     }
+    // a model of any length takes records of mixed lengths (padded per batch, masked)
+    let policy = policy.for_model(&model);
     let opts = a.data_args.read_options();
-    let (all, labels) = data::load_labelled::<f32>(&a.data, &opts, policy, None)?;
+    let (mut all, labels) = data::load_labelled::<f32>(&a.data, &opts, policy, None)?;
+    // a dense(1, sigmoid) model on two-class data is a binary head
+    let labels = labels.for_model(
+        model.output_shape(),
+        model.head(),
+        &a.data.display().to_string(),
+    )?;
+    if labels.binary {
+        all.binarize();
+    }
     let (train_set, valid_set, test_set, the_split) = match &a.valid {
         Some(v) => {
             let (vs, _) = data::load_labelled::<f32>(v, &opts, policy, Some(&labels))?;
@@ -477,7 +514,19 @@ fn run_inner(a: &Args) -> Result<()> {
             (all.subset(&s.train), v, all.subset(&s.test), s)
         }
     };
-    if let Some(v) = &valid_set {
+    if model.is_variable_length() {
+        // the estimate needs a length: the longest record
+        let longest = all
+            .max_len()
+            .max(valid_set.as_ref().map_or(0, |v| v.max_len()));
+        crate::memory::check_fits_length(
+            &spec,
+            a.batch_size,
+            crate::memory::Workload::Train,
+            longest,
+        )?;
+    }
+    if let Some(v) = valid_set.as_ref().filter(|_| !model.is_variable_length()) {
         if v.seq_len() != train_set.seq_len() {
             return Err(Error::Usage(format!(
                 "validation sequences have length {} but training sequences {}",
@@ -486,14 +535,15 @@ fn run_inner(a: &Args) -> Result<()> {
             )));
         }
     }
-    train::check_fit(&model, train_set.seq_len(), labels.classes.len())?;
+    train::check_fit(&model, train_set.seq_len(), labels.outputs())?;
     let head = model.head();
     if labels.multi_label && head != Some(crate::activation::Activation::Sigmoid) {
         return Err(Error::Usage(
             "multi-label data needs a model ending in a sigmoid".into(),
         ));
     }
-    if !labels.multi_label && head != Some(crate::activation::Activation::Softmax) {
+    if !labels.multi_label && !labels.binary && head != Some(crate::activation::Activation::Softmax)
+    {
         return Err(Error::Usage(
             "multi-class data needs a model ending in a softmax".into(),
         ));

@@ -134,9 +134,47 @@ pub fn reverse_complement_batch<T: Float>(x: ArrayView3<'_, T>) -> ndarray::Arra
     v.to_owned()
 }
 
+/// Reverse complement of a padded batch: each record's first `lengths[b]` rows are reversed
+/// and complemented, its padding (all-zero rows past its length) stays at the end.
+///
+/// # Shapes
+/// - `x`: `(batch, length, 4)`, `lengths`: `(batch)`; returns `(batch, length, 4)`.
+pub fn reverse_complement_padded<T: Float>(
+    x: ArrayView3<'_, T>,
+    lengths: &[usize],
+) -> ndarray::Array3<T> {
+    let mut out = ndarray::Array3::zeros(x.raw_dim());
+    for (b, &n) in lengths.iter().enumerate().take(x.shape()[0]) {
+        let n = n.min(x.shape()[1]);
+        let mut v = x.slice(ndarray::s![b, ..n, ..]);
+        v.invert_axis(Axis(0));
+        v.invert_axis(Axis(1));
+        out.slice_mut(ndarray::s![b, ..n, ..]).assign(&v);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_reverse_complement_keeps_the_padding_at_the_end() {
+        // "ACG" padded to 5 and "TTGCA" full length
+        let mut x = ndarray::Array3::<f64>::zeros((2, 5, 4));
+        encode_into(b"ACG", x.index_axis_mut(Axis(0), 0));
+        encode_into(b"TTGCA", x.index_axis_mut(Axis(0), 1));
+        let rc = reverse_complement_padded(x.view(), &[3, 5]);
+        let mut want = ndarray::Array3::<f64>::zeros((2, 5, 4));
+        encode_into(b"CGT", want.index_axis_mut(Axis(0), 0));
+        encode_into(b"TGCAA", want.index_axis_mut(Axis(0), 1));
+        assert_eq!(rc, want);
+        // full lengths: the same as the unpadded batch version
+        assert_eq!(
+            reverse_complement_padded(want.view(), &[5, 5]).index_axis(Axis(0), 1),
+            reverse_complement_batch(want.view()).index_axis(Axis(0), 1)
+        );
+    }
 
     #[test]
     fn probability_vectors_sum_to_one() {

@@ -289,3 +289,44 @@ pub fn generate_start_planted(
     }
     Ok(out)
 }
+
+/// The motif [`generate_mixed_lengths`] plants in its positive records (a GATA-like site with
+/// a fixed flank, 10 bp).
+pub const MIXED_LENGTHS_MOTIF: &str = "AGATAAGGCA";
+
+/// Records of **different lengths** for models of any length (`input_shape: [null, 4]`):
+/// record `r` has a uniform random length in `min_len..=max_len` and uniform random bases;
+/// even records are class `pos` and have [`MIXED_LENGTHS_MOTIF`] planted at a uniform position,
+/// odd records are class `neg` (background only). Ids `seq1`, `seq2` …; the output depends
+/// only on the arguments.
+pub fn generate_mixed_lengths(
+    count: usize,
+    min_len: usize,
+    max_len: usize,
+    seed: u64,
+) -> Result<Vec<Record>> {
+    let w = MIXED_LENGTHS_MOTIF.len();
+    if min_len < w || max_len < min_len {
+        return Err(Error::Usage(format!(
+            "lengths {min_len}..={max_len}: need {w} <= min <= max (the motif is {w} bp)"
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(count);
+    for r in 0..count {
+        let len = rng.random_range(min_len..=max_len);
+        let mut seq: Vec<u8> = (0..len).map(|_| BASES[rng.random_range(0..4)]).collect();
+        let positive = r % 2 == 0;
+        if positive {
+            let pos = rng.random_range(0..=len - w);
+            seq[pos..pos + w].copy_from_slice(MIXED_LENGTHS_MOTIF.as_bytes());
+        }
+        out.push(Record {
+            id: format!("seq{}", r + 1),
+            seq: String::from_utf8_lossy(&seq).into_owned(),
+            labels: vec![if positive { "pos" } else { "neg" }.into()],
+            line: 2 * r + 1,
+        });
+    }
+    Ok(out)
+}

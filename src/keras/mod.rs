@@ -19,7 +19,7 @@
 //!   {"class_name": "GlobalMaxPooling1D", "config": {"name": "g"}},
 //!   {"class_name": "Dense", "config": {"name": "d", "units": 2, "activation": "softmax"}}]}}"#;
 //! let spec = seqgrad::keras::spec_from_keras_json(keras, "model.json")?;
-//! assert_eq!(spec.input_shape, vec![40, 4]);
+//! assert_eq!(spec.input_shape, vec![Some(40), Some(4)]);
 //! assert_eq!(spec.layers[0].kind(), "conv1d");
 //! # Ok::<(), seqgrad::Error>(())
 //! ```
@@ -153,7 +153,7 @@ pub fn from_value(v: &Value, origin: &str) -> Result<KerasModel> {
     if functional {
         check_chain(&config, &layers, origin)?;
     }
-    let mut input_shape: Option<Vec<usize>> = None;
+    let mut input_shape: Option<Vec<Option<usize>>> = None;
     let mut out_layers = Vec::new();
     let mut out_meta = Vec::new();
     let mut used_names: std::collections::HashMap<String, usize> = Default::default();
@@ -240,8 +240,9 @@ pub fn from_value(v: &Value, origin: &str) -> Result<KerasModel> {
     })
 }
 
-/// A Keras batch shape `[null, L, C]` → seqgrad's per-sample `[L, C]`.
-fn shape_of(v: &Value, at: &str, origin: &str) -> Result<Vec<usize>> {
+/// A Keras batch shape `[null, L, C]` → seqgrad's per-sample `[L, C]`; a `None` length,
+/// `[null, null, C]`, → `[null, C]` (a model of any length, `docs/variable-length.md`).
+fn shape_of(v: &Value, at: &str, origin: &str) -> Result<Vec<Option<usize>>> {
     let a = v
         .as_array()
         .ok_or_else(|| err(origin, format!("{at}: input shape {v} is not a list")))?;
@@ -252,14 +253,18 @@ fn shape_of(v: &Value, at: &str, origin: &str) -> Result<Vec<usize>> {
             format!("{at}: input shape {v} has no per-sample axes"),
         ));
     }
+    let n = dims.len();
     dims.iter()
-        .map(|d| match d.as_u64() {
-            Some(n) if n > 0 => Ok(n as usize),
+        .enumerate()
+        .map(|(i, d)| match d.as_u64() {
+            Some(k) if k > 0 => Ok(Some(k as usize)),
+            // The length of a (length, channels) input may be None: any length.
+            _ if d.is_null() && n == 2 && i == 0 => Ok(None),
             _ if d.is_null() => Err(err(
                 origin,
                 format!(
-                    "{at}: input shape {v} has a variable (None) axis; seqgrad needs a fixed \
-                     length: build the Keras model with keras.Input((length, channels))"
+                    "{at}: input shape {v} has a variable (None) axis seqgrad cannot take; only \
+                     the length of (length, channels) may be None"
                 ),
             )),
             _ => Err(err(
@@ -564,7 +569,7 @@ impl<'a> Opts<'a> {
         }
     }
 
-    fn input_shape(&mut self) -> Result<Vec<usize>> {
+    fn input_shape(&mut self) -> Result<Vec<Option<usize>>> {
         let v = self
             .get("batch_shape")
             .or_else(|| self.cfg.get("batch_input_shape").filter(|v| !v.is_null()))

@@ -4,6 +4,9 @@
 //! `sigmoid: dx = dy·y·(1 − y)`, `softmax: dx_j = y_j·(dy_j − Σ_k dy_k y_k)` (the
 //! Jacobian-vector product, never the full Jacobian).
 //!
+//! Masked batches (variable-length models): position-wise; the model zeroes padded positions
+//! of the output (where e.g. `sigmoid(0) = 0.5`) and their gradient.
+//!
 //! As the last layer of a model, a `softmax`/`sigmoid` activation layer hands its function to
 //! the model head ([`Layer::take_output_activation`]) so the loss can work on logits.
 

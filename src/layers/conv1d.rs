@@ -21,6 +21,13 @@
 //! `dX̂ = dZ Ŵᵀ`, and col2im: `dx[b, t·s + k·d − P, c] += dX̂[b·L' + t, k·C + c]` — every
 //! input position that several windows (or taps) read receives the *sum* of their gradients.
 //!
+//! Masked batches ([`Layer::set_lengths`], variable-length models): record `b` of real length
+//! `L_b` uses its own geometry — `L'_b` and `P_b` from the formulas above with `L = L_b` (so
+//! `same` with `s > 1` gets the left padding the record alone would) — and its patch rows read
+//! only `[0, L_b)`; rows `t ≥ L'_b` are zero patches (the model then zeroes those outputs and
+//! their gradients). Backward uses the same per-record geometry in col2im, so padded input
+//! positions get a zero gradient. A record with `S > L_b` (`valid`) is an error naming it.
+//!
 //! Each product is one GEMM ([`crate::layers::gemm::mat_mul`], parallel inside and bit-identical
 //! at any thread count). `Mode::Infer` keeps no cache, only the patch buffer for the next batch.
 
@@ -82,6 +89,8 @@ struct ConvCache<T> {
     out_len: usize,
     /// Left padding `P`.
     pad_left: usize,
+    /// Per record `(L_b, L'_b, P_b)` of a masked pass (see [`Layer::set_lengths`]).
+    records: Option<Vec<(usize, usize, usize)>>,
 }
 
 /// The activation output as backward needs it: nothing for `linear`, one byte per element for
@@ -111,6 +120,8 @@ pub struct Conv1d<T: Float> {
     work: Vec<T>,
     /// Whether backward computes ∂L/∂input (off for a model's first layer in training).
     need_input_grad: bool,
+    /// Per-record input lengths for the next forward pass (`None`: all full length).
+    lengths: Option<Vec<usize>>,
 }
 
 impl<T: Float> Conv1d<T> {
@@ -161,6 +172,7 @@ impl<T: Float> Conv1d<T> {
             dcols: Vec::new(),
             work: Vec::new(),
             need_input_grad: true,
+            lengths: None,
         };
         layer.output_len(len)?;
         crate::layers::checked_elems("weight", &[f, in_channels, k])?;
@@ -197,6 +209,40 @@ impl<T: Float> Conv1d<T> {
             }
             None => Err(self.too_short(len)),
         }
+    }
+
+    /// Per record `(L_b, L'_b, P_b)` for the lengths set by [`Layer::set_lengths`] (`None`
+    /// when unmasked), or the error for a record too short for the kernel.
+    fn record_geometry(
+        &self,
+        batch: usize,
+        len: usize,
+        out_len: usize,
+    ) -> Result<Option<Vec<(usize, usize, usize)>>> {
+        let Some(lens) = &self.lengths else {
+            return Ok(None);
+        };
+        if lens.len() != batch {
+            return Err(Error::Lengths(format!(
+                "conv1d: {} lengths for a batch of {batch}",
+                lens.len()
+            )));
+        }
+        lens.iter()
+            .enumerate()
+            .map(|(r, &lb)| {
+                let lb = lb.min(len);
+                match window_geometry(lb, self.kernel, self.stride, self.dilation, self.padding) {
+                    Some((ob, pb)) if ob > 0 && ob <= out_len => Ok((lb, ob, pb)),
+                    _ => Err(Error::Lengths(format!(
+                        "record {r} (length {lb} at conv1d's input) is shorter than the kernel \
+                         span {}",
+                        self.span()
+                    ))),
+                }
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 
     fn too_short(&self, len: usize) -> ShapeIssue {
@@ -336,10 +382,25 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         let xs = x.as_standard_layout();
         let xs = xs.as_slice().ok_or_else(|| no_forward("conv1d"))?;
         let (s, d) = (self.stride, self.dilation);
+        let records = self.record_geometry(batch, len, out_len)?;
         if rows > 0 {
-            buf.par_chunks_mut(out_len * kc)
-                .zip(xs.par_chunks(len * c))
-                .for_each(|(dst, src)| im2col_item(src, dst, len, c, k, s, d, pad));
+            match &records {
+                None => buf
+                    .par_chunks_mut(out_len * kc)
+                    .zip(xs.par_chunks(len * c))
+                    .for_each(|(dst, src)| im2col_item(src, dst, len, c, k, s, d, pad)),
+                // Each record's own geometry: its windows read only its real positions, with
+                // its own left padding; rows past its output length are zero.
+                Some(rec) => buf
+                    .par_chunks_mut(out_len * kc)
+                    .zip(xs.par_chunks(len * c))
+                    .zip(rec.par_iter())
+                    .for_each(|((dst, src), &(lb, ob, pb))| {
+                        let (mine, rest) = dst.split_at_mut(ob * kc);
+                        im2col_item(src, mine, lb, c, k, s, d, pb);
+                        rest.fill(T::zero());
+                    }),
+            }
         }
 
         let wmat = self.weight_matrix();
@@ -377,6 +438,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             len,
             out_len,
             pad_left: pad,
+            records,
         });
         Ok(out)
     }
@@ -436,9 +498,19 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         let mut dx = vec![T::zero(); batch * len * c];
         let (s, d) = (self.stride, self.dilation);
         if rows > 0 {
-            dx.par_chunks_mut(len * c)
-                .zip(self.dcols.par_chunks(out_len * kc))
-                .for_each(|(dxi, dci)| col2im_item(dci, dxi, len, c, k, s, d, pad));
+            match &cache.records {
+                None => dx
+                    .par_chunks_mut(len * c)
+                    .zip(self.dcols.par_chunks(out_len * kc))
+                    .for_each(|(dxi, dci)| col2im_item(dci, dxi, len, c, k, s, d, pad)),
+                Some(rec) => dx
+                    .par_chunks_mut(len * c)
+                    .zip(self.dcols.par_chunks(out_len * kc))
+                    .zip(rec.par_iter())
+                    .for_each(|((dxi, dci), &(lb, ob, pb))| {
+                        col2im_item(&dci[..ob * kc], dxi, lb, c, k, s, d, pb)
+                    }),
+            }
         }
         from_vec(dx, &[batch, len, c])
     }
@@ -461,6 +533,21 @@ impl<T: Float> Layer<T> for Conv1d<T> {
 
     fn set_need_input_grad(&mut self, on: bool) {
         self.need_input_grad = on;
+    }
+
+    fn set_lengths(&mut self, lengths: Option<&[usize]>) {
+        self.lengths = lengths.map(<[usize]>::to_vec);
+    }
+
+    fn output_lengths(&self, lengths: &[usize]) -> std::result::Result<Vec<usize>, (usize, usize)> {
+        lengths
+            .iter()
+            .enumerate()
+            .map(|(r, &lb)| match self.output_len(lb) {
+                Ok(o) => Ok(o),
+                Err(_) => Err((r, self.span())),
+            })
+            .collect()
     }
 }
 

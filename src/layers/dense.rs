@@ -8,6 +8,10 @@
 //!
 //! On a `(batch, length, features)` input the same weights apply at every time step, like Keras'
 //! `Dense` on a sequence (PyTorch's `nn.Linear` on the last axis).
+//!
+//! Masked batches (variable-length models): the layer computes every position, padded ones
+//! too (they hold `act(b)`); the model zeroes its output past each record's length and the
+//! gradient there, so padded positions contribute nothing to `dW`, `db` or `dX`.
 
 use std::ops::AddAssign;
 

@@ -7,6 +7,11 @@
 //! the seed and the step set with [`Layer::set_step`]. The same seed and step give the same
 //! mask (reproducible, resumable runs; a gradient check sees the same mask on every forward
 //! pass); a new step gives a new mask.
+//!
+//! Masked batches (variable-length models): position-wise, nothing to mask; the model zeroes
+//! padded positions of the output and their gradient. The train-mode mask is drawn over the
+//! padded batch, so a record's mask differs from the one it would get alone (as it differs
+//! between batches anyway); eval and inference are exact.
 
 use std::marker::PhantomData;
 

@@ -6,6 +6,10 @@
 //! every number (the first NaN is the arg max), so NaN inputs are not hidden.
 //!
 //! Average: `y[b, c] = (1/L) Σ_i x[b, i, c]`; backward `dx[b, i, c] = dy[b, c] / L` for all `i`.
+//!
+//! Masked batches ([`Layer::set_lengths`], variable-length models): record `b` pools over its
+//! real positions `i < L_b` only — max over them, average dividing by `L_b` — and padded
+//! positions get a zero gradient, exactly as the record alone at length `L_b`.
 
 use std::marker::PhantomData;
 
@@ -22,12 +26,16 @@ struct GlobalPoolCache {
     argmax: Array2<usize>,
     /// Input shape `(batch, length, channels)`.
     in_shape: [usize; 3],
+    /// Real length of every record (`L` for all unless masked).
+    lens: Vec<usize>,
 }
 
 /// A global max or average pooling layer (no parameters).
 pub struct GlobalPool1d<T: Float> {
     op: PoolOp,
     cache: Option<GlobalPoolCache>,
+    /// Per-record input lengths for the next forward pass (`None`: all full length).
+    lengths: Option<Vec<usize>>,
     _t: PhantomData<T>,
 }
 
@@ -42,6 +50,7 @@ impl<T: Float> GlobalPool1d<T> {
         Ok(GlobalPool1d {
             op,
             cache: None,
+            lengths: None,
             _t: PhantomData,
         })
     }
@@ -69,6 +78,10 @@ impl<T: Float> Layer<T> for GlobalPool1d<T> {
         }
     }
 
+    fn set_lengths(&mut self, lengths: Option<&[usize]>) {
+        self.lengths = lengths.map(<[usize]>::to_vec);
+    }
+
     fn forward(&mut self, x: ArrayViewD<'_, T>, _mode: Mode) -> Result<ArrayD<T>> {
         let kind = Layer::<T>::kind(self);
         let bad = || Error::Shape {
@@ -81,19 +94,30 @@ impl<T: Float> Layer<T> for GlobalPool1d<T> {
         if len == 0 {
             return Err(bad());
         }
+        let lens: Vec<usize> = match &self.lengths {
+            None => vec![len; batch],
+            Some(l) if l.len() == batch => l.iter().map(|&n| n.clamp(1, len)).collect(),
+            Some(l) => {
+                return Err(Error::Lengths(format!(
+                    "{kind}: {} lengths for a batch of {batch}",
+                    l.len()
+                )))
+            }
+        };
         let x3 = x3.as_standard_layout();
         let mut y = Array2::<T>::zeros((batch, c));
         let mut argmax = Array2::<usize>::zeros((0, 0));
         match self.op {
             PoolOp::Max => {
                 argmax = Array2::zeros((batch, c));
-                for ((xb, mut yb), mut ab) in x3
+                for (((xb, mut yb), mut ab), &n) in x3
                     .outer_iter()
                     .zip(y.outer_iter_mut())
                     .zip(argmax.outer_iter_mut())
+                    .zip(&lens)
                 {
                     yb.assign(&xb.row(0));
-                    for (i, row) in xb.outer_iter().enumerate().skip(1) {
+                    for (i, row) in xb.outer_iter().enumerate().take(n).skip(1) {
                         Zip::from(&mut yb)
                             .and(&mut ab)
                             .and(&row)
@@ -106,16 +130,26 @@ impl<T: Float> Layer<T> for GlobalPool1d<T> {
                     }
                 }
             }
-            PoolOp::Avg => {
+            PoolOp::Avg if self.lengths.is_none() => {
                 let inv = T::one() / T::lit(len as f64);
                 // Sum over the length axis in index order, then scale.
                 y = x3.fold_axis(Axis(1), T::zero(), |&a, &b| a + b);
                 y.mapv_inplace(|v| v * inv);
             }
+            PoolOp::Avg => {
+                for ((xb, mut yb), &n) in x3.outer_iter().zip(y.outer_iter_mut()).zip(&lens) {
+                    for row in xb.outer_iter().take(n) {
+                        yb += &row;
+                    }
+                    let inv = T::one() / T::lit(n as f64);
+                    yb.mapv_inplace(|v| v * inv);
+                }
+            }
         }
         self.cache = Some(GlobalPoolCache {
             argmax,
             in_shape: [batch, len, c],
+            lens,
         });
         Ok(y.into_dyn())
     }
@@ -150,10 +184,11 @@ impl<T: Float> Layer<T> for GlobalPool1d<T> {
                 }
             }
             PoolOp::Avg => {
-                let inv = T::one() / T::lit(len as f64);
-                for (mut dxb, gb) in dx.outer_iter_mut().zip(g.outer_iter()) {
+                for ((mut dxb, gb), &n) in dx.outer_iter_mut().zip(g.outer_iter()).zip(&cache.lens)
+                {
+                    let inv = T::one() / T::lit(n as f64);
                     let scaled = gb.mapv(|v| v * inv);
-                    for mut row in dxb.outer_iter_mut() {
+                    for mut row in dxb.outer_iter_mut().take(n) {
                         row.assign(&scaled);
                     }
                 }

@@ -117,6 +117,27 @@ pub trait Layer<T: Float>: Send + Sync {
     /// Layers that do not implement it always compute the gradient.
     fn set_need_input_grad(&mut self, _on: bool) {}
 
+    /// Per-record lengths for the next forward pass (and the backward pass after it), for a
+    /// batch of records padded to the batch's length: `lengths[b]` real positions of record b
+    /// (1 ..= padded length), `None` = every record is full length (the default, unmasked
+    /// path). The model calls it before every forward with the lengths of the layer's input.
+    ///
+    /// Layers whose result at a real position reads padded positions (pools, global pools,
+    /// recurrent layers) restrict themselves to real positions; the model zeroes every
+    /// sequence output past each record's output length (and the gradient there), so
+    /// position-wise layers (dense, activation, dropout) and `conv1d` need nothing else
+    /// (their input past a record's end is zero, as for the record alone zero-padded).
+    /// Layers without sequences ignore it.
+    fn set_lengths(&mut self, _lengths: Option<&[usize]>) {}
+
+    /// The per-record output lengths for per-record input lengths (sequence in, sequence out),
+    /// or, for a record too short for a window, `Err((record index, minimal length))`.
+    /// Default: unchanged (position-wise layers, recurrent layers with `return_sequences`).
+    /// Layers whose output has no time axis may return anything (the model ignores it).
+    fn output_lengths(&self, lengths: &[usize]) -> std::result::Result<Vec<usize>, (usize, usize)> {
+        Ok(lengths.to_vec())
+    }
+
     /// Turns on/off recording of per-time-step gradient norms ‖∂L/∂h_t‖ (recurrent layers).
     fn set_record_step_grads(&mut self, _on: bool) {}
 

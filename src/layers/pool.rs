@@ -19,6 +19,10 @@
 //! positions (Keras/TF `same` behaviour); backward `dx[b, i, c] += dy[b, t, c] / |W_t|` for
 //! `i ∈ W_t`.
 //!
+//! Masked batches ([`Layer::set_lengths`]): record `b` uses `L = L_b` in the geometry and the
+//! windows above (its own `L'_b`, `P_b`; windows over its real positions only); outputs
+//! `t ≥ L'_b` are zero and padded positions get no gradient.
+//!
 //! When windows overlap (`s < p`), a position in several windows receives the **sum** of their
 //! gradients (`+=`).
 
@@ -48,7 +52,8 @@ struct PoolCache {
     /// Input shape `(batch, length, channels)`.
     in_shape: [usize; 3],
     out_len: usize,
-    pad_left: usize,
+    /// Per record `(L_b, L'_b, P_b)`: `(L, L', P)` for every record unless masked.
+    records: Vec<(usize, usize, usize)>,
 }
 
 /// A 1-D max or average pooling layer (no parameters).
@@ -58,6 +63,8 @@ pub struct Pool1d<T: Float> {
     stride: usize,
     padding: Padding,
     cache: Option<PoolCache>,
+    /// Per-record input lengths for the next forward pass (`None`: all full length).
+    lengths: Option<Vec<usize>>,
     _t: PhantomData<T>,
 }
 
@@ -98,6 +105,7 @@ impl<T: Float> Pool1d<T> {
             stride: spec.stride(),
             padding: spec.padding,
             cache: None,
+            lengths: None,
             _t: PhantomData,
         })
     }
@@ -149,6 +157,21 @@ impl<T: Float> Layer<T> for Pool1d<T> {
         }
     }
 
+    fn set_lengths(&mut self, lengths: Option<&[usize]>) {
+        self.lengths = lengths.map(<[usize]>::to_vec);
+    }
+
+    fn output_lengths(&self, lengths: &[usize]) -> std::result::Result<Vec<usize>, (usize, usize)> {
+        lengths
+            .iter()
+            .enumerate()
+            .map(|(r, &lb)| match self.geometry(lb) {
+                Ok((o, _)) => Ok(o),
+                Err(_) => Err((r, self.pool)),
+            })
+            .collect()
+    }
+
     fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
         self.cache = None;
         let what = format!("{} input", Layer::<T>::kind(self));
@@ -167,6 +190,31 @@ impl<T: Float> Layer<T> for Pool1d<T> {
             expected: format!("a longer sequence ({e})"),
             got: fmt_shape(x.shape()),
         })?;
+        // Each record's own geometry (windows over its real positions, its own left padding);
+        // outputs past its output length stay zero.
+        let records: Vec<(usize, usize, usize)> = match &self.lengths {
+            None => vec![(len, out_len, pad); batch],
+            Some(lens) if lens.len() == batch => lens
+                .iter()
+                .enumerate()
+                .map(|(r, &lb)| {
+                    let lb = lb.min(len);
+                    match self.geometry(lb) {
+                        Ok((ob, pb)) if ob > 0 && ob <= out_len => Ok((lb, ob, pb)),
+                        _ => Err(Error::Lengths(format!(
+                            "record {r} (length {lb} at {what}) is shorter than pool_size {}",
+                            self.pool
+                        ))),
+                    }
+                })
+                .collect::<Result<_>>()?,
+            Some(lens) => {
+                return Err(Error::Lengths(format!(
+                    "{what}: {} lengths for a batch of {batch}",
+                    lens.len()
+                )))
+            }
+        };
         let xs = x.as_standard_layout();
         let xs = xs.as_slice().ok_or_else(|| no_forward("pool"))?;
         let mut y = vec![T::zero(); batch * out_len * c];
@@ -183,7 +231,8 @@ impl<T: Float> Layer<T> for Pool1d<T> {
             PoolOp::Max if !keep => {
                 y.par_chunks_mut(oitem)
                     .zip(xs.par_chunks(item))
-                    .for_each(|(yi, xi)| {
+                    .zip(records.par_iter())
+                    .for_each(|((yi, xi), &(len, out_len, pad))| {
                         for t in 0..out_len {
                             let (lo, hi) = window(t, s, p, pad, len);
                             let yr = &mut yi[t * c..(t + 1) * c];
@@ -203,7 +252,8 @@ impl<T: Float> Layer<T> for Pool1d<T> {
                 y.par_chunks_mut(oitem)
                     .zip(argmax.par_chunks_mut(oitem))
                     .zip(xs.par_chunks(item))
-                    .for_each(|((yi, ai), xi)| {
+                    .zip(records.par_iter())
+                    .for_each(|(((yi, ai), xi), &(len, out_len, pad))| {
                         for t in 0..out_len {
                             let (lo, hi) = window(t, s, p, pad, len);
                             let yr = &mut yi[t * c..(t + 1) * c];
@@ -229,7 +279,8 @@ impl<T: Float> Layer<T> for Pool1d<T> {
             PoolOp::Avg => {
                 y.par_chunks_mut(oitem)
                     .zip(xs.par_chunks(item))
-                    .for_each(|(yi, xi)| {
+                    .zip(records.par_iter())
+                    .for_each(|((yi, xi), &(len, out_len, pad))| {
                         for t in 0..out_len {
                             let (lo, hi) = window(t, s, p, pad, len);
                             let yr = &mut yi[t * c..(t + 1) * c];
@@ -251,7 +302,7 @@ impl<T: Float> Layer<T> for Pool1d<T> {
             argmax,
             in_shape: [batch, len, c],
             out_len,
-            pad_left: pad,
+            records,
         });
         from_vec(y, &[batch, out_len, c])
     }
@@ -260,7 +311,7 @@ impl<T: Float> Layer<T> for Pool1d<T> {
         let kind = Layer::<T>::kind(self);
         let cache = self.cache.as_ref().ok_or_else(|| no_forward(&kind))?;
         let [batch, len, c] = cache.in_shape;
-        let (out_len, pad) = (cache.out_len, cache.pad_left);
+        let out_len = cache.out_len;
         if grad_out.shape() != [batch, out_len, c] {
             return Err(Error::Shape {
                 what: format!("{kind} output gradient"),
@@ -279,7 +330,8 @@ impl<T: Float> Layer<T> for Pool1d<T> {
                 dx.par_chunks_mut(item)
                     .zip(gs.par_chunks(oitem))
                     .zip(cache.argmax.par_chunks(oitem))
-                    .for_each(|((dxi, gi), ai)| {
+                    .zip(cache.records.par_iter())
+                    .for_each(|(((dxi, gi), ai), &(_, out_len, _))| {
                         for t in 0..out_len {
                             for ch in 0..c {
                                 let o = t * c + ch;
@@ -291,7 +343,8 @@ impl<T: Float> Layer<T> for Pool1d<T> {
             PoolOp::Avg => {
                 dx.par_chunks_mut(item)
                     .zip(gs.par_chunks(oitem))
-                    .for_each(|(dxi, gi)| {
+                    .zip(cache.records.par_iter())
+                    .for_each(|((dxi, gi), &(len, out_len, pad))| {
                         for t in 0..out_len {
                             let (lo, hi) = window(t, s, p, pad, len);
                             let inv = T::one() / T::lit((hi - lo) as f64);

@@ -62,7 +62,7 @@
 //! # let mut model = Sequential::<f32>::from_spec(&spec, 1)?;
 //! # let x = ndarray::Array3::<f32>::from_shape_fn((8, 6, 4), |(i, j, k)| ((i + j + k) % 4 == 0) as u8 as f32);
 //! # let y = ndarray::Array2::<f32>::from_shape_fn((8, 2), |(i, k)| (i % 2 == k) as u8 as f32);
-//! # let train = Dataset { ids: (0..8).map(|i| i.to_string()).collect(), x, y };
+//! # let train = Dataset { ids: (0..8).map(|i| i.to_string()).collect(), x, y, lengths: None };
 //! let cfg = TrainConfig { epochs: 3, batch_size: 4, progress: Progress::Quiet, ..Default::default() };
 //! let mut log = LossLog::default();
 //! let mut trainer = Trainer::new(cfg, false);

@@ -1,6 +1,6 @@
 //! Evaluation and metrics: checking that data fits a model, batched prediction and evaluation
 //! in evaluation mode (record order), and the metrics of outputs against targets (accuracy for
-//! multi-class data, mean ROC/PR AUC for multi-label data).
+//! multi-class data, mean ROC/PR AUC for multi-label data, all three for a binary head).
 
 use ndarray::{Array2, ArrayD, Axis, Ix2};
 
@@ -17,12 +17,14 @@ pub struct Evaluation<T> {
     pub loss: f64,
     /// `(records, classes)` model outputs (after the softmax/sigmoid head).
     pub probs: Array2<T>,
-    /// `accuracy` (multi-class) or `roc_auc` and `pr_auc` means (multi-label).
+    /// `accuracy` (multi-class), `roc_auc` and `pr_auc` means (multi-label), or all three
+    /// (binary head).
     pub metrics: Vec<(String, f64)>,
 }
 
 /// Checks that a data set fits a model: sequence input `(length, 4)` or flat `(length·4)`
-/// input, and a flat output of one unit per class.
+/// input, and a flat output of `classes` units (one per class, or 1 for a binary head: pass
+/// [`crate::data::Labels::outputs`]).
 pub fn check_fit<T: Float>(model: &Sequential<T>, seq_len: usize, classes: usize) -> Result<()> {
     check_input_len(model, seq_len)?;
     if model.output_shape() != [classes] {
@@ -39,7 +41,9 @@ pub fn check_fit<T: Float>(model: &Sequential<T>, seq_len: usize, classes: usize
 /// (a huge `--pad` is then an error before any allocation).
 pub fn check_input_len<T: Float>(model: &Sequential<T>, seq_len: usize) -> Result<()> {
     let input = model.input_shape();
-    let ok = input == [seq_len, 4] || seq_len.checked_mul(4).is_some_and(|f| input == [f]);
+    let ok = input == [seq_len, 4]
+        || seq_len.checked_mul(4).is_some_and(|f| input == [f])
+        || (model.is_variable_length() && input.get(1) == Some(&4) && seq_len > 0);
     if !ok {
         return Err(Error::Usage(format!(
             "the model input is {} but the data is {} one-hot sequences of length {seq_len} (use --crop/--pad or change input_shape)",
@@ -61,13 +65,24 @@ pub fn model_input<T: Float>(model: &Sequential<T>, x: ndarray::Array3<T>) -> Ar
     }
 }
 
-/// The metrics of outputs against targets.
+/// The metrics of outputs against targets. Single-column outputs of non-multi-label data are
+/// a binary head: accuracy at threshold 0.5, ROC AUC and PR AUC.
 pub fn compute_metrics<T: Float>(
     probs: &Array2<T>,
     y: &Array2<T>,
     multi_label: bool,
 ) -> Vec<(String, f64)> {
-    if multi_label {
+    if !multi_label && probs.ncols() == 1 && y.ncols() == 1 {
+        let (roc, pr) = metrics::per_label_auc(probs.view(), y.view());
+        vec![
+            (
+                "accuracy".into(),
+                metrics::binary_accuracy(probs.view(), y.view()),
+            ),
+            ("roc_auc".into(), metrics::mean_defined(&roc)),
+            ("pr_auc".into(), metrics::mean_defined(&pr)),
+        ]
+    } else if multi_label {
         let (roc, pr) = metrics::per_label_auc(probs.view(), y.view());
         vec![
             ("roc_auc".into(), metrics::mean_defined(&roc)),
@@ -97,17 +112,37 @@ pub fn predict<T: Float>(
     batch_size: usize,
     rc: bool,
 ) -> Result<Array2<T>> {
+    predict_masked(model, x, None, batch_size, rc)
+}
+
+/// [`predict`] of records padded to `x`'s length with their own `lengths` (a model of any
+/// length; `None`: every record is full length). Each batch is cut to its longest record.
+///
+/// # Shapes
+/// - `x`: `(records, length, 4)`, `lengths`: `(records)`; returns `(records, classes)`.
+pub fn predict_masked<T: Float>(
+    model: &mut Sequential<T>,
+    x: &ndarray::Array3<T>,
+    lengths: Option<&[usize]>,
+    batch_size: usize,
+    rc: bool,
+) -> Result<Array2<T>> {
     let n = x.shape()[0];
     let bs = batch_size.max(1);
     let mut parts = Vec::new();
     let mut start = 0;
     while start < n {
         let end = (start + bs).min(n);
-        let mut xb = x.slice(ndarray::s![start..end, .., ..]).to_owned();
+        let lens = lengths.map(|l| &l[start..end]);
+        let m = lens.map_or(x.shape()[1], |l| l.iter().copied().max().unwrap_or(0));
+        let mut xb = x.slice(ndarray::s![start..end, ..m, ..]).to_owned();
         if rc {
-            xb = dna::reverse_complement_batch(xb.view());
+            xb = match lens {
+                Some(l) => dna::reverse_complement_padded(xb.view(), l),
+                None => dna::reverse_complement_batch(xb.view()),
+            };
         }
-        let out = model.forward(model_input(model, xb).view(), Mode::Infer)?;
+        let out = model.forward_masked(model_input(model, xb).view(), lens, Mode::Infer)?;
         parts.push(to2(out)?);
         start = end;
     }
@@ -131,13 +166,17 @@ pub fn evaluate<T: Float>(
     let mut start = 0;
     while start < n {
         let end = (start + bs).min(n);
-        let xb = data.x.slice(ndarray::s![start..end, .., ..]).to_owned();
+        let (xb, lens) = data.batch_range(start, end);
         let yb = data
             .y
             .slice(ndarray::s![start..end, ..])
             .to_owned()
             .into_dyn();
-        let mut logits = model.forward_logits(model_input(model, xb).view(), Mode::Infer)?;
+        let mut logits = model.forward_logits_masked(
+            model_input(model, xb).view(),
+            lens.as_deref(),
+            Mode::Infer,
+        )?;
         let (l, _) = loss_fn.compute(logits.view(), yb.view())?;
         total += l * (end - start) as f64;
         if let Some(h) = model.head() {

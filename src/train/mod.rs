@@ -33,7 +33,9 @@ pub use callbacks::{
     BestWeights, Callback, CallbackState, Context, EarlyStopping, EpochLogs, HistoryWriter,
     ProgressPrinter, StopOnFlag,
 };
-pub use eval::{check_fit, check_input_len, compute_metrics, evaluate, predict, Evaluation};
+pub use eval::{
+    check_fit, check_input_len, compute_metrics, evaluate, predict, predict_masked, Evaluation,
+};
 pub use history::History;
 pub use record::GradRecorder;
 pub use trainer::{epoch_order, Outcome, TrainState, Trainer};

@@ -421,10 +421,13 @@ impl<'c, T: Float> Trainer<'c, T> {
         self.state.step += 1;
         let step = self.state.step;
         model.set_step(step);
-        let mut xb = train.x.select(Axis(0), chunk);
+        let (mut xb, lens) = train.batch(chunk);
         let yb = train.y.select(Axis(0), chunk);
         if self.config.rc_augment {
-            let rc = dna::reverse_complement_batch(xb.view());
+            let rc = match &lens {
+                Some(l) => dna::reverse_complement_padded(xb.view(), l),
+                None => dna::reverse_complement_batch(xb.view()),
+            };
             for i in 0..chunk.len() {
                 if rng.random::<bool>() {
                     xb.index_axis_mut(Axis(0), i)
@@ -443,15 +446,18 @@ impl<'c, T: Float> Trainer<'c, T> {
         let mut logits = if self.want_layer_outputs {
             self.want_layer_outputs = false;
             let mut outs: Vec<ArrayD<T>> = Vec::new();
-            let logits = model.forward_logits_observed(xin.view(), Mode::Train, &mut |_, o| {
-                outs.push(o.clone())
-            })?;
+            let logits = model.forward_logits_observed_masked(
+                xin.view(),
+                lens.as_deref(),
+                Mode::Train,
+                &mut |_, o| outs.push(o.clone()),
+            )?;
             for (i, o) in outs.iter().enumerate() {
                 self.call(model, info, Hook::Layer(i, o.view()))?;
             }
             logits
         } else {
-            model.forward_logits(xin.view(), Mode::Train)?
+            model.forward_logits_masked(xin.view(), lens.as_deref(), Mode::Train)?
         };
         let (loss, grad) = loss_fn.compute(logits.view(), yb.view().into_dyn())?;
         if !loss.is_finite() {

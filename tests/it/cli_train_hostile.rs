@@ -41,6 +41,7 @@ fn encoding_a_too_large_data_set_is_refused_before_allocating() {
     let policy = LengthPolicy {
         crop: None,
         pad: Some(100_000_000_000),
+        any_length: false,
     };
     let e = encode::<f32>(&raw, &labels, policy, true)
         .unwrap_err()

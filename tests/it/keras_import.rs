@@ -36,7 +36,7 @@ fn refused(v: &Value, parts: &[&str]) {
 #[test]
 fn options_map_to_seqgrad() {
     let s = keras::spec_from_keras_json(&fixture("conv_same_stride").to_string(), "k").unwrap();
-    assert_eq!(s.input_shape, vec![23, 4]);
+    assert_eq!(s.input_shape, vec![Some(23), Some(4)]);
     match &s.layers[0] {
         LayerSpec::Conv1d(c) => {
             assert_eq!((c.filters, c.kernel_size, c.strides), (5, 4, 3));
@@ -184,13 +184,12 @@ fn unsupported_classes_name_the_class_and_what_seqgrad_supports() {
 }
 
 #[test]
-fn variable_length_input_is_refused_with_the_fix() {
+fn a_none_axis_other_than_the_length_is_refused() {
+    // A None length converts to a null-length model (tests/it/varlen.rs); a None channel
+    // axis cannot.
     let mut v = fixture("bi_gru_sum");
-    layer(&mut v, 0).insert("batch_shape".into(), json!([null, null, 3]));
-    refused(
-        &v,
-        &["None", "fixed length", "keras.Input((length, channels))"],
-    );
+    layer(&mut v, 0).insert("batch_shape".into(), json!([null, 8, null]));
+    refused(&v, &["None", "only the length"]);
 }
 
 #[test]
@@ -218,7 +217,7 @@ fn keras_2_style_json_converts() {
             "recurrent_activation": "sigmoid", "time_major": false}},
         {"class_name": "Dense", "config": {"name": "d", "units": 2, "activation": "softmax"}}]}});
     let s = keras::spec_from_keras_json(&v.to_string(), "k2").unwrap();
-    assert_eq!(s.input_shape, vec![30, 4]);
+    assert_eq!(s.input_shape, vec![Some(30), Some(4)]);
     assert_eq!(s.layers.len(), 4);
     seqgrad::Sequential::<f32>::from_spec(&s, 0).unwrap();
 }

@@ -1,6 +1,7 @@
 //! All integration tests in one crate (one link of seqgrad instead of one per file): each
 //! former `tests/*.rs` file is a module here.
 
+mod binary_head;
 mod cli_bench;
 mod cli_data;
 mod cli_grad;
@@ -39,3 +40,5 @@ mod train_loop;
 mod train_metrics;
 mod train_record;
 mod train_resume;
+mod varlen;
+mod varlen_cli;

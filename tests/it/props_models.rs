@@ -134,7 +134,7 @@ fn model_spec() -> impl Strategy<Value = ModelSpec> {
         1 => (0usize..12).prop_map(|f| vec![f]),
     ];
     (input, proptest::collection::vec(layer(), 0..5)).prop_map(|(input_shape, layers)| ModelSpec {
-        input_shape,
+        input_shape: input_shape.into_iter().map(Some).collect(),
         layers,
     })
 }

@@ -23,7 +23,11 @@ fn read_as(ext: &str, bytes: &[u8], flags: u8) {
     if let Ok(raw) = data::reader::read(f.path(), &opts) {
         if let Ok(labels) = Labels::from_data(&raw) {
             let n = (flags & 16 != 0).then_some(6);
-            let policy = LengthPolicy { crop: n, pad: n };
+            let policy = LengthPolicy {
+                crop: n,
+                pad: n,
+                any_length: false,
+            };
             let _ = data::encode::<f32>(&raw, &labels, policy, flags & 32 != 0);
         }
     }

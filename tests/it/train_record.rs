@@ -34,6 +34,7 @@ fn data() -> Dataset<f64> {
         ids: (0..n).map(|i| format!("r{i}")).collect(),
         x,
         y,
+        lengths: None,
     }
 }
 

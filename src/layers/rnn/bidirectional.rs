@@ -201,6 +201,11 @@ impl<T: Float> Layer<T> for Bidirectional<T> {
         self.bwd.set_need_input_grad(on);
     }
 
+    fn set_lengths(&mut self, lengths: Option<&[usize]>) {
+        self.fwd.set_lengths(lengths);
+        self.bwd.set_lengths(lengths);
+    }
+
     fn set_record_step_grads(&mut self, on: bool) {
         self.fwd.set_record_step_grads(on);
         self.bwd.set_record_step_grads(on);

@@ -24,6 +24,17 @@
 //! Output: `return_sequences` true → `(B, L, U)` (h_t at its original time index); false →
 //! `(B, U)`, the final state: h at t = L−1 for the forward direction, at t = 0 for the reverse.
 //!
+//! Masked batches ([`Layer::set_lengths`]; PyTorch's `pack_padded_sequence`): record `b` has
+//! `L_b ≤ L` real steps. Every step `t ≥ L_b` is *frozen* for that row: the state is copied
+//! unchanged (`h_t = h_{t−1}` in processing order, `c` too), so the forward direction's state
+//! stops at the record's last real step and its final state is `h_{L_b−1}`, while the reverse
+//! direction stays at the initial zeros through `t = L−1 … L_b` and starts at `t = L_b − 1`.
+//! `return_sequences` outputs are zero at `t ≥ L_b`. Backward mirrors it: at a frozen step the
+//! upstream gradient is ignored (the output there is a constant 0), `dA_t = 0` for the row, and
+//! `dh`, `dc` pass through unchanged; so padded steps add nothing to any gradient and the input
+//! gradient is zero there. The batch GEMMs still run over all `B` rows (frozen rows' results are
+//! discarded), so the unmasked path is unchanged.
+//!
 //! Per-step record (when [`Layer::set_record_step_grads`] is on): `‖dh_t‖₂` per batch item and
 //! time, the total gradient reaching `h_t` as defined above, `(B, L)` in original time order.
 //!
@@ -170,6 +181,8 @@ struct RnnCache<T> {
     cs: Array2<T>,
     batch: usize,
     length: usize,
+    /// Per-record lengths of a masked pass (`None`: all `L`).
+    lens: Option<Vec<usize>>,
 }
 
 /// A unidirectional recurrent layer (`simple_rnn`, `lstm`, `gru`).
@@ -191,6 +204,8 @@ pub struct Recurrent<T: Float> {
     spare: Option<RnnCache<T>>,
     /// Whether backward computes ∂L/∂input (off for a model's first layer in training).
     need_input_grad: bool,
+    /// Per-record lengths for the next forward pass (`None`: all full length).
+    lengths: Option<Vec<usize>>,
 }
 
 /// A `(rows, cols)` buffer: `old` if it already has that shape and standard layout (its stale
@@ -291,6 +306,7 @@ impl<T: Float> Recurrent<T> {
             scratch: None,
             spare: None,
             need_input_grad: true,
+            lengths: None,
         })
     }
 
@@ -382,6 +398,17 @@ impl<T: Float> Recurrent<T> {
             .into_dimensionality::<Ix3>()
             .map_err(|_| no_forward(self.cell.name()))?;
         let (b, l, f) = x3.dim();
+        let lens: Option<Vec<usize>> = match &self.lengths {
+            None => None,
+            Some(v) if v.len() == b => Some(v.iter().map(|&n| n.min(l)).collect()),
+            Some(v) => {
+                return Err(Error::Lengths(format!(
+                    "{}: {} lengths for a batch of {b}",
+                    self.cell.name(),
+                    v.len()
+                )))
+            }
+        };
         let (u, gu) = (self.units, self.cell.gates() * self.units);
         let split = self.cell.split_hh();
         let w_ih = view2(&self.params[0].value);
@@ -463,6 +490,23 @@ impl<T: Float> Recurrent<T> {
                     }
                 }
             }
+            // Frozen rows (t past the record's end) keep their state.
+            if let Some(lens) = &lens {
+                let (h_prev, h_cur) = read_write(flat_mut(&mut hs), p, c, b * u);
+                for (r, &n) in lens.iter().enumerate() {
+                    if t >= n {
+                        block_mut(h_cur, r, u).copy_from_slice(block(h_prev, r, u));
+                    }
+                }
+                if self.cell.has_cell_state() {
+                    let (c_prev, c_cur) = read_write(flat_mut(&mut cs), p, c, b * u);
+                    for (r, &n) in lens.iter().enumerate() {
+                        if t >= n {
+                            block_mut(c_cur, r, u).copy_from_slice(block(c_prev, r, u));
+                        }
+                    }
+                }
+            }
         }
 
         let want = self.output_dims(b, l);
@@ -476,8 +520,15 @@ impl<T: Float> Recurrent<T> {
         if self.return_sequences {
             for t in 0..l {
                 let c = self.slots(t).1;
-                out.index_axis_mut(Axis(1), t)
-                    .assign(&hs.slice(s![c * b..(c + 1) * b, ..]));
+                let mut o = out.index_axis_mut(Axis(1), t);
+                o.assign(&hs.slice(s![c * b..(c + 1) * b, ..]));
+                if let Some(lens) = &lens {
+                    for (r, &n) in lens.iter().enumerate() {
+                        if t >= n {
+                            o.index_axis_mut(Axis(0), r).fill(T::zero());
+                        }
+                    }
+                }
             }
         } else {
             let c = self.final_slot(l);
@@ -491,6 +542,7 @@ impl<T: Float> Recurrent<T> {
             cs,
             batch: b,
             length: l,
+            lens,
         };
         if mode.caches() {
             self.cache = Some(bufs);
@@ -584,13 +636,25 @@ impl<T: Float> Layer<T> for Recurrent<T> {
         let hs = flat(&cache.hs);
 
         // Walk processing steps in reverse: kk = l-1 … 0.
+        let lens = cache.lens.as_deref();
+        // Whether row r is a real step at time t (always, unless masked).
+        let live = |r: usize, t: usize| lens.is_none_or(|n| t < n[r]);
         for kk in (0..l).rev() {
             let t = self.time(kk, l);
             let (p, c) = self.slots(t);
-            match &g_seq {
-                Some(g) => dh.add_assign(&g.index_axis(Axis(1), t)),
-                None if kk == l - 1 => dh.add_assign(&grad_out),
-                None => {}
+            match (&g_seq, lens) {
+                (Some(g), None) => dh.add_assign(&g.index_axis(Axis(1), t)),
+                // A frozen step's output is a constant 0: its gradient goes nowhere.
+                (Some(g), Some(n)) => {
+                    let gt = g.index_axis(Axis(1), t);
+                    for (r, mut row) in dh.outer_iter_mut().enumerate() {
+                        if t < n[r] {
+                            row.add_assign(&gt.index_axis(Axis(0), r));
+                        }
+                    }
+                }
+                (None, _) if kk == l - 1 => dh.add_assign(&grad_out),
+                (None, _) => {}
             }
             if let Some(n) = norms.as_mut() {
                 for (r, row) in dh.rows().into_iter().enumerate() {
@@ -609,7 +673,7 @@ impl<T: Float> Layer<T> for Recurrent<T> {
             let da_t = block_mut(flat_mut(&mut da), t, b * gu);
             match self.cell {
                 CellKind::SimpleRnn(act) => {
-                    for r in 0..b {
+                    for r in (0..b).filter(|&r| live(r, t)) {
                         simple_rnn::backward_row(
                             act,
                             block(h_cur, r, u),
@@ -623,7 +687,8 @@ impl<T: Float> Layer<T> for Recurrent<T> {
                     let cs = flat(&cache.cs);
                     let (c_prev, c_cur) = (block(cs, p, b * u), block(cs, c, b * u));
                     let dc_s = flat_mut(&mut dc);
-                    for r in 0..b {
+                    // A frozen row's dc passes through unchanged.
+                    for r in (0..b).filter(|&r| live(r, t)) {
                         lstm::backward_row(
                             block(g_t, r, gu),
                             block(c_prev, r, u),
@@ -638,7 +703,7 @@ impl<T: Float> Layer<T> for Recurrent<T> {
                 CellKind::Gru => {
                     let hh_t = block(flat(&cache.hh), t, b * gu);
                     let dah_t = block_mut(flat_mut(&mut dah), t, b * gu);
-                    for r in 0..b {
+                    for r in (0..b).filter(|&r| live(r, t)) {
                         gru::backward_row(
                             block(g_t, r, gu),
                             block(hh_t, r, gu),
@@ -649,6 +714,18 @@ impl<T: Float> Layer<T> for Recurrent<T> {
                             block_mut(dnext, r, u),
                         );
                     }
+                }
+            }
+            // Frozen rows: no pre-activation gradient, dh passes through to the previous step.
+            if let Some(n) = lens {
+                let dnext = flat_mut(&mut dh_next);
+                let dh_s = flat(&dh);
+                for r in (0..b).filter(|&r| t >= n[r]) {
+                    block_mut(block_mut(flat_mut(&mut da), t, b * gu), r, gu).fill(T::zero());
+                    if split {
+                        block_mut(block_mut(flat_mut(&mut dah), t, b * gu), r, gu).fill(T::zero());
+                    }
+                    block_mut(dnext, r, u).copy_from_slice(block(dh_s, r, u));
                 }
             }
             // dh_{prev} = direct + dĤ_t W_hh.
@@ -708,6 +785,10 @@ impl<T: Float> Layer<T> for Recurrent<T> {
 
     fn set_need_input_grad(&mut self, on: bool) {
         self.need_input_grad = on;
+    }
+
+    fn set_lengths(&mut self, lengths: Option<&[usize]>) {
+        self.lengths = lengths.map(<[usize]>::to_vec);
     }
 
     fn set_record_step_grads(&mut self, on: bool) {
