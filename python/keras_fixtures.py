@@ -13,8 +13,11 @@ For every model below, in float32 and float64 (``keras.config.set_floatx``), wri
 
 And the seed model (``models/seed.json``) as Keras builds it, with seeded random weights:
 ``seed.keras`` (saved by Keras 3), ``seed_expected.tsv`` (Keras' predictions on
-``seed_data.csv``) and ``seed.f32.safetensors`` (input, output, input gradient; no variables:
-the test reads them from ``seed.keras``).
+``seed_data.csv``), ``seed.f32.safetensors`` (input, output, input gradient; no variables)
+and ``seed.vars.safetensors``: ``seed.keras``'s variables exactly as
+``python python/keras_to_seqgrad.py seed.keras seed.vars.safetensors`` dumps them (no
+``keras/`` prefix), so plain ``cargo test`` (no HDF5 library, no Python) runs
+``seqgrad convert --keras-weights`` + ``predict`` on the seed model against Keras.
 
 Run: KERAS_BACKEND=torch python python/keras_fixtures.py  (Keras 3, torch, h5py, safetensors)
 """
@@ -240,6 +243,8 @@ def main():
     m = seed_model()
     randomize(m, rng)
     m.save(os.path.join(OUT, "seed.keras"))
+    # Its variables as the translator reads them back out of the saved archive.
+    save_file(read_vars(os.path.join(OUT, "seed.keras")), os.path.join(OUT, "seed.vars.safetensors"))
     # Records for `seqgrad predict`: 12 random 40 bp sequences.
     seqs = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(12)]
     with open(os.path.join(OUT, "seed_data.csv"), "w") as f:

@@ -202,12 +202,54 @@ pub fn glorot_limit(fan_in: usize, fan_out: usize) -> f64 {
     (6.0 / (fan_in + fan_out) as f64).sqrt()
 }
 
-/// An array of the given shape drawn from U(−limit, limit).
+/// An array of the given shape drawn from U(−limit, limit), row-major: exactly the values of
+/// one `rng.random_range(-limit..=limit)` per element in order (one `u64`, two 32-bit words of
+/// the ChaCha stream, each), drawn in parallel by [`par_draws`].
+///
+/// # Shapes
+/// - returns `shape`.
 pub fn uniform<T: Float>(
     shape: &[usize],
     limit: f64,
     rng: &mut rand_chacha::ChaCha8Rng,
 ) -> ArrayD<T> {
     use rand::Rng;
-    ArrayD::from_shape_simple_fn(IxDyn(shape), || T::lit(rng.random_range(-limit..=limit)))
+    let n = shape.iter().product();
+    let v = par_draws(n, 2, rng, |r| T::lit(r.random_range(-limit..=limit)));
+    ArrayD::from_shape_vec(IxDyn(shape), v).expect("n = product of shape") // ok: len = n
+}
+
+/// `n` values of `draw`, exactly as `n` calls of `draw(rng)` in a row would give them, and `rng`
+/// advanced past them. Each call must consume exactly `words` 32-bit words of the ChaCha
+/// stream (checked in debug builds); the stream is then cut into chunks that threads draw
+/// independently by jumping to their start (`set_word_pos`), so the values do not depend on
+/// the thread count. Used for weight initialisation, where drawing tens of millions of values
+/// one after the other took most of a big model's build time.
+pub(crate) fn par_draws<V, F>(
+    n: usize,
+    words: u128,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    draw: F,
+) -> Vec<V>
+where
+    V: Send + Default + Clone,
+    F: Fn(&mut rand_chacha::ChaCha8Rng) -> V + Sync,
+{
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 14;
+    let start = rng.get_word_pos();
+    let mut out = vec![V::default(); n];
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(i, chunk)| {
+            let mut r = rng.clone();
+            let from = start + words * (i * CHUNK) as u128;
+            r.set_word_pos(from);
+            for v in chunk.iter_mut() {
+                *v = draw(&mut r);
+            }
+            debug_assert_eq!(r.get_word_pos(), from + words * chunk.len() as u128);
+        });
+    rng.set_word_pos(start + words * n as u128);
+    out
 }

@@ -236,22 +236,16 @@ fn convert_archive_without_hdf5_names_both_ways_out() {
     assert!(!d.path().join("conv").exists(), "nothing written");
 }
 
-/// The acceptance test: the seed model saved by Keras 3 as `.keras` converts in one
-/// command, and `seqgrad predict` gives Keras' predictions within 1e-5.
-#[cfg(feature = "hdf5")]
-#[test]
-fn seed_keras_converts_and_predicts_like_keras() {
+/// `seqgrad convert --from seed.keras [extra] --out conv`, then `seqgrad predict` on
+/// `seed_data.csv`; returns max |seqgrad − Keras| over the 12 records' probabilities
+/// (`seed_expected.tsv`, Keras' predictions).
+fn seed_convert_and_predict(extra: &[&str]) -> f64 {
     let d = tempfile::tempdir().unwrap();
-    let o = seqgrad(
-        &[
-            "convert",
-            "--from",
-            dir().join("seed.keras").to_str().unwrap(),
-            "--out",
-            "conv",
-        ],
-        d.path(),
-    );
+    let from = dir().join("seed.keras");
+    let mut args = vec!["convert", "--from", from.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", "conv"]);
+    let o = seqgrad(&args, d.path());
     assert!(o.status.success(), "{}", crate::common::stderr(&o));
     let o = seqgrad(
         &[
@@ -282,24 +276,49 @@ fn seed_keras_converts_and_predicts_like_keras() {
     };
     let (got, want) = (parse(&got), parse(&want));
     assert_eq!(got.len(), 12);
+    assert_eq!(want.len(), 12);
     let mut worst = 0.0f64;
     for ((gi, gv), (wi, wv)) in got.iter().zip(&want) {
         assert_eq!(gi, wi);
+        assert_eq!(gv.len(), 2);
+        assert_eq!(wv.len(), 2);
         for (a, b) in gv.iter().zip(wv) {
             worst = worst.max((a - b).abs());
         }
     }
+    worst
+}
+
+/// The acceptance test, in plain `cargo test` (no HDF5 library, no Python): the seed
+/// model saved by Keras 3 as `.keras` converts in one command with its variables as
+/// `python/keras_to_seqgrad.py` dumps them (`seed.vars.safetensors`, committed by
+/// `python/keras_fixtures.py`; byte-identical to the translator's output:
+/// `python/tests/test_keras_vars_fixture.py`), and `seqgrad predict` gives Keras' predictions
+/// within 1e-5.
+#[test]
+fn seed_keras_converts_with_dumped_vars_and_predicts_like_keras() {
+    let vars = dir().join("seed.vars.safetensors");
+    let worst = seed_convert_and_predict(&["--keras-weights", vars.to_str().unwrap()]);
+    eprintln!("seed.keras + seed.vars.safetensors predict: max |seqgrad - keras| = {worst:.2e}");
+    assert!(worst <= 1e-5, "{worst:e}");
+}
+
+/// The same with seqgrad's own HDF5 reader: `convert` reads the archive's
+/// `model.weights.h5` itself.
+#[cfg(feature = "hdf5")]
+#[test]
+fn seed_keras_converts_and_predicts_like_keras() {
+    let worst = seed_convert_and_predict(&[]);
     eprintln!("seed.keras predict: max |seqgrad - keras| = {worst:.2e}");
     assert!(worst <= 1e-5, "{worst:e}");
 }
 
-/// The seed model's output and input gradient from the `.keras` weights (read with HDF5).
-#[cfg(feature = "hdf5")]
-#[test]
-fn seed_keras_output_and_input_grad_match_keras() {
+/// The seed model's output and input gradient (f32, full precision, not the 6 decimals of
+/// `predict`'s TSV) with `seed.keras`'s variables from `vars` against Keras'
+/// (`seed.f32.safetensors`); returns (max |Δoutput|, max |Δinput gradient|).
+fn seed_parity(vars: &BTreeMap<String, StoredTensor>) -> (f64, f64) {
     let a = keras::read_archive(&dir().join("seed.keras")).unwrap();
-    let vars = keras::archive::vars_from_h5(a.weights_h5.as_ref().unwrap(), "seed").unwrap();
-    let mapped = keras::map_weights(&a.model, &vars, "seed").unwrap();
+    let mapped = keras::map_weights(&a.model, vars, "seed").unwrap();
     let mut m = Sequential::<f32>::from_spec(&a.model.spec, 0).unwrap();
     weights::load_from(&mut m, &mapped).unwrap();
     let all = weights::read_tensors(&dir().join("seed.f32.safetensors")).unwrap();
@@ -310,6 +329,36 @@ fn seed_keras_output_and_input_grad_match_keras() {
         .unwrap();
     let eo = max_abs_diff(&y.mapv(f64::from), &all["output"].array);
     let eg = max_abs_diff(&dx.mapv(f64::from), &all["input_grad"].array);
+    (eo, eg)
+}
+
+/// The seed model's output and input gradient from the dumped variables (plain `cargo test`).
+#[test]
+fn seed_vars_output_and_input_grad_match_keras() {
+    let vars = keras::archive::read_vars(&dir().join("seed.vars.safetensors")).unwrap();
+    let (eo, eg) = seed_parity(&vars);
+    eprintln!("keras parity f32 seed (.keras + vars)   output {eo:.2e} input grad {eg:.2e}");
+    assert!(eo <= 1e-5 && eg <= 1e-5, "{eo:e} {eg:e}");
+}
+
+/// The seed model's output and input gradient from the `.keras` weights (read with HDF5), and
+/// the two readers agree bit for bit: seqgrad's HDF5 reader and the committed dump by
+/// `python/keras_to_seqgrad.py` hold the same variables, names, dtypes and values.
+#[cfg(feature = "hdf5")]
+#[test]
+fn seed_keras_output_and_input_grad_match_keras() {
+    let a = keras::read_archive(&dir().join("seed.keras")).unwrap();
+    let h5 = keras::archive::vars_from_h5(a.weights_h5.as_ref().unwrap(), "seed").unwrap();
+    let dumped = keras::archive::read_vars(&dir().join("seed.vars.safetensors")).unwrap();
+    assert_eq!(
+        h5.keys().collect::<Vec<_>>(),
+        dumped.keys().collect::<Vec<_>>()
+    );
+    for (k, t) in &h5 {
+        assert_eq!(t.dtype, dumped[k].dtype, "{k}");
+        assert_eq!(t.array, dumped[k].array, "{k}");
+    }
+    let (eo, eg) = seed_parity(&h5);
     eprintln!("keras parity f32 seed (.keras)          output {eo:.2e} input grad {eg:.2e}");
     assert!(eo <= 1e-5 && eg <= 1e-5, "{eo:e} {eg:e}");
 }

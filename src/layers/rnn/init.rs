@@ -5,8 +5,9 @@
 //!     U(−l, l) with `l = sqrt(6 / (F + G·U))` (iid, so the transposed layout changes nothing).
 //!   - `weight_hh_l0 (G·U, U)`: Keras' `Orthogonal` on its recurrent-kernel shape `(U, G·U)`:
 //!     draw `A ~ N(0, 1)` of shape `(G·U, U)`, take its QR decomposition with a positive
-//!     diagonal of R (modified Gram–Schmidt, done here by hand) and use `Q` (orthonormal
-//!     columns). Keras' kernel is `Qᵀ`; ours is its transpose, so it is `Q`.
+//!     diagonal of R (recursive block Gram–Schmidt whose projections are GEMMs, see
+//!     [`orthogonal_as`]) and use `Q` (orthonormal columns). Keras' kernel is `Qᵀ`; ours is
+//!     its transpose, so it is `Q`.
 //!   - biases zero, except the LSTM forget gate: Keras' `unit_forget_bias` puts 1 in the forget
 //!     slice `[U, 2U)` of its single bias. PyTorch has two biases whose sum acts; seqgrad puts
 //!     the 1 in `bias_ih_l0` and leaves `bias_hh_l0` zero.
@@ -15,12 +16,12 @@
 //! Draw order from the layer's rng: `weight_ih`, `weight_hh`, then (pytorch) `bias_ih`,
 //! `bias_hh`.
 
-use ndarray::{Array2, ArrayD, IxDyn};
+use ndarray::{s, Array2, ArrayD, Axis, IxDyn};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::layers::gemm::mat_mul;
-use crate::layers::{glorot_limit, uniform};
+use crate::layers::{glorot_limit, par_draws, uniform};
 use crate::spec::RnnInit;
 use crate::tensor::Float;
 
@@ -41,7 +42,7 @@ pub fn init_params<T: Float>(
     match init {
         RnnInit::Keras => {
             let w_ih = uniform(&[gu, features], glorot_limit(features, gu), rng);
-            let w_hh = orthogonal(gu, units, rng).mapv(T::lit).into_dyn();
+            let w_hh = orthogonal_as::<T>(gu, units, rng).into_dyn();
             let mut b_ih = ArrayD::zeros(IxDyn(&[gu]));
             if is_lstm {
                 for j in units..2 * units {
@@ -70,105 +71,160 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 }
 
 /// `n` standard normals, exactly the values `n` calls of [`normal`] would give, and `rng`
-/// advanced past them; computed in parallel by jumping in the ChaCha stream
-/// (`set_word_pos`), so the result does not depend on the thread count.
+/// advanced past them; drawn in parallel by jumping in the ChaCha stream ([`par_draws`]), so
+/// the result does not depend on the thread count.
 fn normals(n: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 14;
-    const WORDS: u128 = 4; // 32-bit words per normal
-    let start = rng.get_word_pos();
-    let mut out = vec![0.0; n];
-    out.par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(i, chunk)| {
-            let mut r = rng.clone();
-            r.set_word_pos(start + WORDS * (i * CHUNK) as u128);
-            for v in chunk.iter_mut() {
-                *v = normal(&mut r);
-            }
-        });
-    rng.set_word_pos(start + WORDS * n as u128);
-    out
+    par_draws(n, 4, rng, normal) // 4 32-bit words per normal
 }
 
-/// Columns of the block Gram–Schmidt.
-const BLOCK: usize = 32;
+/// Rows of the leaves of the recursive Gram–Schmidt (orthonormalised by modified
+/// Gram–Schmidt, one vector at a time).
+const LEAF: usize = 32;
 
 /// A `(rows, cols)` matrix with orthonormal columns (`rows ≥ cols`), or orthonormal rows when
 /// `rows < cols`: the Q factor of a standard normal matrix `A` with R's diagonal made positive
-/// (Keras' `Orthogonal`: `q, r = qr(a); q *= sign(diag(r))`).
+/// (Keras' `Orthogonal`: `q, r = qr(a); q *= sign(diag(r))`), in `T`.
 ///
-/// Computed by block classical Gram–Schmidt on the columns of `A`, held as contiguous rows of
-/// `Aᵀ`: each block of [`BLOCK`] columns is projected out of the finished ones with two GEMMs
-/// per pass (at GEMM speed, in parallel; two passes, BCGS2, unless `A` is tall), then
-/// orthonormalised within the block by modified Gram–Schmidt. Dividing every column by its
+/// Computed by recursive block classical Gram–Schmidt on the columns of `A`, held as contiguous
+/// rows of `Aᵀ` (see [`orthonormalise_rows`]): the products that project one half of the
+/// columns out of the other are big GEMMs (the crate's parallel [`mat_mul`]), which is why a
+/// bidirectional LSTM with 2,048 units builds in seconds. Dividing every column by its
 /// (positive) norm is what makes R's diagonal positive, so Q is the same matrix as from
 /// Householder QR with the sign fix (up to rounding), and `‖QᵀQ − I‖` stays at rounding level
-/// (tested at 1e−12).
+/// (tested at 1e−12). Every step is deterministic at any thread count.
+///
+/// # Shapes
+/// - returns `(rows, cols)`.
+pub fn orthogonal_as<T: Float>(rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Array2<T> {
+    if rows < cols {
+        return orthogonal_as::<T>(cols, rows, rng)
+            .reversed_axes()
+            .as_standard_layout()
+            .into_owned();
+    }
+    let a = normals(rows * cols, rng);
+    // Aᵀ: row j is column j of A (drawn row-major as A).
+    let mut at = Array2::from_shape_vec((cols, rows), transpose(&a, rows, cols, |v| v))
+        .expect("rows·cols values"); // ok: len = rows·cols
+                                     // A tall Gaussian matrix is well conditioned (κ ≤ (1 + √(c/r)) / (1 − √(c/r)) ≈ 5.8 for
+                                     // r ≥ 2c, almost surely for large sizes), where one projection pass already leaves
+                                     // ‖QᵀQ − I‖ at rounding level (loss ∝ ε·κ²); a square one (simple_rnn) is not, and every
+                                     // projection is done twice (CGS2, "twice is enough").
+    let passes = if rows >= 2 * cols { 1 } else { 2 };
+    orthonormalise_rows(&mut at, 0, cols, passes, rng);
+    let q = transpose(at.as_slice().expect("standard layout"), cols, rows, T::lit); // ok: owned
+    Array2::from_shape_vec((rows, cols), q).expect("rows·cols values") // ok: len = rows·cols
+}
+
+/// [`orthogonal_as`] in f64.
 ///
 /// # Shapes
 /// - returns `(rows, cols)`.
 pub fn orthogonal(rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Array2<f64> {
-    if rows < cols {
-        return orthogonal(cols, rows, rng).reversed_axes();
+    orthogonal_as::<f64>(rows, cols, rng)
+}
+
+/// `f` of the transpose of the row-major `(rows, cols)` matrix `src`, as a row-major
+/// `(cols, rows)` vector; by 64 × 64 tiles, in parallel over bands of output rows.
+fn transpose<T: Send + Copy + Default>(
+    src: &[f64],
+    rows: usize,
+    cols: usize,
+    f: impl Fn(f64) -> T + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    const TILE: usize = 64;
+    let mut out = vec![T::default(); rows * cols];
+    if rows == 0 {
+        return out;
     }
-    let a = normals(rows * cols, rng);
-    // Aᵀ: row j is column j of A (drawn row-major as A).
-    let a = Array2::from_shape_vec((rows, cols), a).expect("rows·cols normals"); // ok: n = rows·cols
-    let mut at = a.t().as_standard_layout().into_owned();
-    // A tall Gaussian matrix is well conditioned (κ ≤ (1 + √(c/r)) / (1 − √(c/r)) ≈ 5.8 for
-    // r ≥ 2c, almost surely for large sizes), where one projection pass already leaves
-    // ‖QᵀQ − I‖ at rounding level (loss ∝ ε·κ²); a square one (simple_rnn) is not, and gets the
-    // second pass (BCGS2).
-    let passes = if rows >= 2 * cols { 1 } else { 2 };
-    let mut j0 = 0;
-    while j0 < cols {
-        let j1 = (j0 + BLOCK).min(cols);
-        if j0 > 0 {
-            let (done, mut rest) = at.view_mut().split_at(ndarray::Axis(0), j0);
-            let mut v = rest.slice_mut(ndarray::s![..j1 - j0, ..]);
-            let mut r = Array2::<f64>::zeros((j1 - j0, j0));
-            for _ in 0..passes {
-                // R = V Qᵀ, V ← V − R Q.
-                mat_mul(1.0, &v, &done.t(), 0.0, &mut r);
-                mat_mul(-1.0, &r, &done, 1.0, &mut v);
+    out.par_chunks_mut(TILE * rows)
+        .enumerate()
+        .for_each(|(band, dst)| {
+            let c0 = band * TILE;
+            let c1 = (c0 + TILE).min(cols);
+            for r0 in (0..rows).step_by(TILE) {
+                for c in c0..c1 {
+                    let d = &mut dst[(c - c0) * rows..];
+                    for r in r0..(r0 + TILE).min(rows) {
+                        d[r] = f(src[r * cols + c]);
+                    }
+                }
             }
+        });
+    out
+}
+
+/// Orthonormalises rows `lo..hi` of `at` (each row a column of A), which on entry have been
+/// projected out of rows `0..lo` already: rows `lo..mid` recursively, then rows `mid..hi`
+/// projected out of them (`R = V·Qᵀ`, `V ← V − R·Q`, `passes` times: two GEMMs each), then rows
+/// `mid..hi` recursively. Leaves of at most [`LEAF`] rows are done by modified Gram–Schmidt,
+/// each vector twice (MGS2), then divided by its norm.
+///
+/// # Shapes
+/// - `at`: `(cols, rows)` with contiguous rows.
+fn orthonormalise_rows(
+    at: &mut Array2<f64>,
+    lo: usize,
+    hi: usize,
+    passes: usize,
+    rng: &mut ChaCha8Rng,
+) {
+    if hi - lo <= LEAF {
+        leaf_mgs(at, lo, hi, rng);
+        return;
+    }
+    // Split at a multiple of LEAF so the leaves are full.
+    let mid = lo + (hi - lo).div_ceil(2 * LEAF) * LEAF;
+    orthonormalise_rows(at, lo, mid, passes, rng);
+    {
+        let (done, mut rest) = at.view_mut().split_at(Axis(0), mid);
+        let q = done.slice(s![lo.., ..]);
+        let mut v = rest.slice_mut(s![..hi - mid, ..]);
+        let mut r = Array2::<f64>::zeros((hi - mid, mid - lo));
+        for _ in 0..passes {
+            mat_mul(1.0, &v, &q.t(), 0.0, &mut r);
+            mat_mul(-1.0, &r, &q, 1.0, &mut v);
         }
-        for j in j0..j1 {
-            let (before, mut row) = at.view_mut().split_at(ndarray::Axis(0), j);
-            let mut row = row.row_mut(0);
-            let row = row.as_slice_mut().expect("row of a standard-layout array"); // ok: contiguous
-            for pass in 0..2 {
-                for k in j0..j {
+    }
+    orthonormalise_rows(at, mid, hi, passes, rng);
+}
+
+/// Modified Gram–Schmidt (each vector twice) of rows `lo..hi` of `at`, which are already
+/// orthogonal to rows `0..lo`.
+fn leaf_mgs(at: &mut Array2<f64>, lo: usize, hi: usize, rng: &mut ChaCha8Rng) {
+    for j in lo..hi {
+        let (before, mut row) = at.view_mut().split_at(Axis(0), j);
+        let mut row = row.row_mut(0);
+        let row = row.as_slice_mut().expect("row of a standard-layout array"); // ok: contiguous
+        for pass in 0..2 {
+            for k in lo..j {
+                let q = before.row(k);
+                let q = q.as_slice().expect("row of a standard-layout array"); // ok: contiguous
+                let dot = dot_slice(q, row);
+                row.iter_mut().zip(q).for_each(|(x, &qv)| *x -= dot * qv);
+            }
+            let norm = dot_slice(row, row).sqrt();
+            // A column of a normal matrix is (almost surely) independent of the previous
+            // ones; if it is numerically not, replace it by a fresh draw orthogonalised
+            // against every finished column (first pass only).
+            if pass == 0 && norm < 1e-10 {
+                for x in row.iter_mut() {
+                    *x = normal(rng);
+                }
+                for k in 0..lo {
                     let q = before.row(k);
                     let q = q.as_slice().expect("row of a standard-layout array"); // ok: contiguous
                     let dot = dot_slice(q, row);
                     row.iter_mut().zip(q).for_each(|(x, &qv)| *x -= dot * qv);
                 }
-                let norm = dot_slice(row, row).sqrt();
-                // A column of a normal matrix is (almost surely) independent of the previous
-                // ones; if it is numerically not, replace it by a fresh draw orthogonalised
-                // against every finished column (first pass only).
-                if pass == 0 && norm < 1e-10 {
-                    for x in row.iter_mut() {
-                        *x = normal(rng);
-                    }
-                    for k in 0..j0 {
-                        let q = before.row(k);
-                        let q = q.as_slice().expect("row of a standard-layout array"); // ok: contiguous
-                        let dot = dot_slice(q, row);
-                        row.iter_mut().zip(q).for_each(|(x, &qv)| *x -= dot * qv);
-                    }
-                    continue;
-                }
-                if pass == 1 {
-                    row.iter_mut().for_each(|x| *x /= norm);
-                }
+                continue;
+            }
+            if pass == 1 {
+                row.iter_mut().for_each(|x| *x /= norm);
             }
         }
-        j0 = j1;
     }
-    at.reversed_axes().as_standard_layout().into_owned()
 }
 
 /// `Σ a_i b_i` in 8 independent partial sums (vectorises).
@@ -223,6 +279,91 @@ mod tests {
         for i in 0..3 {
             assert!((ppt[[i, i]] - 1.0).abs() < 1e-12);
         }
+    }
+
+    /// max |QᵀQ − I|.
+    fn orth_err(q: &Array2<f64>) -> f64 {
+        (q.t().dot(q) - Array2::<f64>::eye(q.ncols()))
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+    }
+
+    /// Square (simple_rnn, two passes), tall 4U × U (lstm), 3U × U (gru) and a width that is
+    /// not a multiple of the leaf: orthonormal to 1e−12 and R = QᵀA upper triangular with a
+    /// positive diagonal, across several levels of the recursion.
+    #[test]
+    fn recursive_gram_schmidt_is_householder_qr_with_the_sign_fix() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for (r, c) in [(300, 300), (4 * 150, 150), (3 * 97, 97), (200, 199)] {
+            let a = Array2::from_shape_vec((r, c), normals(r * c, &mut rng.clone())).unwrap();
+            let q = orthogonal(r, c, &mut rng);
+            assert_eq!(q.dim(), (r, c));
+            let e = orth_err(&q);
+            assert!(e < 1e-12, "({r}, {c}): |QᵀQ − I| = {e:e}");
+            let rr = q.t().dot(&a);
+            for i in 0..c {
+                assert!(rr[[i, i]] > 0.0, "({r}, {c}): R[{i}, {i}] = {}", rr[[i, i]]);
+                for j in 0..i {
+                    assert!(rr[[i, j]].abs() < 1e-10, "R[{i}, {j}] = {}", rr[[i, j]]);
+                }
+            }
+            // A = QR: Q spans A's columns (nothing lost in the projections).
+            let back = q.dot(&rr) - &a;
+            let e = back.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(e < 1e-10, "({r}, {c}): |QR − A| = {e:e}");
+        }
+        // Wide: orthonormal rows, the transpose of the tall factor of the same draws.
+        let p = orthogonal(40, 160, &mut rng.clone());
+        let q = orthogonal(160, 40, &mut rng);
+        assert_eq!(p, q.t());
+        assert!(orth_err(&q) < 1e-12);
+    }
+
+    /// Same seed → bit-identical weights at 1 and 2 threads (GEMMs and parallel draws
+    /// included), in f64 and f32, and the rng ends in the same place.
+    #[test]
+    fn orthogonal_and_uniform_are_thread_count_independent() {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut rng = ChaCha8Rng::seed_from_u64(3);
+                let q = orthogonal(4 * 160, 160, &mut rng);
+                let s = orthogonal(150, 150, &mut rng);
+                let p = init_params::<f32>(RnnInit::Keras, 4, true, 70, 100, &mut rng);
+                let u = uniform::<f32>(&[300, 200], 0.1, &mut rng);
+                (q, s, p, u, rng.get_word_pos())
+            })
+        };
+        let one = run(1);
+        let two = run(2);
+        assert_eq!(one.0, two.0);
+        assert_eq!(one.1, two.1);
+        assert_eq!(one.2, two.2);
+        assert_eq!(one.3, two.3);
+        assert_eq!(one.4, two.4);
+    }
+
+    /// The parallel draws are exactly the serial ones, and leave the rng where the serial draws
+    /// would.
+    #[test]
+    fn parallel_draws_equal_serial_draws() {
+        let n = 3 * (1 << 14) + 5; // several chunks and a partial one
+        let mut par = ChaCha8Rng::seed_from_u64(9);
+        let _: u32 = par.random(); // an odd word position to start from
+        let mut ser = par.clone();
+        let u = uniform::<f64>(&[n], 0.3, &mut par);
+        let z = normals(n, &mut par);
+        let after: u64 = par.random();
+        for (i, &v) in u.iter().enumerate() {
+            assert_eq!(v, ser.random_range(-0.3..=0.3), "uniform {i}");
+        }
+        for (i, &v) in z.iter().enumerate() {
+            assert_eq!(v, normal(&mut ser), "normal {i}");
+        }
+        assert_eq!(after, ser.random::<u64>());
     }
 
     #[test]
