@@ -168,10 +168,16 @@ fn keras_aliases_build_every_core_layer() {
     );
 }
 
-/// Memory estimate of a `null`-length model at a record length read from `out`'s train line.
+/// The train line of `summary`'s memory estimate for the `null`-length demo model at `length`.
 fn train_activation_line(length: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_seqgrad"))
-        .args(["summary", "--model", "models/varlen.json", "--length", length])
+        .args([
+            "summary",
+            "--model",
+            "models/varlen.json",
+            "--length",
+            length,
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
