@@ -247,6 +247,9 @@ impl Figure for Logo<'_> {
         if !(y1 - y0).is_finite() {
             return Err(format!("scores of '{}' are too large to draw", self.id));
         }
+        // Tick positions come from float steps: a tick meant to be 0 can land at ±1e-16.
+        let span = y1 - y0;
+        let y_fmt = |v: &f64| style::fmt_lin(&if v.abs() < span * 1e-9 { 0.0 } else { *v });
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .margin_right(28)
@@ -263,7 +266,7 @@ impl Figure for Logo<'_> {
             .x_labels(n.clamp(2, 20))
             .y_labels(9)
             .x_label_formatter(&style::fmt_int)
-            .y_label_formatter(&style::fmt_lin)
+            .y_label_formatter(&y_fmt)
             .disable_x_mesh()
             .light_line_style(RGBColor(245, 245, 245))
             .bold_line_style(RGBColor(228, 228, 228))
