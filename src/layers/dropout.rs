@@ -81,33 +81,57 @@ impl<T: Float> Dropout<T> {
     }
 
     /// The keep bits for `n` elements at the current step (see [`DropoutCache::mask`]).
+    ///
+    /// Element `i` is kept when the `i`-th 32-bit word of the ChaCha8 stream keyed by (seed,
+    /// step) is ≥ r·2³² (probability 1 − r). Blocks of [`MASK_WORDS`]·64 elements are drawn in
+    /// parallel, each thread jumping to its block's word in the stream (`set_word_pos`), so
+    /// the bits are those of one sequential pass whatever the thread count.
     fn mask(&self, n: usize) -> Vec<u64> {
+        use rayon::prelude::*;
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&self.seed.to_le_bytes());
         key[8..16].copy_from_slice(&self.step.to_le_bytes());
         key[16..24].copy_from_slice(b"dropout!");
-        let mut rng = ChaCha8Rng::from_seed(key);
-        // Keep when a uniform 32-bit draw is ≥ r·2³² (probability 1 − r).
+        let rng = ChaCha8Rng::from_seed(key);
         let threshold = (self.rate * 4_294_967_296.0).ceil() as u64;
         let mut bits = vec![0u64; n.div_ceil(64)];
-        for i in 0..n {
-            if u64::from(rng.next_u32()) >= threshold {
-                bits[i / 64] |= 1 << (i % 64);
-            }
-        }
+        bits.par_chunks_mut(MASK_WORDS)
+            .enumerate()
+            .for_each(|(c, block)| {
+                let first = c * MASK_WORDS * 64;
+                let mut r = rng.clone();
+                r.set_word_pos(first as u128);
+                for (w, word) in block.iter_mut().enumerate() {
+                    let base = first + w * 64;
+                    for j in 0..(n - base).min(64) {
+                        if u64::from(r.next_u32()) >= threshold {
+                            *word |= 1 << j;
+                        }
+                    }
+                }
+            });
         bits
     }
 
     /// `a ⊙ m` in place (`a` row-major): kept elements times `1/(1 − r)`, dropped ones times 0
-    /// (so a NaN or ±∞ stays NaN, as with a multiplied mask).
+    /// (so a NaN or ±∞ stays NaN, as with a multiplied mask). Parallel over blocks of
+    /// [`MASK_WORDS`]·64 elements (each element is written by one thread).
     fn apply(a: &mut [T], bits: &[u64], scale: T) {
-        for (chunk, &word) in a.chunks_mut(64).zip(bits) {
-            for (j, v) in chunk.iter_mut().enumerate() {
-                *v *= if word >> j & 1 == 1 { scale } else { T::zero() };
-            }
-        }
+        use rayon::prelude::*;
+        a.par_chunks_mut(MASK_WORDS * 64)
+            .zip(bits.par_chunks(MASK_WORDS))
+            .for_each(|(a, bits)| {
+                for (chunk, &word) in a.chunks_mut(64).zip(bits) {
+                    for (j, v) in chunk.iter_mut().enumerate() {
+                        *v *= if word >> j & 1 == 1 { scale } else { T::zero() };
+                    }
+                }
+            });
     }
 }
+
+/// Mask words (of 64 elements) per parallel block: 16,384 elements.
+const MASK_WORDS: usize = 256;
 
 impl<T: Float> Layer<T> for Dropout<T> {
     fn kind(&self) -> String {
@@ -182,5 +206,60 @@ impl<T: Float> Layer<T> for Dropout<T> {
 
     fn set_step(&mut self, step: u64) {
         self.step = step;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mask as one sequential pass over the stream (the definition `mask` parallelises).
+    fn sequential_mask(seed: u64, step: u64, rate: f64, n: usize) -> Vec<u64> {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&seed.to_le_bytes());
+        key[8..16].copy_from_slice(&step.to_le_bytes());
+        key[16..24].copy_from_slice(b"dropout!");
+        let mut rng = ChaCha8Rng::from_seed(key);
+        let threshold = (rate * 4_294_967_296.0).ceil() as u64;
+        let mut bits = vec![0u64; n.div_ceil(64)];
+        for i in 0..n {
+            if u64::from(rng.next_u32()) >= threshold {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        bits
+    }
+
+    #[test]
+    fn parallel_mask_is_the_sequential_stream_at_any_thread_count() {
+        // Sizes around the block (16,384) and word (64) boundaries, and a ragged tail.
+        for n in [1, 63, 64, 65, 16_383, 16_384, 16_385, 50_001, 100_000] {
+            let mut d = Dropout::<f32>::new(&DropoutSpec { rate: 0.3 }, 7).unwrap();
+            d.set_step(5);
+            let want = sequential_mask(7, 5, 0.3, n);
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                assert_eq!(
+                    pool.install(|| d.mask(n)),
+                    want,
+                    "n = {n}, {threads} threads"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn apply_scales_kept_and_zeroes_dropped_elements() {
+        let n = 40_000;
+        let bits = sequential_mask(1, 2, 0.5, n);
+        let mut a = vec![1.0f32; n];
+        Dropout::<f32>::apply(&mut a, &bits, 2.0);
+        for (i, v) in a.iter().enumerate() {
+            let kept = bits[i / 64] >> (i % 64) & 1 == 1;
+            assert_eq!(*v, if kept { 2.0 } else { 0.0 }, "element {i}");
+        }
     }
 }
