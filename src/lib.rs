@@ -56,9 +56,14 @@ pub use loss::Loss;
 pub use ndarray;
 pub use spec::{LayerSpec, ModelSpec};
 
-/// The README's and `docs/keras.md`'s Rust code blocks, compiled and run by `cargo test --doc`.
+/// The Rust code blocks of the README and of docs/ (keras, variable-length, saliency, training,
+/// plots), compiled and run by `cargo test --doc` (the plots block, which needs a finished run
+/// folder, is compiled only).
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 #[doc = include_str!("../docs/keras.md")]
 #[doc = include_str!("../docs/variable-length.md")]
+#[doc = include_str!("../docs/saliency.md")]
+#[doc = include_str!("../docs/training.md")]
+#[doc = include_str!("../docs/plots.md")]
 pub struct ReadmeDoctests;
