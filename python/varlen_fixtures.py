@@ -71,46 +71,28 @@ class ConvPoolBiLstm(nn.Module):
         return torch.softmax(self.dense(torch.cat([h[0], h[1]], dim=1)), dim=1)
 
 
-class Gru(nn.Module):
-    """GRU (last state) → dense."""
+def last_state(cell: str, torch_rnn) -> type:
+    """One recurrent layer of type `cell` (PyTorch's `torch_rnn`; last state) → dense."""
 
-    spec = {"input_shape": [None, 3], "layers": [
-        {"type": "gru", "units": 4, "return_sequences": False},
-        {"type": "dense", "units": 2}]}
+    class LastState(nn.Module):
+        spec = {"input_shape": [None, 3], "layers": [
+            {"type": cell, "units": 4, "return_sequences": False},
+            {"type": "dense", "units": 2}]}
 
-    def __init__(self):
-        super().__init__()
-        self.rnn = nn.GRU(3, 4, batch_first=True)
-        self.dense = nn.Linear(4, 2)
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch_rnn(3, 4, batch_first=True)
+            self.dense = nn.Linear(4, 2)
 
-    def names(self):
-        return {"rnn": 0, "dense": 1}
+        def names(self):
+            return {"rnn": 0, "dense": 1}
 
-    def forward(self, x, lengths):
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, h = self.rnn(packed)
-        return self.dense(h[0])
+        def forward(self, x, lengths):
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            _, h = self.rnn(packed)
+            return self.dense(h[0])
 
-
-class SimpleRnn(nn.Module):
-    """Elman RNN (tanh, last state) → dense."""
-
-    spec = {"input_shape": [None, 3], "layers": [
-        {"type": "simple_rnn", "units": 4, "return_sequences": False},
-        {"type": "dense", "units": 2}]}
-
-    def __init__(self):
-        super().__init__()
-        self.rnn = nn.RNN(3, 4, batch_first=True)
-        self.dense = nn.Linear(4, 2)
-
-    def names(self):
-        return {"rnn": 0, "dense": 1}
-
-    def forward(self, x, lengths):
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, h = self.rnn(packed)
-        return self.dense(h[0])
+    return LastState
 
 
 class BiGruSeqAvg(nn.Module):
@@ -161,8 +143,8 @@ class BiLstmSeqSum(nn.Module):
 
 CASES = [
     ("conv_pool_bilstm", ConvPoolBiLstm, [13, 6, 10, 8]),
-    ("gru", Gru, [5, 2, 4]),
-    ("simple_rnn", SimpleRnn, [5, 1, 3]),
+    ("gru", last_state("gru", nn.GRU), [5, 2, 4]),
+    ("simple_rnn", last_state("simple_rnn", nn.RNN), [5, 1, 3]),  # Elman, tanh
     ("bigru_seq_global_avg", BiGruSeqAvg, [6, 3, 5, 1]),
     ("bilstm_seq_sum", BiLstmSeqSum, [4, 2, 3]),
 ]
