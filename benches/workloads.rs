@@ -5,7 +5,7 @@
 //! `cargo bench --bench workloads [-- w1]`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use seqgrad::cli::bench::{prepare, train_step};
+use seqgrad::run::bench::{prepare, train_step};
 use seqgrad::optim::{Optimizer, OptimizerConfig};
 use seqgrad::Mode;
 

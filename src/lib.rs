@@ -38,6 +38,7 @@ pub mod model;
 pub mod motifs;
 pub mod optim;
 pub mod plot;
+pub mod run;
 pub mod saliency;
 pub mod spec;
 pub mod system;

@@ -36,16 +36,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ndarray::{ArrayD, ArrayViewD};
-
-use crate::cli::train::DataArgs;
-use crate::data::{self, Dataset, Labels, RawData, ReadOptions};
+use crate::cli::args::{DataArgs, Dtype, RecordArgs};
+use crate::cli::format::print_stdout;
+use crate::data::Labels;
 use crate::error::{Error, Result};
 use crate::loss::Loss;
-use crate::model::Sequential;
+use crate::run::grad::{self, Grads, Objective};
+use crate::run::source::{build_model, class_target, load_records, read_weights, Source};
 use crate::spec::ModelSpec;
-use crate::tensor::{fmt_batched, fmt_shape, is_batched, l2_norm, Float, Mode};
-use crate::weights::{self, StoredTensor};
+use crate::tensor::{fmt_shape, l2_norm, Float};
+use crate::weights::StoredTensor;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -89,213 +89,10 @@ pub struct Args {
     pub record_steps: bool,
 }
 
-/// Which records of a data file to use.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct RecordArgs {
-    /// Use the first N records of --data.
-    #[arg(long, value_name = "N", conflicts_with = "ids")]
-    pub records: Option<usize>,
-    /// Use the records with these ids (comma-separated), in this order.
-    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
-    pub ids: Vec<String>,
-}
+/// How many records `grad --data` takes without --records/--ids: one training batch.
+pub const DEFAULT_RECORDS: usize = 64;
 
-impl RecordArgs {
-    /// The indices of the picked records (`default`: how many of the first records to take
-    /// when neither --records nor --ids is given; `None`: all).
-    pub fn pick(&self, raw: &RawData, default: Option<usize>) -> Result<Vec<usize>> {
-        let n = raw.records.len();
-        if !self.ids.is_empty() {
-            return self
-                .ids
-                .iter()
-                .map(|id| {
-                    raw.records
-                        .iter()
-                        .position(|r| &r.id == id)
-                        .ok_or_else(|| Error::Data {
-                            path: raw.path.clone(),
-                            msg: format!("no record with id {id:?} (--ids)"),
-                        })
-                })
-                .collect();
-        }
-        let take = match (self.records, default) {
-            (Some(0), _) => return Err(Error::Usage("--records must be at least 1".into())),
-            (Some(k), _) | (None, Some(k)) => k.min(n),
-            (None, None) => n,
-        };
-        if take == 0 {
-            return Err(Error::Data {
-                path: raw.path.clone(),
-                msg: "no records".into(),
-            });
-        }
-        Ok((0..take).collect())
-    }
-}
-
-/// A class given by name (as in labels.json) or 0-based index.
-pub fn resolve_target(s: &str, labels: Option<&Labels>, outputs: usize) -> Result<usize> {
-    if let Some(l) = labels.filter(|l| l.binary) {
-        // a binary head has one output: the logit of the positive class
-        return match (l.positive(), s) {
-            (Some(p), _) if p == s => Ok(0),
-            (_, "0") => Ok(0),
-            _ => Err(Error::Usage(format!(
-                "--target {s:?}: this binary model has one output, the logit of {:?} (give --target {:?} or 0)",
-                l.positive().unwrap_or(""),
-                l.positive().unwrap_or("")
-            ))),
-        };
-    }
-    if let Some(i) = labels.and_then(|l| l.index(s)) {
-        return Ok(i);
-    }
-    match s.parse::<usize>() {
-        Ok(i) if i < outputs => Ok(i),
-        _ => Err(Error::Usage(format!(
-            "--target {s:?} is neither a class name{} nor an output index 0–{}",
-            labels
-                .map(|l| format!(" ({})", l.classes.join(", ")))
-                .unwrap_or_else(|| " (no labels.json is known)".into()),
-            outputs.saturating_sub(1)
-        ))),
-    }
-}
-
-/// Where the model, its weights and its class names come from (data modes).
-pub struct Source {
-    pub model: PathBuf,
-    pub weights: Option<PathBuf>,
-    pub labels: Option<PathBuf>,
-}
-
-impl Source {
-    /// From --run, or --model with optional --weights (labels.json next to the weights, if any).
-    pub fn resolve(
-        run: Option<&Path>,
-        model: Option<&Path>,
-        weights: Option<&Path>,
-    ) -> Result<Source> {
-        match (run, model) {
-            (Some(r), _) => {
-                let labels = r.join("labels.json");
-                Ok(Source {
-                    model: r.join("model.json"),
-                    weights: Some(r.join("weights.safetensors")),
-                    labels: labels.exists().then_some(labels),
-                })
-            }
-            (None, Some(m)) => {
-                let labels =
-                    weights.map(|w| w.parent().unwrap_or(Path::new(".")).join("labels.json"));
-                Ok(Source {
-                    model: m.to_path_buf(),
-                    weights: weights.map(Path::to_path_buf),
-                    labels: labels.filter(|l| l.exists()),
-                })
-            }
-            (None, None) => Err(Error::Usage(
-                "give --run RUN_DIR, or --model M.json (and --weights W.safetensors)".into(),
-            )),
-        }
-    }
-}
-
-/// Reads a weights file, leaving out the tensors a `grad` output adds; returns its dtype too.
-pub fn read_weights(path: &Path) -> Result<(BTreeMap<String, StoredTensor>, &'static str)> {
-    let mut t = weights::read_tensors(path)?;
-    t.retain(|name, _| !is_grad_output(name));
-    let dtype = weights::dtype_of(&t).map_err(|msg| Error::Weights {
-        path: path.display().to_string(),
-        msg,
-    })?;
-    Ok((t, dtype))
-}
-
-/// Builds a model and loads weights into it, converting them to `T` whatever their dtype.
-pub fn build_model<T: Float>(
-    spec: &ModelSpec,
-    seed: u64,
-    stored: Option<(&Path, &BTreeMap<String, StoredTensor>)>,
-) -> Result<Sequential<T>> {
-    let mut model = Sequential::<T>::from_spec(spec, seed)?;
-    if let Some((path, tensors)) = stored {
-        let mut as_t = tensors.clone();
-        for t in as_t.values_mut() {
-            t.dtype = T::DTYPE;
-        }
-        weights::load_from(&mut model, &as_t).map_err(|msg| Error::Weights {
-            path: path.display().to_string(),
-            msg,
-        })?;
-    }
-    Ok(model)
-}
-
-/// Reads `path` with the data options, keeps the picked records and encodes them. With
-/// `need_labels` the records must carry labels (of `labels`' classes, or of the file's own
-/// sorted classes when `labels` is None); otherwise labels are ignored. `model` gives the
-/// number of outputs and its head (a binary head), and whether records may have mixed lengths
-/// (a model of any length: the data set then keeps each record's length).
-pub fn load_records<T: Float>(
-    path: &Path,
-    data_args: &DataArgs,
-    pick: &RecordArgs,
-    default_count: Option<usize>,
-    labels: Option<&Labels>,
-    model: &crate::model::Sequential<T>,
-    need_labels: bool,
-) -> Result<(Dataset<T>, Labels)> {
-    let policy = data_args.policy()?.for_model(model);
-    let outputs = model.output_shape().iter().product::<usize>();
-    let head = model.head();
-    let opts = ReadOptions {
-        require_labels: need_labels,
-        multi_label: data_args.multi_label || labels.is_some_and(|l| l.multi_label),
-        ..data_args.read_options()
-    };
-    let mut raw = data::read(path, &opts)?;
-    let labels = match labels {
-        Some(l) => l.clone(),
-        None if need_labels => Labels::from_data(&raw)?.for_model(&[outputs], head, &raw.path)?,
-        None => Labels {
-            classes: (0..outputs).map(|i| format!("class{i}")).collect(),
-            multi_label: false,
-            binary: false,
-        },
-    };
-    let idx = pick.pick(&raw, default_count)?;
-    raw.records = idx.iter().map(|&i| raw.records[i].clone()).collect();
-    let ds = data::encode::<T>(&raw, &labels, policy, need_labels)?;
-    Ok((ds, labels))
-}
-
-/// Element type of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Dtype {
-    F32,
-    F64,
-}
-
-impl Dtype {
-    fn name(self) -> &'static str {
-        match self {
-            Dtype::F32 => "F32",
-            Dtype::F64 => "F64",
-        }
-    }
-}
-
-/// Names a `grad` output file holds besides the weights.
-fn is_grad_output(name: &str) -> bool {
-    name == "output"
-        || name == "input_grad"
-        || name == "output_grad_norm"
-        || name.starts_with("grad.")
-        || name.starts_with("step_grad_norm.")
-}
+type Stored<'a> = Option<(&'a Path, &'a BTreeMap<String, StoredTensor>)>;
 
 pub fn run(args: &Args) -> Result<()> {
     let src = Source::resolve(
@@ -336,12 +133,12 @@ pub fn run(args: &Args) -> Result<()> {
                     "--target, --records and --ids go with --data, not --input".into(),
                 ));
             }
-            let inputs = read_inputs(input)?;
+            let inputs = grad::read_input_file(input)?;
             crate::memory::check_fits_inputs(&spec, &inputs, dtype)?;
             if dtype == "F64" {
-                run_typed::<f64>(args, input, out, &spec, weights, &inputs)
+                run_input::<f64>(args, input, out, &spec, weights, &inputs)
             } else {
-                run_typed::<f32>(args, input, out, &spec, weights, &inputs)
+                run_input::<f32>(args, input, out, &spec, weights, &inputs)
             }
         }
         (None, Some(data)) => {
@@ -358,133 +155,19 @@ pub fn run(args: &Args) -> Result<()> {
     }
 }
 
-fn read_inputs(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    weights::parse_tensors(&bytes).map_err(|msg| Error::Data {
-        path: path.display().to_string(),
-        msg,
-    })
-}
-
-fn input_error(path: &Path, msg: String) -> Error {
-    Error::Data {
-        path: path.display().to_string(),
-        msg,
-    }
-}
-
-fn with_batch(batch: usize, shape: &[usize]) -> String {
-    let inner: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    format!("({batch}, {})", inner.join(", "))
-}
-
-fn run_typed<T: Float>(
+/// `--input` mode: the gradients of `sum(output ⊙ output_grad)` into `--out`.
+fn run_input<T: Float>(
     args: &Args,
     input: &Path,
     out: &Path,
     spec: &ModelSpec,
-    stored: Option<(&Path, &BTreeMap<String, StoredTensor>)>,
+    stored: Stored<'_>,
     inputs: &BTreeMap<String, StoredTensor>,
 ) -> Result<()> {
     let mut model = build_model::<T>(spec, args.seed, stored)?;
-    let names: Vec<&str> = inputs.keys().map(|k| k.as_str()).collect();
-    let holds = if names.is_empty() {
-        "no tensors".to_string()
-    } else {
-        names.join(", ")
-    };
-    let x = inputs.get("input").ok_or_else(|| {
-        input_error(
-            input,
-            format!(
-                "no tensor named `input` {}; the file holds: {holds}",
-                fmt_batched(model.input_shape())
-            ),
-        )
-    })?;
-    let in_shape = model.input_shape().to_vec();
-    if !is_batched(&in_shape, x.array.shape()) || x.array.shape()[0] == 0 {
-        return Err(input_error(
-            input,
-            format!(
-                "tensor `input` has shape {} but the model takes {} with batch ≥ 1",
-                fmt_shape(x.array.shape()),
-                fmt_batched(&in_shape)
-            ),
-        ));
-    }
-    let batch = x.array.shape()[0];
-    let out_shape = model.output_shape().to_vec();
-    let og = inputs.get("output_grad").ok_or_else(|| {
-        input_error(
-            input,
-            format!(
-                "no tensor named `output_grad` (shaped like the model output {}); the file holds: {holds}",
-                with_batch(batch, &out_shape)
-            ),
-        )
-    })?;
-    let mut want = vec![batch];
-    want.extend_from_slice(&out_shape);
-    if og.array.shape() != want.as_slice() {
-        return Err(input_error(
-            input,
-            format!(
-                "tensor `output_grad` has shape {} but the model output for this input is {}",
-                fmt_shape(og.array.shape()),
-                fmt_shape(&want)
-            ),
-        ));
-    }
-    let x: ArrayD<T> = x.array.mapv(T::lit);
-    let og: ArrayD<T> = og.array.mapv(T::lit);
-    model.zero_grad();
-    model.set_record_step_grads(args.record_steps);
-    let output = model.forward(x.view(), Mode::Eval)?;
-    let input_grad = model.backward(og.view())?;
-    let mut records: Vec<(String, ArrayD<T>)> = Vec::new();
-    if args.record_steps {
-        let norms =
-            ndarray::Array1::from_iter(model.output_grad_norms().iter().map(|&v| T::lit(v)));
-        records.push(("output_grad_norm".into(), norms.into_dyn()));
-        for (i, layer) in model.layers().iter().enumerate() {
-            for (direction, norms) in layer.step_grad_norms() {
-                records.push((
-                    format!("step_grad_norm.layers.{i}.{direction}"),
-                    norms.mapv(T::lit).into_dyn(),
-                ));
-            }
-        }
-    }
-
-    let named = model.named_params();
-    let grad_names: Vec<String> = named.iter().map(|(n, _)| format!("grad.{n}")).collect();
-    let mut tensors: Vec<(String, ArrayViewD<'_, T>)> = vec![
-        ("output".into(), output.view()),
-        ("input_grad".into(), input_grad.view()),
-    ];
-    for ((_, p), gname) in named.iter().zip(&grad_names) {
-        tensors.push((gname.clone(), p.grad.view()));
-    }
-    for (n, a) in &records {
-        tensors.push((n.clone(), a.view()));
-    }
-    if stored.is_none() {
-        for (n, p) in &named {
-            tensors.push((n.clone(), p.value.view()));
-        }
-    }
-    weights::write_tensors(out, &tensors)
-}
-
-/// Shapes `(batch, length, 4)` records for the model (flattened for a flat input).
-fn model_input<T: Float>(model: &Sequential<T>, x: ndarray::Array3<T>) -> ArrayD<T> {
-    if model.input_shape().len() == 1 {
-        let (b, l, c) = x.dim();
-        crate::tensor::reshape(x, &[b, l * c])
-    } else {
-        x.into_dyn()
-    }
+    let (x, og) = grad::check_inputs(input, inputs, &model)?;
+    let g = grad::of_output_grad(&mut model, x, og, args.record_steps)?;
+    g.save(out, args.record_steps, stored.is_none().then_some(&model))
 }
 
 /// `--data` mode: gradients of the mean loss (or of the summed --target logit) for the picked
@@ -494,119 +177,104 @@ fn run_data<T: Float>(
     data_path: &Path,
     src: &Source,
     spec: &ModelSpec,
-    stored: Option<(&Path, &BTreeMap<String, StoredTensor>)>,
+    stored: Stored<'_>,
     labels: Option<&Labels>,
 ) -> Result<()> {
     let mut model = build_model::<T>(spec, args.seed, stored)?;
-    let outputs = match model.output_shape() {
-        [k] => *k,
-        other => {
-            return Err(Error::Usage(format!(
-                "--data needs a model with a flat output (classes), but {} outputs {}",
-                src.model.display(),
-                fmt_shape(other)
-            )))
-        }
-    };
-    if let Some(t) = args.data_args.policy()?.target()? {
-        crate::train::check_input_len(&model, t)?;
-    }
-    let target = args
-        .target
-        .as_deref()
-        .map(|t| resolve_target(t, labels, outputs))
-        .transpose()?;
+    let data = args.data_args.options();
+    let (_, target) = class_target(
+        &model,
+        &src.model,
+        "--data",
+        &data,
+        labels,
+        args.target.as_deref(),
+    )?;
+    let pick = args.pick.pick();
     let (ds, labels) = load_records::<T>(
         data_path,
-        &args.data_args,
-        &args.pick,
+        &data,
+        &pick,
         Some(DEFAULT_RECORDS),
         labels,
         &model,
         target.is_none(),
     )?;
     crate::train::check_fit(&model, ds.seq_len(), labels.outputs())?;
-    let n = ds.len();
-    let x = model_input(&model, ds.x.clone());
-    model.zero_grad();
-    model.set_record_step_grads(true);
-    // records of mixed lengths (a model of any length) are masked past their own length
-    let logits = model.forward_logits_masked(x.view(), ds.lengths.as_deref(), Mode::Eval)?;
-    let (value, upstream, what) = match target {
-        None => {
-            let loss_fn = Loss::for_head(model.head());
-            let y = ds.y.clone().into_dyn();
-            let (loss, g) = loss_fn.compute(logits.view(), y.view())?;
-            let name = match loss_fn {
+    let objective = grad::objective_for(&model, target);
+    let g = grad::of_records(&mut model, &ds, objective)?;
+    let model_text = src
+        .weights
+        .as_ref()
+        .map(|w| w.display().to_string())
+        .unwrap_or_else(|| {
+            format!(
+                "{} (seeded weights, seed {})",
+                src.model.display(),
+                args.seed
+            )
+        });
+    print_stdout(&summary(
+        &g,
+        &model,
+        &labels,
+        &format!("{} ({})", data_path.display(), summarize_ids(&ds.ids)),
+        &model_text,
+    ))?;
+    if let Some(out) = &args.out {
+        g.save(out, args.record_steps, stored.is_none().then_some(&model))?;
+    }
+    Ok(())
+}
+
+/// The human summary of `grad --data`.
+fn summary<T: Float>(
+    g: &Grads<T>,
+    model: &crate::model::Sequential<T>,
+    labels: &Labels,
+    records: &str,
+    model_text: &str,
+) -> String {
+    let n = g.input.shape()[0];
+    let value = g.value.unwrap_or(f64::NAN);
+    let (kind, what) = match &g.objective {
+        Objective::Logit(c) => (
+            "target",
+            format!(
+                "L = sum over records of the logit of class {c} ({})",
+                grad::class_name(labels, *c)
+            ),
+        ),
+        Objective::Loss(l) => {
+            let name = match l {
                 Loss::CrossEntropy => "cross-entropy",
                 Loss::BinaryCrossEntropy => "binary cross-entropy",
                 Loss::MeanSquaredError => "mean squared error",
             };
-            (
-                loss,
-                g,
-                format!("L = mean {name} loss against the records' labels"),
-            )
+            ("loss", format!("L = mean {name} loss against the records' labels"))
         }
-        Some(c) => {
-            let mut g = ArrayD::<T>::zeros(logits.raw_dim());
-            let mut sum = 0.0;
-            for i in 0..n {
-                g[[i, c]] = T::one();
-                sum += logits[[i, c]].to_f64c();
-            }
-            (
-                sum / n as f64,
-                g,
-                format!(
-                    "L = sum over records of the logit of class {c} ({})",
-                    labels
-                        .positive()
-                        .or(labels.classes.get(c).map(String::as_str))
-                        .unwrap_or("?")
-                ),
-            )
-        }
+        Objective::OutputGrad => ("output_grad", String::new()),
     };
-    let input_grad = model.backward_logits(upstream.view())?;
-    let mut output = logits.clone();
-    if let Some(h) = model.head() {
-        h.forward_inplace(output.view_mut());
-    }
-
-    // The summary.
     let mut s = format!(
-        "{}: {n} records of {} ({}), model {} in {}\n{what}\n",
-        if target.is_some() { "target" } else { "loss" },
-        data_path.display(),
-        summarize_ids(&ds.ids),
-        src.weights
-            .as_ref()
-            .map(|w| w.display().to_string())
-            .unwrap_or_else(|| format!(
-                "{} (seeded weights, seed {})",
-                src.model.display(),
-                args.seed
-            )),
+        "{kind}: {n} records of {records}, model {model_text} in {}\n{what}\n",
         T::DTYPE
     );
-    if target.is_some() {
+    if kind == "target" {
         s.push_str(&format!("mean target logit {value:.6}\n"));
     } else {
         s.push_str(&format!("loss {value:.6}\n"));
     }
     s.push_str(&format!(
         "‖∂L/∂input‖ {:.3e} (all records; per record mean {:.3e})\n",
-        l2_norm(&input_grad.view()),
-        input_grad.outer_iter().map(|r| l2_norm(&r)).sum::<f64>() / n as f64
+        l2_norm(&g.input_grad.view()),
+        g.input_grad.outer_iter().map(|r| l2_norm(&r)).sum::<f64>() / n as f64
     ));
     s.push_str("per layer (‖∂L/∂output‖ of the layer, then ‖∂L/∂θ‖ of each parameter tensor):\n");
-    let out_norms = model.output_grad_norms().to_vec();
     for (i, layer) in model.layers().iter().enumerate() {
         s.push_str(&format!(
             "  {i:>2}  {:<28} ‖∂L/∂out‖ {:.3e}\n",
             layer.kind(),
-            out_norms.get(i).copied().unwrap_or(0.0)
+            g.layer_norms.get(i).copied().unwrap_or(0.0)
         ));
         for p in layer.params() {
             s.push_str(&format!(
@@ -618,72 +286,27 @@ fn run_data<T: Float>(
         }
     }
     let mut any = false;
-    for (i, layer) in model.layers().iter().enumerate() {
-        for (direction, norms) in layer.step_grad_norms() {
-            let len = norms.shape()[1];
-            if len == 0 {
-                continue;
-            }
-            if !any {
-                s.push_str(
-                    "per-step ‖∂L/∂h_t‖ (mean over records) at the first, middle and last step:\n",
-                );
-                any = true;
-            }
-            let mean = norms.mean_axis(ndarray::Axis(0)).unwrap_or_default();
-            let at = [0, (len - 1) / 2, len - 1];
-            let cells: Vec<String> = at
-                .iter()
-                .map(|&t| format!("t={} {:.3e}", t + 1, mean[t]))
-                .collect();
-            s.push_str(&format!(
-                "  layers.{i} {direction:<8} {}   (first/last {:.2e})\n",
-                cells.join("  "),
-                mean[0] / mean[len - 1]
-            ));
+    for st in g.step_norms.iter().filter(|st| st.norms.shape()[1] > 0) {
+        if !any {
+            s.push_str("per-step ‖∂L/∂h_t‖ (mean over records) at the first, middle and last step:\n");
+            any = true;
         }
+        let len = st.norms.shape()[1];
+        let mean = st.norms.mean_axis(ndarray::Axis(0)).unwrap_or_default();
+        let cells: Vec<String> = [0, (len - 1) / 2, len - 1]
+            .iter()
+            .map(|&t| format!("t={} {:.3e}", t + 1, mean[t]))
+            .collect();
+        s.push_str(&format!(
+            "  layers.{} {:<8} {}   (first/last {:.2e})\n",
+            st.layer,
+            st.direction,
+            cells.join("  "),
+            mean[0] / mean[len - 1]
+        ));
     }
-    crate::cli::train::print_stdout(&s)?;
-
-    if let Some(out) = &args.out {
-        let mut records: Vec<(String, ArrayD<T>)> = vec![
-            ("input".into(), x.clone()),
-            ("output".into(), output),
-            ("logit_grad".into(), upstream),
-            ("input_grad".into(), input_grad),
-        ];
-        if args.record_steps {
-            records.push((
-                "output_grad_norm".into(),
-                ndarray::Array1::from_iter(out_norms.iter().map(|&v| T::lit(v))).into_dyn(),
-            ));
-            for (i, layer) in model.layers().iter().enumerate() {
-                for (direction, norms) in layer.step_grad_norms() {
-                    records.push((
-                        format!("step_grad_norm.layers.{i}.{direction}"),
-                        norms.mapv(T::lit).into_dyn(),
-                    ));
-                }
-            }
-        }
-        let named = model.named_params();
-        let mut tensors: Vec<(String, ArrayViewD<'_, T>)> =
-            records.iter().map(|(n, a)| (n.clone(), a.view())).collect();
-        for (name, p) in &named {
-            tensors.push((format!("grad.{name}"), p.grad.view()));
-        }
-        if stored.is_none() {
-            for (name, p) in &named {
-                tensors.push((name.clone(), p.value.view()));
-            }
-        }
-        weights::write_tensors(out, &tensors)?;
-    }
-    Ok(())
+    s
 }
-
-/// How many records `grad --data` takes without --records/--ids: one training batch.
-pub const DEFAULT_RECORDS: usize = 64;
 
 /// `seq1 … seq64` style description of the records used.
 fn summarize_ids(ids: &[String]) -> String {

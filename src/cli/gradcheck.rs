@@ -22,8 +22,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::cli::grad::{build_model, read_weights};
-use crate::cli::train::{print_stdout, with_threads};
+use crate::run::source::{build_model, read_weights};
+use crate::cli::format::print_stdout;
+use crate::run::with_threads;
 use crate::error::{Error, Result};
 use crate::gradcheck::{self, GradReport};
 use crate::spec::ModelSpec;

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::cli::train::{print_stdout, with_threads};
+use crate::cli::format::print_stdout;
+use crate::run::with_threads;
 use crate::error::{Error, Result};
 use crate::gradflow::{self, Cell, GradflowConfig};
 

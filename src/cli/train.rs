@@ -10,59 +10,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::data::{self, split, Dataset, Labels, LengthPolicy, ReadOptions};
+use crate::cli::args::{any_path, at_least_one, DataArgs};
+use crate::cli::format::print_stdout;
+use crate::data::{self, split};
 use crate::error::{Error, Result};
-use crate::metrics;
 use crate::model::Sequential;
+use crate::run::{config, with_threads, Report};
 use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::train::{self, Progress, TrainConfig};
-
-/// Options shared by every command that reads a data file.
-#[derive(Debug, Clone, Default, clap::Args, serde::Serialize, serde::Deserialize)]
-pub struct DataArgs {
-    /// Name of the label column (default: `label`, `class` or `labels`, any case).
-    #[arg(long)]
-    pub label_column: Option<String>,
-    /// Name of the sequence column (default: `sequence` or `seq`, any case).
-    #[arg(long)]
-    pub sequence_column: Option<String>,
-    /// Cut longer sequences to their centred N bases.
-    #[arg(long, value_name = "N")]
-    pub crop: Option<usize>,
-    /// Pad shorter sequences with empty (all-zero) positions at the end up to N.
-    #[arg(long, value_name = "N")]
-    pub pad: Option<usize>,
-    /// Several labels per record (split on `;` or `,`); implied by a `labels` column or
-    /// `labels=` FASTA headers.
-    #[arg(long)]
-    pub multi_label: bool,
-    /// The data file format (default: by extension: .tsv/.tab tab-separated,
-    /// .fa/.fasta/.fna/.fas FASTA, anything else comma-separated).
-    #[arg(long, value_enum)]
-    pub format: Option<crate::data::reader::Format>,
-}
-
-impl DataArgs {
-    pub fn read_options(&self) -> ReadOptions {
-        ReadOptions {
-            label_column: self.label_column.clone(),
-            sequence_column: self.sequence_column.clone(),
-            multi_label: self.multi_label,
-            require_labels: true,
-            format: self.format,
-        }
-    }
-
-    pub fn policy(&self) -> Result<LengthPolicy> {
-        let p = LengthPolicy {
-            crop: self.crop,
-            pad: self.pad,
-            any_length: false,
-        };
-        p.target()?;
-        Ok(p)
-    }
-}
 
 #[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct Args {
@@ -76,10 +31,10 @@ pub struct Args {
     #[arg(long)]
     pub valid: Option<PathBuf>,
     /// Maximum number of epochs (early stopping may end training sooner).
-    #[arg(long, default_value_t = 30, value_parser = crate::cli::config::at_least_one)]
+    #[arg(long, default_value_t = 30, value_parser = at_least_one)]
     pub epochs: usize,
     /// Records per training step (mini-batch size).
-    #[arg(long, default_value_t = 64, value_parser = crate::cli::config::at_least_one)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     pub batch_size: usize,
     /// adam, adamw, sgd or rmsprop.
     #[arg(long, default_value = "adam")]
@@ -182,48 +137,6 @@ impl Args {
     }
 }
 
-/// A path as given (the empty default of `--model`/`--data` means "not given").
-fn any_path(s: &str) -> std::result::Result<PathBuf, String> {
-    Ok(PathBuf::from(s))
-}
-
-/// A bundled file: relative to the current folder if it exists there, else to the crate root.
-pub fn bundled(rel: &str) -> PathBuf {
-    let p = PathBuf::from(rel);
-    if p.exists() {
-        p
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-    }
-}
-
-/// Writes `text` to standard output. A closed pipe (`seqgrad predict … | head -1`) is not an
-/// error: the reader has what it wanted, so the output stops quietly (exit status 0).
-pub fn print_stdout(text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::io("<stdout>", e)),
-        _ => Ok(()),
-    }
-}
-
-/// Runs `f` in a rayon pool of `threads` threads (or the global pool).
-pub fn with_threads<R: Send>(
-    threads: Option<usize>,
-    f: impl FnOnce() -> Result<R> + Send,
-) -> Result<R> {
-    match threads {
-        None => f(),
-        Some(0) => Err(Error::Usage("--threads must be at least 1".into())),
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?
-            .install(f),
-    }
-}
-
 fn positive(name: &str, v: Option<f64>) -> Result<()> {
     match v {
         Some(x) if !(x.is_finite() && x > 0.0) => Err(Error::Usage(format!(
@@ -304,82 +217,6 @@ fn stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "run".into())
-}
-
-/// Prints loss and metrics (and the confusion matrix for multi-class data).
-pub fn report(
-    what: &str,
-    eval: &train::Evaluation<f32>,
-    data: &Dataset<f32>,
-    labels: &Labels,
-) -> String {
-    let mut s = format!("{what}: {} records  loss {:.4}", data.len(), eval.loss);
-    for (k, v) in &eval.metrics {
-        s.push_str(&format!("  {k} {v:.4}"));
-    }
-    s.push('\n');
-    if labels.multi_label {
-        let (roc, pr) = metrics::per_label_auc(eval.probs.view(), data.y.view());
-        s.push_str("label  roc_auc  pr_auc\n");
-        let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "n/a".into());
-        for (i, c) in labels.classes.iter().enumerate() {
-            s.push_str(&format!("{c}  {}  {}\n", f(roc[i]), f(pr[i])));
-        }
-    } else {
-        s.push_str(&format!(
-            "confusion matrix (rows: true class, columns: predicted{}):\n",
-            match labels.positive() {
-                Some(p) => format!("; {p} when its probability > 0.5"),
-                None => String::new(),
-            }
-        ));
-        s.push_str(&metrics::format_confusion(
-            &confusion(eval, data, labels),
-            &labels.classes,
-        ));
-    }
-    s
-}
-
-/// The confusion matrix, `m[true][predicted]` (a binary head's 0.5 threshold included).
-fn confusion(
-    eval: &train::Evaluation<f32>,
-    data: &Dataset<f32>,
-    labels: &Labels,
-) -> Vec<Vec<usize>> {
-    if labels.binary {
-        metrics::confusion(
-            metrics::two_columns(eval.probs.view()).view(),
-            metrics::two_columns(data.y.view()).view(),
-        )
-    } else {
-        metrics::confusion(eval.probs.view(), data.y.view())
-    }
-}
-
-/// The metrics as JSON (`test_metrics.json`; `evaluate --metrics-out`).
-pub fn metrics_json(eval: &train::Evaluation<f32>, data: &Dataset<f32>, labels: &Labels) -> String {
-    let mut m = serde_json::Map::new();
-    m.insert("records".into(), serde_json::json!(data.len()));
-    m.insert("loss".into(), serde_json::json!(eval.loss));
-    for (k, v) in &eval.metrics {
-        m.insert(k.clone(), serde_json::json!(v));
-    }
-    if labels.multi_label {
-        let (roc, pr) = metrics::per_label_auc(eval.probs.view(), data.y.view());
-        m.insert("per_label_roc_auc".into(), serde_json::json!(roc));
-        m.insert("per_label_pr_auc".into(), serde_json::json!(pr));
-    } else {
-        m.insert(
-            "confusion".into(),
-            serde_json::json!(confusion(eval, data, labels)),
-        );
-    }
-    m.insert("classes".into(), serde_json::json!(labels.classes));
-    if let Some(p) = labels.positive() {
-        m.insert("positive_class".into(), serde_json::json!(p));
-    }
-    serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default() + "\n"
 }
 
 /// The files `train` writes into a run folder. They are removed at the start of a run, so a
@@ -478,7 +315,7 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
 fn run_inner(a: &Args) -> Result<()> {
     // Everything is checked before the run folder is created.
     let mut cfg = train_config(a)?;
-    let policy = a.data_args.policy()?;
+    let policy = a.data_args.options().policy()?;
     let resuming = a.resume.is_some();
     let spec = match (&a.resume, &a.out) {
         (Some(_), Some(out)) => crate::spec::ModelSpec::from_file(out.join("model.json"))?,
@@ -491,7 +328,7 @@ fn run_inner(a: &Args) -> Result<()> {
     }
     // a model of any length takes records of mixed lengths (padded per batch, masked)
     let policy = policy.for_model(&model);
-    let opts = a.data_args.read_options();
+    let opts = a.data_args.options().read_options();
     let (mut all, labels) = data::load_labelled::<f32>(&a.data, &opts, policy, None)?;
     // a dense(1, sigmoid) model on two-class data is a binary head
     let labels = labels.for_model(
@@ -556,10 +393,15 @@ fn run_inner(a: &Args) -> Result<()> {
         remove_run_outputs(&out)?;
         crate::weights::write_atomic(&out.join("model.json"), (spec.to_json() + "\n").as_bytes())?;
         labels.save(&out.join("labels.json"))?;
-        crate::cli::config::write(
+        config::write(
             &out,
-            a,
-            &crate::cli::config::RunFacts {
+            &config::RunFacts {
+                model_path: &a.model,
+                data_path: &a.data,
+                valid_path: a.valid.as_deref(),
+                data: &a.data_args.options(),
+                val_split: a.val_split,
+                test_split: a.test_split,
                 spec: &spec,
                 cfg: &cfg,
                 labels: &labels,
@@ -643,14 +485,12 @@ fn run_inner(a: &Args) -> Result<()> {
         let eval = train::evaluate(
             &mut model,
             &test_set,
-            crate::cli::config::EVAL_BATCH_SIZE,
+            config::EVAL_BATCH_SIZE,
             labels.multi_label,
         )?;
-        print_stdout(&report("test", &eval, &test_set, &labels))?;
-        crate::weights::write_atomic(
-            &out.join("test_metrics.json"),
-            metrics_json(&eval, &test_set, &labels).as_bytes(),
-        )?;
+        let r = Report::new("test", eval, test_set.y.clone(), &labels);
+        print_stdout(&crate::cli::format::report(&r))?;
+        crate::weights::write_atomic(&out.join("test_metrics.json"), r.metrics_json().as_bytes())?;
     }
     print_stdout(&format!("run folder: {}\n", out.display()))?;
     if !a.no_plots {
