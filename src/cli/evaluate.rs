@@ -85,6 +85,9 @@ fn run_file(a: &Args) -> Result<Report> {
 }
 
 fn run_split(a: &Args, split: SplitArg) -> Result<Report> {
+    if a.model.run.is_none() {
+        return Err(Error::Usage("--split needs --run RUN".into()));
+    }
     if a.data_args.options().any_given() {
         return Err(Error::Usage(
             "--split reads the data as the run did (format, columns, --crop/--pad from its config.json); drop the data options".into(),

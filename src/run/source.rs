@@ -124,6 +124,28 @@ impl Source {
     }
 }
 
+impl Source {
+    /// Reads the weights (if any), leaving out the tensors a `grad` output adds: the tensors,
+    /// and their dtype, which must be `dtype` when one is asked for.
+    pub fn read_weights(
+        &self,
+        dtype: Option<&str>,
+    ) -> Result<Option<(&Path, BTreeMap<String, StoredTensor>, &'static str)>> {
+        let Some(path) = &self.weights else {
+            return Ok(None);
+        };
+        let (t, found) = read_weights(path)?;
+        if let Some(d) = dtype.filter(|&d| d != found) {
+            return Err(Error::Usage(format!(
+                "--dtype {} but the weights file {} is {found}; the model runs in the weights' dtype (drop --dtype)",
+                d.to_lowercase(),
+                path.display()
+            )));
+        }
+        Ok(Some((path.as_path(), t, found)))
+    }
+}
+
 /// Reads a weights file, leaving out the tensors a `grad` output adds; returns its dtype too.
 pub fn read_weights(path: &Path) -> Result<(BTreeMap<String, StoredTensor>, &'static str)> {
     let mut t = weights::read_tensors(path)?;
