@@ -230,30 +230,3 @@ pub fn completeness_line(err: &[f64], steps_used: &[usize], opts: &Options) -> S
         opts.baseline.name()
     )
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn completeness_line_spells_options_as_the_command_line_does() {
-        let opts = Options {
-            baseline: Baseline::Uniform,
-            quadrature: Quadrature::GaussLegendre,
-            steps: 64,
-            ..Options::default()
-        };
-        let line = completeness_line(&[1e-3, 3e-3], &[64, 128], &opts);
-        assert!(
-            line.contains("(--quadrature gauss_legendre --steps 64: 1 records refined up to 128 steps; --baseline uniform)"),
-            "{line}"
-        );
-        assert!(!line.contains("Uniform") && !line.contains("GaussLegendre"), "{line}");
-        let opts = Options {
-            quadrature: Quadrature::Trapezoid,
-            ..Options::default()
-        };
-        let line = completeness_line(&[0.0], &[256], &opts);
-        assert!(line.contains("--quadrature trapezoid") && line.contains("--baseline zeros"), "{line}");
-    }
-}
