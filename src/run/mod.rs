@@ -35,6 +35,7 @@ pub mod convert;
 pub mod evaluate;
 pub mod filters;
 pub mod grad;
+pub mod gradcheck;
 pub mod predict;
 pub mod saliency;
 pub mod source;
