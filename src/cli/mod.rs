@@ -88,7 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Plot(a)) => plot::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
-        None => train::run(&train::Args::main_job()),
+        None => train::run_options(&crate::run::TrainOptions::main_job()),
     }
 }
 

@@ -1,25 +1,20 @@
 //! `seqgrad train`: trains a model file on a labelled data file and writes a run folder
 //! (`weights.safetensors` best weights, `model.json`, `labels.json`, `history.csv`,
-//! `history.json`, `test_metrics.json` when there is a test split). Those files from an earlier
-//! run in the same folder are deleted first; the history is rewritten after every epoch, the
-//! weights at every improvement. With no subcommand,
-//! `seqgrad` runs [`main_job`]: the bundled splice model on the bundled splice data.
+//! `history.json`, `test_metrics.json` when there is a test split), by
+//! [`crate::run::train::Training`]. With no subcommand, `seqgrad` runs the main job
+//! ([`TrainOptions::main_job`]): the bundled splice model on the bundled splice data.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::cli::args::{any_path, at_least_one, DataArgs};
-use crate::cli::format::print_stdout;
-use crate::data::{self, split};
+use crate::cli::format::{print_stdout, report};
 use crate::error::{Error, Result};
-use crate::model::Sequential;
-use crate::run::{config, with_threads, Report};
-use crate::optim::{OptimizerConfig, OptimizerKind};
-use crate::train::{self, Progress, TrainConfig};
+use crate::run::train::{Fitted, TrainOptions, Training};
+use crate::run::with_threads;
 
-#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// The model file (JSON). Required unless --resume.
     #[arg(long, default_value = "", hide_default_value = true, value_parser = any_path)]
@@ -94,210 +89,114 @@ pub struct Args {
     /// Do not draw the run's pictures (RUN/plots/: training curves and, with --record-grads,
     /// gradient pictures) at the end.
     #[arg(long)]
-    #[serde(default)]
     pub no_plots: bool,
 }
 
 impl Args {
-    /// The main job's settings: models/splice.json on data/splice.csv, both built into the
-    /// binary (`bundled:` paths, see [`crate::bundled`]), so it runs from any folder.
-    /// `SEQGRAD_DEMO_EPOCHS=N` (for tests) caps the epochs.
-    pub fn main_job() -> Args {
-        let epochs = std::env::var("SEQGRAD_DEMO_EPOCHS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n: &usize| n > 0)
-            .unwrap_or(30);
-        Args {
-            model: PathBuf::from("bundled:models/splice.json"),
-            data: PathBuf::from("bundled:data/splice.csv"),
-            valid: None,
-            epochs,
-            batch_size: 64,
-            optimizer: "adam".into(),
-            lr: None,
-            momentum: None,
-            nesterov: false,
-            weight_decay: None,
-            clip_norm: None,
-            clip_value: None,
-            patience: 5,
-            val_split: 0.1,
-            test_split: 0.1,
-            seed: 42,
-            out: Some(PathBuf::from("runs/splice")),
-            rc_augment: false,
-            data_args: DataArgs::default(),
-            threads: None,
-            progress: "auto".into(),
-            record_grads: None,
-            resume: None,
-            no_plots: false,
+    /// The library's options: every flag by the same name.
+    pub fn options(&self) -> TrainOptions {
+        TrainOptions {
+            model: self.model.clone(),
+            data: self.data.clone(),
+            valid: self.valid.clone(),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer.clone(),
+            lr: self.lr,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            clip_norm: self.clip_norm,
+            clip_value: self.clip_value,
+            patience: self.patience,
+            val_split: self.val_split,
+            test_split: self.test_split,
+            seed: self.seed,
+            out: self.out.clone(),
+            rc_augment: self.rc_augment,
+            data_options: self.data_args.options(),
+            threads: self.threads,
+            progress: self.progress.clone(),
+            record_grads: self.record_grads,
+            resume: self.resume.clone(),
+            no_plots: self.no_plots,
         }
     }
-}
-
-fn positive(name: &str, v: Option<f64>) -> Result<()> {
-    match v {
-        Some(x) if !(x.is_finite() && x > 0.0) => Err(Error::Usage(format!(
-            "--{name} must be a positive number, got {x}"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// Builds the training configuration from the flags (every value checked).
-pub fn train_config(a: &Args) -> Result<TrainConfig> {
-    let mut opt = OptimizerConfig::named(&a.optimizer)?;
-    positive("lr", a.lr)?;
-    positive("clip-norm", a.clip_norm)?;
-    positive("clip-value", a.clip_value)?;
-    if let Some(lr) = a.lr {
-        opt.lr = lr;
-    }
-    if let Some(wd) = a.weight_decay {
-        if !(wd.is_finite() && wd >= 0.0) {
-            return Err(Error::Usage(format!(
-                "--weight-decay must be >= 0, got {wd}"
-            )));
-        }
-        opt.weight_decay = wd;
-    }
-    match &mut opt.kind {
-        OptimizerKind::Sgd { momentum, nesterov } => {
-            let m = a.momentum.unwrap_or(if a.nesterov { 0.9 } else { 0.0 });
-            if !(0.0..1.0).contains(&m) {
-                return Err(Error::Usage(format!(
-                    "--momentum must be in [0, 1), got {m}"
-                )));
-            }
-            *momentum = m;
-            *nesterov = a.nesterov;
-        }
-        _ => {
-            if a.momentum.is_some() || a.nesterov {
-                return Err(Error::Usage(format!(
-                    "--momentum/--nesterov apply to sgd, not {}",
-                    a.optimizer
-                )));
-            }
-        }
-    }
-    if a.epochs == 0 || a.batch_size == 0 {
-        return Err(Error::Usage(
-            "--epochs and --batch-size must be at least 1".into(),
-        ));
-    }
-    let progress = match a.progress.as_str() {
-        "auto" => Progress::Auto,
-        "plain" => Progress::Plain,
-        "quiet" => Progress::Quiet,
-        other => {
-            return Err(Error::Usage(format!(
-                "--progress must be auto, plain or quiet, got {other:?}"
-            )))
-        }
-    };
-    Ok(TrainConfig {
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        optimizer: opt,
-        clip_norm: a.clip_norm,
-        clip_value: a.clip_value,
-        patience: (a.patience > 0).then_some(a.patience),
-        seed: a.seed,
-        rc_augment: a.rc_augment,
-        checkpoint: None,
-        history_dir: None,
-        progress,
-    })
-}
-
-fn stem(p: &Path) -> String {
-    p.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "run".into())
-}
-
-/// The files `train` writes into a run folder. They are removed at the start of a run, so a
-/// run folder never mixes files of two runs (a failed re-run leaves no old weights behind for
-/// `evaluate --run` to pick up). Other files in the folder are left alone.
-pub const RUN_OUTPUTS: [&str; 7] = [
-    "weights.safetensors",
-    "config.json",
-    "history.csv",
-    "history.json",
-    "test_metrics.json",
-    "model.json",
-    "labels.json",
-];
-
-/// The files `train --record-grads` writes (removed with [`RUN_OUTPUTS`]).
-pub const RECORD_OUTPUTS: [&str; 2] = ["grads.csv", "steps.csv"];
-
-fn remove_run_outputs(out: &Path) -> Result<()> {
-    let ck = crate::train::checkpoint::dir_of(out);
-    if ck.is_dir() {
-        std::fs::remove_dir_all(&ck).map_err(|e| Error::io(&ck, e))?;
-    }
-    for f in RUN_OUTPUTS.iter().chain(&RECORD_OUTPUTS) {
-        let p = out.join(f);
-        match std::fs::remove_file(&p) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&p, e)),
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 pub fn run(a: &Args) -> Result<()> {
-    let a = match &a.resume {
-        Some(run) => resumed_args(a, run)?,
-        None => {
-            let missing: Vec<&str> = [("--model", &a.model), ("--data", &a.data)]
-                .into_iter()
-                .filter(|(_, p)| p.as_os_str().is_empty())
-                .map(|(f, _)| f)
-                .collect();
-            if !missing.is_empty() {
-                return Err(Error::Usage(format!(
-                    "the following required arguments were not provided: {} (or --resume RUN to continue a run); see 'seqgrad train --help'",
-                    missing.join(", ")
-                )));
-            }
-            a.clone()
-        }
-    };
-    with_threads(a.threads, || run_inner(&a))
+    run_options(&a.options())
 }
 
-/// The settings of the run to resume (from `RUN/checkpoint/args.json`), with this call's
-/// `--threads` and `--progress`.
-fn resumed_args(a: &Args, run: &Path) -> Result<Args> {
-    if !a.model.as_os_str().is_empty() || !a.data.as_os_str().is_empty() {
-        return Err(Error::Usage(
-            "--resume continues a run with its saved settings; only --threads and --progress may be given with it".into(),
-        ));
-    }
-    let ck = crate::train::checkpoint::dir_of(run);
-    let p = ck.join("args.json");
-    if !p.exists() {
-        return Err(Error::Usage(format!(
-            "{} has no checkpoint to resume ({} is missing): it finished, or was not interrupted by seqgrad",
-            run.display(),
-            p.display()
-        )));
-    }
-    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-    let mut saved: Args = serde_json::from_str(&text)
-        .map_err(|e| Error::Usage(format!("{}: not a seqgrad resume file ({e})", p.display())))?;
-    saved.out = Some(run.to_path_buf());
-    saved.resume = Some(run.to_path_buf());
-    if a.threads.is_some() {
-        saved.threads = a.threads;
-    }
-    saved.progress = a.progress.clone();
-    Ok(saved)
+/// Trains with `o` and prints what `seqgrad train` prints.
+pub fn run_options(o: &TrainOptions) -> Result<()> {
+    let threads = o.resolved()?.threads;
+    with_threads(threads, || {
+        let t = Training::prepare(o)?;
+        print_stdout(&format!(
+            "training {} ({} parameters) on {}: {} train / {} validation / {} test records, classes {}\n",
+            t.options.model.display(),
+            crate::model::group(t.model.param_count()),
+            t.options.data.display(),
+            t.train_set.len(),
+            t.valid_set.as_ref().map_or(0, |v| v.len()),
+            t.test_set.len(),
+            t.labels.classes.join(", ")
+        ))?;
+        let out = t.out.clone();
+        let trained = match t.fit(Some(stop_flag()?), |epoch, step| {
+            print_stdout(&format!(
+                "resuming {} at epoch {epoch}, step {step}\n",
+                out.display()
+            ))
+        })? {
+            Fitted::Finished(t) => t,
+            Fitted::Interrupted {
+                epoch,
+                step,
+                batch,
+                batches,
+                checkpoint,
+                out,
+            } => {
+                eprintln!(
+                    "seqgrad: interrupted after step {step} (epoch {epoch}, batch {batch}/{batches}); checkpoint in {}; continue with: seqgrad train --resume {}",
+                    checkpoint.display(),
+                    out.display()
+                );
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                std::process::exit(130);
+            }
+        };
+        let h = &trained.history;
+        print_stdout(&format!(
+            "training time: {:.2} s ({} epochs, best epoch {}{})\n",
+            trained.seconds,
+            h.rows.len(),
+            h.best_epoch,
+            if h.stopped_early {
+                ", stopped early"
+            } else {
+                ""
+            }
+        ))?;
+        if let Some(r) = &trained.test {
+            print_stdout(&report(r))?;
+        }
+        print_stdout(&format!("run folder: {}\n", out.display()))?;
+        match &trained.plots {
+            Some(Ok(files)) => print_stdout(&format!(
+                "plots: {} ({} files; `seqgrad plot {}` redraws them)\n",
+                out.join("plots").display(),
+                files.len(),
+                out.display()
+            ))?,
+            Some(Err(e)) => eprintln!("seqgrad: warning: could not draw the run's pictures: {e}"),
+            None => {}
+        }
+        Ok(())
+    })
 }
 
 /// SIGINT/SIGTERM set the returned flag (the loop then stops after the current step and
@@ -310,200 +209,4 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
             .map_err(|e| Error::Train(format!("cannot install the signal handler: {e}")))?;
     }
     Ok(flag)
-}
-
-fn run_inner(a: &Args) -> Result<()> {
-    // Everything is checked before the run folder is created.
-    let mut cfg = train_config(a)?;
-    let policy = a.data_args.options().policy()?;
-    let resuming = a.resume.is_some();
-    let spec = match (&a.resume, &a.out) {
-        (Some(_), Some(out)) => crate::spec::ModelSpec::from_file(out.join("model.json"))?,
-        _ => crate::spec::ModelSpec::from_file(&a.model)?,
-    };
-    crate::memory::check_fits(&spec, a.batch_size, crate::memory::Workload::Train)?;
-    let mut model = Sequential::<f32>::from_spec(&spec, a.seed)?;
-    if let Some(t) = policy.target()? {
-        train::check_input_len(&model, t)?;
-    }
-    // a model of any length takes records of mixed lengths (padded per batch, masked)
-    let policy = policy.for_model(&model);
-    let opts = a.data_args.options().read_options();
-    let (mut all, labels) = data::load_labelled::<f32>(&a.data, &opts, policy, None)?;
-    // a dense(1, sigmoid) model on two-class data is a binary head
-    let labels = labels.for_model(
-        model.output_shape(),
-        model.head(),
-        &a.data.display().to_string(),
-    )?;
-    if labels.binary {
-        all.binarize();
-    }
-    let (train_set, valid_set, test_set, the_split) = match &a.valid {
-        Some(v) => {
-            let (vs, _) = data::load_labelled::<f32>(v, &opts, policy, Some(&labels))?;
-            let s = split::stratified(&all.strata(), 0.0, a.test_split, a.seed)?;
-            (all.subset(&s.train), Some(vs), all.subset(&s.test), s)
-        }
-        None => {
-            let s = split::stratified(&all.strata(), a.val_split, a.test_split, a.seed)?;
-            let v = (!s.valid.is_empty()).then(|| all.subset(&s.valid));
-            (all.subset(&s.train), v, all.subset(&s.test), s)
-        }
-    };
-    if model.is_variable_length() {
-        // the estimate needs a length: the longest record
-        let longest = all
-            .max_len()
-            .max(valid_set.as_ref().map_or(0, |v| v.max_len()));
-        crate::memory::check_fits_length(
-            &spec,
-            a.batch_size,
-            crate::memory::Workload::Train,
-            longest,
-        )?;
-    }
-    if let Some(v) = valid_set.as_ref().filter(|_| !model.is_variable_length()) {
-        if v.seq_len() != train_set.seq_len() {
-            return Err(Error::Usage(format!(
-                "validation sequences have length {} but training sequences {}",
-                v.seq_len(),
-                train_set.seq_len()
-            )));
-        }
-    }
-    train::check_fit(&model, train_set.seq_len(), labels.outputs())?;
-    let head = model.head();
-    if labels.multi_label && head != Some(crate::activation::Activation::Sigmoid) {
-        return Err(Error::Usage(
-            "multi-label data needs a model ending in a sigmoid".into(),
-        ));
-    }
-    if !labels.multi_label && !labels.binary && head != Some(crate::activation::Activation::Softmax)
-    {
-        return Err(Error::Usage(
-            "multi-class data needs a model ending in a softmax".into(),
-        ));
-    }
-    let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("runs").join(format!("{}-{}-s{}", stem(&a.model), stem(&a.data), a.seed))
-    });
-    if !resuming {
-        std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-        remove_run_outputs(&out)?;
-        crate::weights::write_atomic(&out.join("model.json"), (spec.to_json() + "\n").as_bytes())?;
-        labels.save(&out.join("labels.json"))?;
-        config::write(
-            &out,
-            &config::RunFacts {
-                model_path: &a.model,
-                data_path: &a.data,
-                valid_path: a.valid.as_deref(),
-                data: &a.data_args.options(),
-                val_split: a.val_split,
-                test_split: a.test_split,
-                spec: &spec,
-                cfg: &cfg,
-                labels: &labels,
-                split: &the_split,
-                records: all.len(),
-                valid_records: valid_set.as_ref().map_or(0, |v| v.len()),
-            },
-        )?;
-    }
-    cfg.checkpoint = Some(out.join("weights.safetensors"));
-    cfg.history_dir = Some(out.clone());
-    print_stdout(&format!(
-        "training {} ({} parameters) on {}: {} train / {} validation / {} test records, classes {}\n",
-        a.model.display(),
-        crate::model::group(model.param_count()),
-        a.data.display(),
-        train_set.len(),
-        valid_set.as_ref().map(|v| v.len()).unwrap_or(0),
-        test_set.len(),
-        labels.classes.join(", ")
-    ))?;
-    let ck = train::checkpoint::dir_of(&out);
-    let flag = stop_flag()?;
-    let mut trainer = train::Trainer::new(cfg, labels.multi_label);
-    if let Some(n) = a.record_grads {
-        if n == 0 {
-            return Err(Error::Usage("--record-grads must be at least 1".into()));
-        }
-        trainer.add_callback(train::GradRecorder::<f32>::new(out.clone(), n));
-    }
-    trainer.add_callback(train::StopOnFlag::new(flag));
-    if resuming {
-        trainer.load_checkpoint(&mut model, &ck)?;
-        let s = trainer.state();
-        print_stdout(&format!(
-            "resuming {} at epoch {}, step {}\n",
-            out.display(),
-            s.epoch,
-            s.step
-        ))?;
-    }
-    let t0 = Instant::now();
-    let outcome = trainer.fit(&mut model, &train_set, valid_set.as_ref())?;
-    let secs = t0.elapsed().as_secs_f64();
-    let history = match outcome {
-        train::Outcome::Finished(h) => h,
-        train::Outcome::Interrupted { epoch, step, batch } => {
-            trainer.save_checkpoint(&model, &ck)?;
-            let mut saved = a.clone();
-            saved.resume = None;
-            saved.out = Some(out.clone());
-            crate::weights::write_atomic(
-                &ck.join("args.json"),
-                (serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n").as_bytes(),
-            )?;
-            let per_epoch = train_set.len().div_ceil(a.batch_size);
-            eprintln!(
-                "seqgrad: interrupted after step {step} (epoch {epoch}, batch {batch}/{per_epoch}); checkpoint in {}; continue with: seqgrad train --resume {}",
-                ck.display(),
-                out.display()
-            );
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            std::process::exit(130);
-        }
-    };
-    if ck.is_dir() {
-        std::fs::remove_dir_all(&ck).map_err(|e| Error::io(&ck, e))?;
-    }
-    print_stdout(&format!(
-        "training time: {secs:.2} s ({} epochs, best epoch {}{})\n",
-        history.rows.len(),
-        history.best_epoch,
-        if history.stopped_early {
-            ", stopped early"
-        } else {
-            ""
-        }
-    ))?;
-    if !test_set.is_empty() {
-        let eval = train::evaluate(
-            &mut model,
-            &test_set,
-            config::EVAL_BATCH_SIZE,
-            labels.multi_label,
-        )?;
-        let r = Report::new("test", eval, test_set.y.clone(), &labels);
-        print_stdout(&crate::cli::format::report(&r))?;
-        crate::weights::write_atomic(&out.join("test_metrics.json"), r.metrics_json().as_bytes())?;
-    }
-    print_stdout(&format!("run folder: {}\n", out.display()))?;
-    if !a.no_plots {
-        // The pictures are a courtesy: a failure to draw them does not fail the run.
-        match crate::plot::plot_run(&out, &out.join("plots")) {
-            Ok(files) => print_stdout(&format!(
-                "plots: {} ({} files; `seqgrad plot {}` redraws them)\n",
-                out.join("plots").display(),
-                files.len(),
-                out.display()
-            ))?,
-            Err(e) => eprintln!("seqgrad: warning: could not draw the run's pictures: {e}"),
-        }
-    }
-    Ok(())
 }

@@ -39,11 +39,13 @@ pub mod gradcheck;
 pub mod predict;
 pub mod saliency;
 pub mod source;
+pub mod train;
 
 pub use config::RunConfig;
 pub use evaluate::{Report, SplitName};
 pub use predict::{PredictionRow, Predictions};
 pub use source::{Pick, Source};
+pub use train::{TrainOptions, Trained};
 
 /// How a data file is read: its columns, format and length policy (the data options every
 /// subcommand that reads a data file shares).
