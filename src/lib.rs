@@ -59,6 +59,10 @@ pub use loss::Loss;
 pub use ndarray;
 pub use spec::{LayerSpec, ModelSpec};
 
+// The `Run` API: what the command line does, as a library (a run folder, training, evaluation,
+// prediction, gradients).
+pub use run::{Run, TrainOptions};
+
 /// The Rust code blocks of the README and of docs/ (keras, variable-length, saliency, training,
 /// plots), compiled and run by `cargo test --doc` (the plots block, which needs a finished run
 /// folder, is compiled only).

@@ -189,7 +189,6 @@ impl Drop for Sink {
     }
 }
 
-
 /// Rows as left-aligned columns two spaces apart (trailing spaces trimmed), one line each.
 pub fn aligned(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);

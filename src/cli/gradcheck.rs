@@ -22,11 +22,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::run::source::{build_model, read_weights};
 use crate::cli::format::print_stdout;
-use crate::run::with_threads;
 use crate::error::{Error, Result};
 use crate::run::gradcheck::{check, GradcheckOptions, Verdict};
+use crate::run::source::{build_model, read_weights};
+use crate::run::with_threads;
 use crate::spec::ModelSpec;
 use crate::tensor::Mode;
 
@@ -137,7 +137,13 @@ fn run_inner(a: &Args) -> Result<()> {
         ]);
     }
     let w: Vec<usize> = (0..5)
-        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut s = format!(
         "gradcheck {} ({}), f64, {} mode, input batch {} from U(0, 1), ≤ {} sampled elements per tensor, tolerance {:.0e}\n",

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cli::format::print_stdout;
-use crate::run::with_threads;
 use crate::error::{Error, Result};
 use crate::gradflow::{self, Cell, GradflowConfig};
+use crate::run::with_threads;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {

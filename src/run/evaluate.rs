@@ -79,7 +79,10 @@ impl Report {
 
     /// A metric by name (`accuracy`, `roc_auc`, `pr_auc`).
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|(k, _)| k == name).map(|&(_, v)| v)
+        self.metrics
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|&(_, v)| v)
     }
 
     /// The confusion matrix, `m[true][predicted]` (a binary head's 0.5 threshold included).

@@ -124,7 +124,12 @@ pub fn check(model: &mut Sequential<f64>, o: &GradcheckOptions) -> Result<Vec<Gr
         gradcheck::check_model_layers(model, &x, o.layers.as_deref(), o.mode, samples, o.seed)?;
     let mut out = Vec::new();
     for c in &checks {
-        rows(&c.report, Some((c.index, c.kind.clone())), o.tolerance, &mut out);
+        rows(
+            &c.report,
+            Some((c.index, c.kind.clone())),
+            o.tolerance,
+            &mut out,
+        );
     }
     if o.whole_model {
         let mut oshape = vec![o.batch];

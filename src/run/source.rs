@@ -224,7 +224,6 @@ fn is_grad_output(name: &str) -> bool {
         || name.starts_with("step_grad_norm.")
 }
 
-
 /// For the commands that explain classes (`grad --data`, `saliency`): the model must have a flat
 /// output (`what` names the command in the error), the data options' length must fit its input,
 /// and `target` (a class name or index) is resolved. Returns the output count and the target.

@@ -42,7 +42,9 @@ fn run_open_evaluates_predicts_and_grads_as_the_command_line_does() {
         ..DataOptions::default().read_options()
     };
     let stream = RecordStream::open(&csv, &opts, None).unwrap();
-    let preds = run.predict(stream, &DataOptions::default(), 7, false).unwrap();
+    let preds = run
+        .predict(stream, &DataOptions::default(), 7, false)
+        .unwrap();
     assert_eq!(preds.columns(), ["id", "no", "yes"]);
     let rows: Vec<PredictionRow> = preds.collect::<seqgrad::Result<_>>().unwrap();
     assert_eq!(rows.len(), 40);
@@ -71,7 +73,15 @@ fn run_open_evaluates_predicts_and_grads_as_the_command_line_does() {
     let objective = grad::objective_for(&run.model, None);
     let g = grad::of_records(&mut run.model, &ds, objective).unwrap();
     let cli = seqgrad(
-        &["grad", "--run", "run", "--data", "d.csv", "--out", "g.safetensors"],
+        &[
+            "grad",
+            "--run",
+            "run",
+            "--data",
+            "d.csv",
+            "--out",
+            "g.safetensors",
+        ],
         d.path(),
     );
     assert!(cli.status.success(), "{}", stderr(&cli));
@@ -127,5 +137,8 @@ fn saliency_prints_its_options_in_command_line_spelling() {
         out.contains("--quadrature trapezoid --steps 8:") && out.contains("--baseline uniform)"),
         "{out}"
     );
-    assert!(!out.contains("Uniform") && !out.contains("Trapezoid"), "{out}");
+    assert!(
+        !out.contains("Uniform") && !out.contains("Trapezoid"),
+        "{out}"
+    );
 }

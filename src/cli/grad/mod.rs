@@ -103,7 +103,9 @@ pub fn run(args: &Args) -> Result<()> {
     )?;
     let spec = ModelSpec::from_file(&src.model)?;
     let stored = src.read_weights(args.dtype.map(Dtype::name))?;
-    let dtype = stored.as_ref().map_or(args.dtype.map_or("F32", Dtype::name), |s| s.2);
+    let dtype = stored
+        .as_ref()
+        .map_or(args.dtype.map_or("F32", Dtype::name), |s| s.2);
     let weights = stored.as_ref().map(|(p, t, _)| (*p, t));
     match (&args.input, &args.data) {
         (Some(input), _) => {

@@ -29,7 +29,10 @@ pub fn summary<T: Float>(
                 Loss::BinaryCrossEntropy => "binary cross-entropy",
                 Loss::MeanSquaredError => "mean squared error",
             };
-            ("loss", format!("L = mean {name} loss against the records' labels"))
+            (
+                "loss",
+                format!("L = mean {name} loss against the records' labels"),
+            )
         }
         Objective::OutputGrad => ("output_grad", String::new()),
     };
@@ -66,7 +69,9 @@ pub fn summary<T: Float>(
     let mut any = false;
     for st in g.step_norms.iter().filter(|st| st.norms.shape()[1] > 0) {
         if !any {
-            s.push_str("per-step ‖∂L/∂h_t‖ (mean over records) at the first, middle and last step:\n");
+            s.push_str(
+                "per-step ‖∂L/∂h_t‖ (mean over records) at the first, middle and last step:\n",
+            );
             any = true;
         }
         let len = st.norms.shape()[1];
