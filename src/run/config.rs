@@ -67,14 +67,20 @@ pub struct DataSettings {
 }
 
 impl DataSettings {
-    pub fn read_options(&self) -> ReadOptions {
-        ReadOptions {
+    /// The data options the run read its files with.
+    pub fn options(&self) -> DataOptions {
+        DataOptions {
             label_column: self.label_column.clone(),
             sequence_column: self.sequence_column.clone(),
+            crop: self.crop,
+            pad: self.pad,
             multi_label: self.multi_label,
-            require_labels: true,
             format: Some(self.format),
         }
+    }
+
+    pub fn read_options(&self) -> ReadOptions {
+        self.options().read_options()
     }
 
     pub fn policy(&self) -> LengthPolicy {
