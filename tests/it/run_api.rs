@@ -43,7 +43,7 @@ fn run_open_evaluates_predicts_and_grads_as_the_command_line_does() {
     };
     let stream = RecordStream::open(&csv, &opts, None).unwrap();
     let preds = run
-        .predict(stream, &DataOptions::default(), 7, false)
+        .predict(stream, &DataOptions::default(), 256, false)
         .unwrap();
     assert_eq!(preds.columns(), ["id", "no", "yes"]);
     let rows: Vec<PredictionRow> = preds.collect::<seqgrad::Result<_>>().unwrap();
