@@ -208,6 +208,33 @@ impl<T: Float> Run<T> {
         }
     }
 
+    /// The run's `history.json` as columns (`epoch`, `loss`, `val_loss`, … : one value per
+    /// epoch; `null` values as NaN); `None` without a run folder or history.
+    pub fn history(&self) -> Result<Option<std::collections::BTreeMap<String, Vec<f64>>>> {
+        let Some(p) = self.dir.as_ref().map(|d| d.join("history.json")) else {
+            return Ok(None);
+        };
+        if !p.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Usage(format!("{}: not a seqgrad history ({e})", p.display())))?;
+        let columns = v
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, col)| {
+                let col = col.as_array()?;
+                Some((
+                    k.clone(),
+                    col.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect(),
+                ))
+            })
+            .collect();
+        Ok(Some(columns))
+    }
+
     /// The data options' length policy for this model, checked against the model's input
     /// length before any data is read (so a huge `--pad` is refused, not allocated).
     pub fn policy(&self, data: &DataOptions) -> Result<LengthPolicy> {

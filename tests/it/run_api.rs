@@ -25,6 +25,9 @@ fn run_open_evaluates_predicts_and_grads_as_the_command_line_does() {
     let mut run: Run = Run::open(&dir).unwrap();
     assert_eq!(run.labels.as_ref().unwrap().classes, ["no", "yes"]);
     assert!(run.config().unwrap().is_some());
+    let history = run.history().unwrap().unwrap();
+    assert_eq!(history["epoch"], [1.0, 2.0]);
+    assert_eq!(history["loss"].len(), 2);
 
     // evaluate: the test split's metrics are the test_metrics.json train wrote
     let r = run.evaluate_split(SplitName::Test, None, 256).unwrap();
