@@ -33,15 +33,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayD, ArrayViewD, Ix2};
+use ndarray::{Array2, ArrayD, Ix2};
 
 use super::callbacks::{BestWeights, Callback, CallbackState};
-use super::durable::{self, Found};
+use super::durable::{self, Content, Found};
 use super::trainer::Trainer;
 use crate::error::{Error, Result};
 use crate::model::Sequential;
 use crate::tensor::{fmt_shape, Float};
-use crate::weights::{read_tensors, serialize_tensors, StoredTensor};
+use crate::weights::{read_tensors, StoredTensor};
 
 pub use super::durable::{prev_of, verify, Manifest};
 
@@ -141,49 +141,93 @@ pub(crate) struct Snapshot<T> {
     extra: Vec<(String, Vec<u8>)>,
 }
 
-fn views<A: Clone>(v: &[(String, ArrayD<A>)]) -> Vec<(String, ArrayViewD<'_, A>)> {
-    v.iter().map(|(n, a)| (n.clone(), a.view())).collect()
+/// A safetensors file holding `tensors` (data in name order, header keys sorted), streamed
+/// from the arrays: its length is known before a byte is written.
+fn safetensors_content<A: Float>(
+    tensors: &[(String, ArrayD<A>)],
+    meta: Option<BTreeMap<String, String>>,
+) -> Content<'_> {
+    let width = if A::DTYPE == "F64" { 8 } else { 4 };
+    let mut order: Vec<&(String, ArrayD<A>)> = tensors.iter().collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut header = serde_json::Map::new();
+    if let Some(m) = meta {
+        header.insert("__metadata__".into(), serde_json::json!(m));
+    }
+    let mut offset = 0usize;
+    for (name, a) in &order {
+        let end = offset + a.len() * width;
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": A::DTYPE, "shape": a.shape(), "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut json = serde_json::to_vec(&header).unwrap_or_default();
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    let len = 8 + json.len() as u64 + offset as u64;
+    Content::Stream {
+        len,
+        write: Box::new(move |w| {
+            w.write_all(&(json.len() as u64).to_le_bytes())?;
+            w.write_all(&json)?;
+            let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+            for (_, a) in &order {
+                for v in a.iter() {
+                    if width == 8 {
+                        buf.extend_from_slice(&v.to_f64c().to_le_bytes());
+                    } else {
+                        buf.extend_from_slice(&(v.to_f64c() as f32).to_le_bytes());
+                    }
+                    if buf.len() >= 1 << 16 {
+                        w.write_all(&buf)?;
+                        buf.clear();
+                    }
+                }
+            }
+            w.write_all(&buf)
+        }),
+    }
 }
 
 impl<T: Float> Snapshot<T> {
     fn write(&self, dir: &Path) -> Result<()> {
-        let ser = |name: &str, r: std::result::Result<Vec<u8>, String>| {
-            r.map_err(|e| bad(dir, format!("{name}: {e}")))
-        };
-        let mut meta = std::collections::HashMap::new();
-        meta.insert(
-            "seqgrad_version".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        );
-        meta.insert("format".to_string(), "pt".to_string());
+        let meta: BTreeMap<String, String> = [
+            ("format".to_string(), "pt".to_string()),
+            (
+                "seqgrad_version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+        ]
+        .into();
         let mut files = vec![
             (
                 "weights.safetensors".to_string(),
-                ser(
-                    "weights.safetensors",
-                    serialize_tensors(&views(&self.weights), Some(meta)),
-                )?,
+                safetensors_content(&self.weights, Some(meta)),
             ),
             (
                 "state.safetensors".to_string(),
-                ser(
-                    "state.safetensors",
-                    serialize_tensors(&views(&self.state), None),
-                )?,
+                safetensors_content(&self.state, None),
             ),
             (
                 "numbers.safetensors".to_string(),
-                ser(
-                    "numbers.safetensors",
-                    serialize_tensors::<f64>(&views(&self.numbers), None),
-                )?,
+                safetensors_content(&self.numbers, None),
             ),
             (
                 "state.json".to_string(),
-                (serde_json::to_string_pretty(&self.json).unwrap_or_default() + "\n").into_bytes(),
+                Content::Bytes(
+                    (serde_json::to_string_pretty(&self.json).unwrap_or_default() + "\n")
+                        .into_bytes(),
+                ),
             ),
         ];
-        files.extend(self.extra.iter().cloned());
+        files.extend(
+            self.extra
+                .iter()
+                .map(|(n, b)| (n.clone(), Content::Bytes(b.clone()))),
+        );
         durable::write_dir(dir, &files, self.step, self.epoch)
     }
 }
@@ -447,6 +491,28 @@ impl<T: Float> Trainer<'_, T> {
                 ));
             }
         }
+        for (n, a) in &opt {
+            let pname = n.split_once('.').map(|(_, p)| p).unwrap_or(n);
+            match params.iter().find(|(p, _)| p == pname) {
+                None => {
+                    return Err(bad(
+                        dir,
+                        format!("tensor optimizer.{n} names no parameter of the model"),
+                    ))
+                }
+                Some((p, shape)) if a.shape() != shape.as_slice() => {
+                    return Err(bad(
+                        dir,
+                        format!(
+                            "tensor optimizer.{n} has shape {} but parameter {p} is {}",
+                            fmt_shape(a.shape()),
+                            fmt_shape(shape)
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+        }
         let mut optimizer = self.state.optimizer.clone();
         optimizer
             .load_state_tensors(t, opt, &params)
@@ -623,11 +689,12 @@ pub fn unfinished(run: &Path) -> Option<String> {
         )),
         Ok(Some(f)) => {
             let info = read_state_json(&f.dir).ok()?;
-            let epoch = info.get("epoch").and_then(|v| v.as_u64()).unwrap_or(0);
+            let epoch = info.get("epoch").and_then(|v| v.as_u64()).unwrap_or(1);
             let step = info.get("step").and_then(|v| v.as_u64()).unwrap_or(0);
             Some(format!(
-                "run {} is unfinished (its last checkpoint is in epoch {epoch}, after step {step}); {how}",
-                run.display()
+                "run {} is unfinished (its last checkpoint was taken after step {step}, {} epoch(s) done); {how}",
+                run.display(),
+                epoch.saturating_sub(1)
             ))
         }
     }

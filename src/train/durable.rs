@@ -46,6 +46,55 @@ pub struct Manifest {
     pub files: BTreeMap<String, FileSum>,
 }
 
+/// What goes into one file of a checkpoint: bytes, or `len` bytes written by a function (so a
+/// large file is streamed from the data it encodes, not built in memory first).
+pub enum Content<'a> {
+    Bytes(Vec<u8>),
+    Stream {
+        len: u64,
+        write: Box<dyn Fn(&mut dyn Write) -> std::io::Result<()> + Send + 'a>,
+    },
+}
+
+impl Content<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::Stream { len, .. } => *len,
+        }
+    }
+}
+
+/// A writer that keeps the CRC-32 and count of what passes through, and (for the torn-write
+/// test hook) stops the process after `kill_after` bytes.
+struct Summing<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    count: u64,
+    kill_after: Option<u64>,
+}
+
+impl<W: Write> Write for Summing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let buf = match self.kill_after {
+            Some(k) if self.count + buf.len() as u64 >= k => {
+                let keep = (k - self.count) as usize;
+                self.inner.write_all(&buf[..keep])?;
+                self.inner.flush()?;
+                kill_self();
+            }
+            _ => buf,
+        };
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// `DIR.prev`: the checkpoint kept before `dir`.
 pub fn prev_of(dir: &Path) -> PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
@@ -107,6 +156,36 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Writes `content` to `path`, `fsync`ed; its size and CRC-32.
+fn write_content(path: &Path, content: &Content<'_>, kill_after: Option<u64>) -> std::io::Result<FileSum> {
+    let f = std::fs::File::create(path)?;
+    let mut w = Summing {
+        inner: std::io::BufWriter::with_capacity(1 << 20, f),
+        crc: crc32fast::Hasher::new(),
+        count: 0,
+        kill_after,
+    };
+    match content {
+        Content::Bytes(b) => w.write_all(b)?,
+        Content::Stream { write, .. } => write(&mut w)?,
+    }
+    w.flush()?;
+    if w.count != content.len() {
+        return Err(std::io::Error::other(format!(
+            "wrote {} bytes, expected {}",
+            w.count,
+            content.len()
+        )));
+    }
+    let crc = w.crc.finalize();
+    let f = w.inner.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    Ok(FileSum {
+        bytes: content.len(),
+        crc32: crc,
+    })
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -126,7 +205,7 @@ fn remove_stale_tmps(dir: &Path) {
 /// Writes `files` as the checkpoint folder `dir` (see the module documentation), with a
 /// manifest for global step `step` of epoch `epoch`. On any failure `dir` and `DIR.prev` are as
 /// they were and the temporary folder is removed.
-pub fn write_dir(dir: &Path, files: &[(String, Vec<u8>)], step: u64, epoch: usize) -> Result<()> {
+pub fn write_dir(dir: &Path, files: &[(String, Content<'_>)], step: u64, epoch: usize) -> Result<()> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     remove_stale_tmps(dir);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -139,24 +218,15 @@ pub fn write_dir(dir: &Path, files: &[(String, Vec<u8>)], step: u64, epoch: usiz
     swap_in(&tmp, dir, step)
 }
 
-fn fill(tmp: &Path, files: &[(String, Vec<u8>)], step: u64, epoch: usize) -> Result<()> {
+fn fill(tmp: &Path, files: &[(String, Content<'_>)], step: u64, epoch: usize) -> Result<()> {
     std::fs::create_dir_all(tmp).map_err(|e| Error::io(tmp, e))?;
     let mut sums = BTreeMap::new();
-    for (i, (name, bytes)) in files.iter().enumerate() {
+    for (i, (name, content)) in files.iter().enumerate() {
         let p = tmp.join(name);
-        if i == 0 && armed_at("ckpt-torn", step) {
-            // half a file on disk, then the kill
-            let _ = write_synced(&p, &bytes[..bytes.len() / 2]);
-            kill_self();
-        }
-        write_synced(&p, bytes).map_err(|e| Error::io(&p, e))?;
-        sums.insert(
-            name.clone(),
-            FileSum {
-                bytes: bytes.len() as u64,
-                crc32: crc32fast::hash(bytes),
-            },
-        );
+        // the test hook: half of the first file on disk, then the kill
+        let kill_after = (i == 0 && armed_at("ckpt-torn", step)).then(|| content.len() / 2);
+        let sum = write_content(&p, content, kill_after).map_err(|e| Error::io(&p, e))?;
+        sums.insert(name.clone(), sum);
     }
     fault("ckpt-files", step);
     let manifest = Manifest {
@@ -297,10 +367,17 @@ pub fn remove(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn files(tag: &str) -> Vec<(String, Vec<u8>)> {
+    fn files(tag: &str) -> Vec<(String, Content<'static>)> {
+        let tag = tag.to_string();
         vec![
-            ("a.bin".into(), format!("first {tag}").into_bytes()),
-            ("b.json".into(), format!("{{\"tag\": \"{tag}\"}}").into_bytes()),
+            ("a.bin".into(), Content::Bytes(format!("first {tag}").into_bytes())),
+            (
+                "b.json".into(),
+                Content::Stream {
+                    len: 11 + tag.len() as u64,
+                    write: Box::new(move |w| write!(w, "{{\"tag\": \"{tag}\"}}")),
+                },
+            ),
         ]
     }
 

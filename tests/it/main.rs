@@ -39,6 +39,7 @@ mod train_guards;
 mod train_loop;
 mod train_metrics;
 mod train_record;
+mod train_crash;
 mod train_resume;
 mod varlen;
 mod varlen_cli;
