@@ -606,6 +606,7 @@ fn run_inner(a: &Args) -> Result<()> {
     }
     trainer.add_callback(train::StopOnFlag::new(flag));
     if resuming {
+        train::checkpoint::remove_stale_temps(&out);
         trainer.load_checkpoint(&mut model, &ck)?;
         let s = trainer.state();
         print_stdout(&format!(

@@ -235,7 +235,11 @@ impl<T: Float> Snapshot<T> {
 impl<T: Float> Trainer<'_, T> {
     /// Makes [`Trainer::fit`] write checkpoints into `dir` (see the module documentation): one
     /// before the first step of a fresh run, then as `every` says.
-    pub fn checkpoint_every(&mut self, dir: impl Into<PathBuf>, every: CheckpointEvery) -> &mut Self {
+    pub fn checkpoint_every(
+        &mut self,
+        dir: impl Into<PathBuf>,
+        every: CheckpointEvery,
+    ) -> &mut Self {
         self.ckpt.dir = Some(dir.into());
         self.ckpt.every = every;
         self
@@ -445,9 +449,8 @@ impl<T: Float> Trainer<'_, T> {
                 opt.push((n.to_string(), cast::<T>(&v.array)));
             } else if k == "epoch.outputs" {
                 outputs = Some(check_outputs(dir, v, fresh, batch)?);
-            } else if let Some((cb, key)) = k
-                .strip_prefix("callback.")
-                .and_then(|r| r.split_once('.'))
+            } else if let Some((cb, key)) =
+                k.strip_prefix("callback.").and_then(|r| r.split_once('.'))
             {
                 if !self.callbacks.iter().any(|c| c.name() == cb) {
                     return Err(bad(
@@ -460,7 +463,10 @@ impl<T: Float> Trainer<'_, T> {
                     .or_default()
                     .insert(key.to_string(), cast::<T>(&v.array));
             } else {
-                return Err(bad(dir, format!("unexpected tensor {k} in state.safetensors")));
+                return Err(bad(
+                    dir,
+                    format!("unexpected tensor {k} in state.safetensors"),
+                ));
             }
         }
         if batch > 0 && outputs.is_none() {
@@ -649,6 +655,24 @@ pub fn find(dir: &Path) -> Result<Found> {
 /// Removes a checkpoint folder, the one kept before it and any half-written ones.
 pub fn remove(dir: &Path) -> Result<()> {
     durable::remove(dir)
+}
+
+/// Removes the temporary files (`.NAME.tmp-PID-N`) that atomic writes killed midway left in a
+/// run folder, as a resumed run starts.
+pub fn remove_stale_temps(run: &Path) {
+    let Ok(rd) = std::fs::read_dir(run) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = name.starts_with('.')
+            && name.rsplit_once(".tmp-").is_some_and(|(_, tail)| {
+                !tail.is_empty() && tail.chars().all(|c| c.is_ascii_digit() || c == '-')
+            });
+        if stale && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// A file of the newest intact checkpoint of `dir` (e.g. the CLI's `args.json`); `Ok(None)`

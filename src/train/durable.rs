@@ -157,7 +157,11 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Writes `content` to `path`, `fsync`ed; its size and CRC-32.
-fn write_content(path: &Path, content: &Content<'_>, kill_after: Option<u64>) -> std::io::Result<FileSum> {
+fn write_content(
+    path: &Path,
+    content: &Content<'_>,
+    kill_after: Option<u64>,
+) -> std::io::Result<FileSum> {
     let f = std::fs::File::create(path)?;
     let mut w = Summing {
         inner: std::io::BufWriter::with_capacity(1 << 20, f),
@@ -205,7 +209,12 @@ fn remove_stale_tmps(dir: &Path) {
 /// Writes `files` as the checkpoint folder `dir` (see the module documentation), with a
 /// manifest for global step `step` of epoch `epoch`. On any failure `dir` and `DIR.prev` are as
 /// they were and the temporary folder is removed.
-pub fn write_dir(dir: &Path, files: &[(String, Content<'_>)], step: u64, epoch: usize) -> Result<()> {
+pub fn write_dir(
+    dir: &Path,
+    files: &[(String, Content<'_>)],
+    step: u64,
+    epoch: usize,
+) -> Result<()> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     remove_stale_tmps(dir);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -370,7 +379,10 @@ mod tests {
     fn files(tag: &str) -> Vec<(String, Content<'static>)> {
         let tag = tag.to_string();
         vec![
-            ("a.bin".into(), Content::Bytes(format!("first {tag}").into_bytes())),
+            (
+                "a.bin".into(),
+                Content::Bytes(format!("first {tag}").into_bytes()),
+            ),
             (
                 "b.json".into(),
                 Content::Stream {
@@ -413,7 +425,10 @@ mod tests {
         let f = find(&ck).unwrap().unwrap();
         assert_eq!((f.dir.clone(), f.manifest.step), (prev_of(&ck), 1));
         let w = f.warning.unwrap();
-        assert!(w.contains("a.bin has 4 bytes but the manifest says 9"), "{w}");
+        assert!(
+            w.contains("a.bin has 4 bytes but the manifest says 9"),
+            "{w}"
+        );
         // same size, one bit flipped
         write_dir(&ck, &files("two"), 2, 2).unwrap();
         write_dir(&ck, &files("3re"), 3, 3).unwrap();

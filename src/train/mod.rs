@@ -32,11 +32,11 @@ pub mod history;
 pub mod record;
 pub mod trainer;
 
-pub use checkpoint::CheckpointEvery;
 pub use callbacks::{
     BestWeights, Callback, CallbackState, Context, EarlyStopping, EpochLogs, HistoryWriter,
     ProgressPrinter, StopOnFlag,
 };
+pub use checkpoint::CheckpointEvery;
 pub use eval::{
     check_fit, check_input_len, compute_metrics, evaluate, predict, predict_masked, Evaluation,
 };

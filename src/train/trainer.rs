@@ -31,13 +31,13 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::checkpoint::Checkpoints;
-use super::durable;
 use super::callbacks::{
     BestWeights, Callback, Context, EarlyStopping, EpochLogs, HistoryWriter, ProgressPrinter,
     Request,
 };
+use super::checkpoint::Checkpoints;
 use super::diagnose::{first_non_finite_param, locate_backward, locate_eval, locate_forward};
+use super::durable;
 use super::eval::{check_fit, compute_metrics, evaluate, model_input, to2};
 use super::history::History;
 use super::{Progress, TrainConfig};

@@ -21,7 +21,11 @@ const EPOCHS: u64 = 8;
 
 /// `seqgrad train` on the data of `write_data`; `extra` may set `--epochs` (default 8).
 fn args(out: &str, extra: &[&str]) -> Vec<String> {
-    let epochs = if extra.contains(&"--epochs") { None } else { Some("8") };
+    let epochs = if extra.contains(&"--epochs") {
+        None
+    } else {
+        Some("8")
+    };
     let mut a: Vec<String> = [
         "train",
         "--model",
@@ -59,7 +63,9 @@ fn resume_args(out: &str) -> Vec<String> {
 /// Runs seqgrad with `SEQGRAD_TEST_KILL` set (when `kill` is given) and optional extra setup.
 fn run(dir: &Path, args: &[String], kill: Option<&str>) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_seqgrad"));
-    c.args(args).current_dir(dir).env_remove("SEQGRAD_TEST_KILL");
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("SEQGRAD_TEST_KILL");
     if let Some(k) = kill {
         c.env("SEQGRAD_TEST_KILL", k);
     }
@@ -126,6 +132,14 @@ fn assert_same_run(a: &Path, b: &Path, what: &str) {
     for d in [b.join("checkpoint"), b.join("checkpoint.prev")] {
         assert!(!d.exists(), "{what}: a finished run keeps {}", d.display());
     }
+    let names: Vec<String> = std::fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.contains(".tmp-")),
+        "{what}: temporary files left: {names:?}"
+    );
 }
 
 /// A kill point, in the order the run reaches them.
@@ -285,7 +299,11 @@ fn checkpoints_every_n_steps_survive_kills_too() {
     let o = run(d.path(), &a, None);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(Some(resumed_step(&o)), want);
-    assert_same_run(&d.path().join("full"), &d.path().join("run"), "every 7 steps");
+    assert_same_run(
+        &d.path().join("full"),
+        &d.path().join("run"),
+        "every 7 steps",
+    );
 }
 
 /// Review finding: the old replacement removed the checkpoint, then renamed the new one in; a
@@ -358,7 +376,10 @@ fn a_damaged_checkpoint_falls_back_to_the_previous_one_or_is_a_one_line_error() 
         std::fs::write(&p, t).unwrap();
     }
     let o = seqgrad(&["train", "--resume", "run2"], d.path());
-    fails_with(&o, &["is damaged", "state.json is corrupt (CRC-32", "and so is"]);
+    fails_with(
+        &o,
+        &["is damaged", "state.json is corrupt (CRC-32", "and so is"],
+    );
 }
 
 fn with_file_size_limit(c: &mut Command, bytes: u64) {
@@ -435,7 +456,11 @@ fn disk_full_during_checkpoints_warns_once_keeps_the_previous_one_and_trains_on(
         warnings[0]
     );
     // it trained on (epochs 3, 4 and 5 ended; the checkpoints of 3 and 4 failed) …
-    assert_eq!(e.lines().filter(|l| l.starts_with("epoch ")).count(), 3, "{e}");
+    assert_eq!(
+        e.lines().filter(|l| l.starts_with("epoch ")).count(),
+        3,
+        "{e}"
+    );
     // … and the checkpoints it resumed from are untouched, with no half-written folder about
     assert!((snapshot_dir(&ck), snapshot_dir(&prev)) == before);
     let names: Vec<String> = std::fs::read_dir(d.path().join("run"))
@@ -500,7 +525,11 @@ fn evaluate_and_predict_on_a_killed_run_use_its_checkpoints_best_weights() {
     assert_killed(&o, "ckpt-swapped@60");
     let ck = d.path().join("run/checkpoint");
     let info = seqgrad::train::checkpoint::read_state_json(&ck).unwrap();
-    let best = info.pointer("/history/best_epoch").unwrap().as_u64().unwrap();
+    let best = info
+        .pointer("/history/best_epoch")
+        .unwrap()
+        .as_u64()
+        .unwrap();
     assert!(best >= 1);
     for cmd in [
         vec!["evaluate", "--run", "run", "--data", "d.csv"],
@@ -525,8 +554,8 @@ fn evaluate_and_predict_on_a_killed_run_use_its_checkpoints_best_weights() {
         );
     }
     // the weights used are the checkpoint's best: the same as a model given them directly
-    let mut m = seqgrad::model::Sequential::<f32>::from_file(&d.path().join("run/model.json"), 0)
-        .unwrap();
+    let mut m =
+        seqgrad::model::Sequential::<f32>::from_file(&d.path().join("run/model.json"), 0).unwrap();
     seqgrad::train::checkpoint::load_run_weights(&mut m, &d.path().join("run")).unwrap();
     let mut from_file =
         seqgrad::model::Sequential::<f32>::from_file(&d.path().join("run/model.json"), 0).unwrap();

@@ -355,7 +355,10 @@ fn a_checkpoint_in_another_dtype_is_an_error_naming_the_tensor() {
     load_fails(
         &ck,
         &cfg,
-        &["tensor ", " in state.safetensors is F64 but the model runs in F32"],
+        &[
+            "tensor ",
+            " in state.safetensors is F64 but the model runs in F32",
+        ],
     );
     // a whole checkpoint written by an f64 trainer
     let (all, _) = motif_data(40, 11);
@@ -377,7 +380,10 @@ fn a_checkpoint_in_another_dtype_is_an_error_naming_the_tensor() {
     t.save_checkpoint(&m64, &ck64).unwrap();
     let mut m32 = Sequential::<f32>::from_spec(&spec, 1).unwrap();
     let mut t32 = Trainer::<f32>::new(quick_config(1), false);
-    let e = t32.load_checkpoint(&mut m32, &ck64).unwrap_err().to_string();
+    let e = t32
+        .load_checkpoint(&mut m32, &ck64)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("written by a model running in F64, this one runs in F32"),
         "{e}"
@@ -407,7 +413,8 @@ fn every_other_damage_to_a_checkpoints_tensors_is_an_error_naming_the_tensor() {
     restore();
     // an optimizer moment of the wrong shape
     edit_state(&ck, "F32", |t| {
-        t.get_mut("optimizer.state1.layers.3.bias").unwrap().array = ndarray::ArrayD::zeros(vec![5]);
+        t.get_mut("optimizer.state1.layers.3.bias").unwrap().array =
+            ndarray::ArrayD::zeros(vec![5]);
     });
     load_fails(&ck, &cfg, &["tensor optimizer.state1.layers.3.bias has shape (5) but parameter layers.3.bias is (2)"]);
     restore();
@@ -439,7 +446,11 @@ fn every_other_damage_to_a_checkpoints_tensors_is_an_error_naming_the_tensor() {
         let x = t["epoch.outputs"].clone();
         t.insert("callback.nobody.0".into(), x);
     });
-    load_fails(&ck, &cfg, &["tensor callback.nobody.0 belongs to no callback"]);
+    load_fails(
+        &ck,
+        &cfg,
+        &["tensor callback.nobody.0 belongs to no callback"],
+    );
     restore();
     // and undamaged it loads and finishes
     let mut model = motif_model(2);
@@ -471,7 +482,8 @@ fn periodic_checkpoints_resume_bit_identically_from_each() {
         let ck = d.path().join("checkpoint");
         let mut model = motif_model(2);
         let mut t = Trainer::<f32>::new(cfg.clone(), false);
-        t.checkpoint_every(&ck, every).add_callback(InterruptAt(at + 1));
+        t.checkpoint_every(&ck, every)
+            .add_callback(InterruptAt(at + 1));
         // interrupted one step after the checkpoint: the checkpoint is the last periodic one
         assert!(matches!(
             t.fit(&mut model, &train_set, Some(&valid)).unwrap(),
