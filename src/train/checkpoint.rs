@@ -429,16 +429,7 @@ impl<T: Float> Trainer<'_, T> {
         let tensors = read_tensors(&dir.join("state.safetensors"))?;
         let numbers = read_tensors(&dir.join("numbers.safetensors"))?;
         for (k, v) in &tensors {
-            if v.dtype != T::DTYPE {
-                return Err(bad(
-                    dir,
-                    format!(
-                        "tensor {k} in state.safetensors is {} but the model runs in {}",
-                        v.dtype,
-                        T::DTYPE
-                    ),
-                ));
-            }
+            same_dtype::<T>(dir, k, v)?;
         }
         let params = fresh.param_names_shapes();
         let mut opt: Vec<(String, ArrayD<T>)> = Vec::new();
@@ -617,6 +608,21 @@ impl<T: Float> Trainer<'_, T> {
     }
 }
 
+/// A tensor of `state.safetensors` stored in the model's dtype, or an error naming it.
+fn same_dtype<T: Float>(dir: &Path, name: &str, v: &StoredTensor) -> Result<()> {
+    if v.dtype == T::DTYPE {
+        return Ok(());
+    }
+    Err(bad(
+        dir,
+        format!(
+            "tensor {name} in state.safetensors is {} but the model runs in {}",
+            v.dtype,
+            T::DTYPE
+        ),
+    ))
+}
+
 /// The message of an error without its kind's prefix (`training: `).
 fn plain(e: Error) -> String {
     match e {
@@ -750,16 +756,7 @@ pub fn load_run_weights<T: Float>(model: &mut Sequential<T>, run: &Path) -> Resu
             Some((key, v))
         })
         .map(|(k, v)| {
-            if v.dtype != T::DTYPE {
-                return Err(bad(
-                    dir,
-                    format!(
-                        "tensor callback.best_weights.{k} is {} but the model runs in {}",
-                        v.dtype,
-                        T::DTYPE
-                    ),
-                ));
-            }
+            same_dtype::<T>(dir, &format!("callback.best_weights.{k}"), &v)?;
             Ok((k, cast::<T>(&v.array)))
         })
         .collect::<Result<_>>()?;

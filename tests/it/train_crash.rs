@@ -142,6 +142,19 @@ fn assert_same_run(a: &Path, b: &Path, what: &str) {
     );
 }
 
+/// A folder with the data, the uninterrupted run `full` of `epochs` epochs, and `run`, the
+/// same run killed at `hook`.
+fn full_then_killed(epochs: u32, hook: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    write_data(d.path());
+    let e = epochs.to_string();
+    let o = run(d.path(), &args("full", &["--epochs", &e]), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(d.path(), &args("run", &["--epochs", &e]), Some(hook));
+    assert_killed(&o, hook);
+    d
+}
+
 /// A kill point, in the order the run reaches them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Point {
@@ -310,16 +323,7 @@ fn checkpoints_every_n_steps_survive_kills_too() {
 /// kill between the two left none. Now the old one is renamed aside first.
 #[test]
 fn a_kill_between_the_renames_of_a_checkpoint_swap_resumes_from_the_previous_one() {
-    let d = tempfile::tempdir().unwrap();
-    write_data(d.path());
-    let full = args("full", &["--epochs", "3"]);
-    assert!(run(d.path(), &full, None).status.success());
-    let o = run(
-        d.path(),
-        &args("run", &["--epochs", "3"]),
-        Some("ckpt-aside@40"),
-    );
-    assert_killed(&o, "ckpt-aside@40");
+    let d = full_then_killed(3, "ckpt-aside@40");
     let run_dir = d.path().join("run");
     assert!(!run_dir.join("checkpoint").exists());
     assert!(run_dir.join("checkpoint.prev/manifest.json").exists());
@@ -331,18 +335,8 @@ fn a_kill_between_the_renames_of_a_checkpoint_swap_resumes_from_the_previous_one
 
 #[test]
 fn a_damaged_checkpoint_falls_back_to_the_previous_one_or_is_a_one_line_error() {
-    let d = tempfile::tempdir().unwrap();
-    write_data(d.path());
-    assert!(run(d.path(), &args("full", &["--epochs", "3"]), None)
-        .status
-        .success());
     // killed right after the checkpoint of step 40 was renamed in: it and step 20's are there
-    let o = run(
-        d.path(),
-        &args("run", &["--epochs", "3"]),
-        Some("ckpt-swapped@40"),
-    );
-    assert_killed(&o, "ckpt-swapped@40");
+    let d = full_then_killed(3, "ckpt-swapped@40");
     let ck = d.path().join("run/checkpoint");
     // torn: the weights cut short (as a disk that lost the end of a file would leave them)
     let w = std::fs::read(ck.join("weights.safetensors")).unwrap();
@@ -419,17 +413,7 @@ fn snapshot_dir(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn disk_full_during_checkpoints_warns_once_keeps_the_previous_one_and_trains_on() {
-    let d = tempfile::tempdir().unwrap();
-    write_data(d.path());
-    assert!(run(d.path(), &args("full", &["--epochs", "5"]), None)
-        .status
-        .success());
-    let o = run(
-        d.path(),
-        &args("run", &["--epochs", "5"]),
-        Some("ckpt-swapped@40"),
-    );
-    assert_killed(&o, "ckpt-swapped@40");
+    let d = full_then_killed(5, "ckpt-swapped@40");
     let ck = d.path().join("run/checkpoint");
     let prev = seqgrad::train::checkpoint::prev_of(&ck);
     let before = (snapshot_dir(&ck), snapshot_dir(&prev));

@@ -46,14 +46,26 @@ fn config() -> TrainConfig {
     c
 }
 
-#[test]
-fn library_interrupt_at_a_fixed_step_then_resume_is_bit_identical() {
+/// The data, the configuration, and the model and history of an uninterrupted run.
+fn uninterrupted() -> (
+    seqgrad::data::Dataset<f32>,
+    seqgrad::data::Dataset<f32>,
+    TrainConfig,
+    Sequential<f32>,
+    train::History,
+) {
     let (all, _) = motif_data(120, 11);
     let train_set = all.subset(&(0..90).collect::<Vec<_>>());
     let valid = all.subset(&(90..120).collect::<Vec<_>>());
     let cfg = config();
     let mut full = motif_model(2);
     let h_full = train::fit(&mut full, &train_set, Some(&valid), false, &cfg).unwrap();
+    (train_set, valid, cfg, full, h_full)
+}
+
+#[test]
+fn library_interrupt_at_a_fixed_step_then_resume_is_bit_identical() {
+    let (train_set, valid, cfg, full, h_full) = uninterrupted();
     assert!(h_full.rows.len() >= 3);
     // 6 steps per epoch: interrupt mid-epoch, at an epoch's last step, and twice in one run
     for stops in [vec![4u64], vec![12], vec![1, 9, 15]] {
@@ -467,12 +479,7 @@ fn every_other_damage_to_a_checkpoints_tensors_is_an_error_naming_the_tensor() {
 /// bit-identically from each of them.
 #[test]
 fn periodic_checkpoints_resume_bit_identically_from_each() {
-    let (all, _) = motif_data(120, 11);
-    let train_set = all.subset(&(0..90).collect::<Vec<_>>());
-    let valid = all.subset(&(90..120).collect::<Vec<_>>());
-    let cfg = config();
-    let mut full = motif_model(2);
-    let h_full = train::fit(&mut full, &train_set, Some(&valid), false, &cfg).unwrap();
+    let (train_set, valid, cfg, full, h_full) = uninterrupted();
     for (every, at) in [
         (train::CheckpointEvery::Steps(4), 8u64),
         (train::CheckpointEvery::Steps(5), 15),
