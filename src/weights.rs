@@ -87,6 +87,16 @@ pub fn write_tensors_with_metadata<T: Float>(
     tensors: &[(String, ArrayViewD<'_, T>)],
     metadata: Option<std::collections::HashMap<String, String>>,
 ) -> Result<()> {
+    let bytes = serialize_tensors(tensors, metadata).map_err(|msg| werr(path, msg))?;
+    write_atomic(path, &bytes)
+}
+
+/// The bytes of a safetensors file holding `tensors` in the element type `T` (what
+/// [`write_tensors_with_metadata`] writes), with its header's keys in sorted order.
+pub fn serialize_tensors<T: Float>(
+    tensors: &[(String, ArrayViewD<'_, T>)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> std::result::Result<Vec<u8>, String> {
     let dtype = if T::DTYPE == "F64" {
         Dtype::F64
     } else {
@@ -109,16 +119,16 @@ pub fn write_tensors_with_metadata<T: Float>(
     let mut names: Vec<&str> = buffers.iter().map(|(n, _, _)| n.as_str()).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(werr(path, format!("tensor name {} given twice", w[0])));
+        return Err(format!("tensor name {} given twice", w[0]));
     }
     let mut views = Vec::with_capacity(buffers.len());
     for (name, shape, bytes) in &buffers {
         let view = TensorView::new(dtype, shape.clone(), bytes)
-            .map_err(|e| werr(path, format!("tensor {name}: {e}")))?;
+            .map_err(|e| format!("tensor {name}: {e}"))?;
         views.push((name.clone(), view));
     }
-    let bytes = safetensors::serialize(views, metadata).map_err(|e| werr(path, e.to_string()))?;
-    write_atomic(path, &canonical_header(bytes))
+    let bytes = safetensors::serialize(views, metadata).map_err(|e| e.to_string())?;
+    Ok(canonical_header(bytes))
 }
 
 /// The same safetensors file with its JSON header's keys in sorted order, so that equal

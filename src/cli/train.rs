@@ -82,10 +82,14 @@ pub struct Args {
     /// in the run folder (see docs/training.md).
     #[arg(long, value_name = "N")]
     pub record_grads: Option<u64>,
-    /// Continue an interrupted run (Ctrl-C) from its checkpoint, with its saved settings
-    /// (only --threads and --progress may be given too).
+    /// Continue an interrupted, killed or crashed run from its last checkpoint, with its saved
+    /// settings (only --threads and --progress may be given too).
     #[arg(long, value_name = "RUN")]
     pub resume: Option<PathBuf>,
+    /// Write the resume checkpoint (RUN/checkpoint/) every N steps, every epoch, or never
+    /// (then only Ctrl-C writes one).
+    #[arg(long, value_name = "N|epoch|never", default_value = "epoch")]
+    pub checkpoint_every: String,
     /// Do not draw the run's pictures (RUN/plots/: training curves and, with --record-grads,
     /// gradient pictures) at the end.
     #[arg(long)]
@@ -119,6 +123,7 @@ impl Args {
             progress: self.progress.clone(),
             record_grads: self.record_grads,
             resume: self.resume.clone(),
+            checkpoint_every: self.checkpoint_every.clone(),
             no_plots: self.no_plots,
         }
     }

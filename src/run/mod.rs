@@ -12,7 +12,7 @@
 //! ```no_run
 //! # fn main() -> seqgrad::Result<()> {
 //! use seqgrad::run::{Run, SplitName};
-//! let mut run = Run::open("runs/splice")?;
+//! let mut run: Run = Run::open("runs/splice")?;
 //! let report = run.evaluate_split(SplitName::Test, None, 256)?;
 //! println!("test accuracy {:?}", report.metric("accuracy"));
 //! # Ok(())
@@ -125,8 +125,10 @@ pub struct Run<T: Float = f32> {
 }
 
 impl<T: Float> Run<T> {
-    /// Opens a run folder written by `seqgrad train`: `model.json`, `weights.safetensors` and
-    /// `labels.json` (a run interrupted before its end is refused, with how to resume it).
+    /// Opens a run folder written by `seqgrad train`: `model.json`, its weights and
+    /// `labels.json`. The weights are `weights.safetensors` for a finished run; for an
+    /// unfinished one (killed, interrupted or crashed) the best weights of its last
+    /// checkpoint, with a warning on stderr.
     pub fn open(dir: impl AsRef<Path>) -> Result<Run<T>> {
         Run::open_with_labels(dir, None)
     }
@@ -134,12 +136,12 @@ impl<T: Float> Run<T> {
     /// [`Run::open`] with the class names from `labels` instead of the run's labels.json.
     pub fn open_with_labels(dir: impl AsRef<Path>, labels: Option<&Path>) -> Result<Run<T>> {
         let dir = dir.as_ref();
-        crate::train::checkpoint::check_run_finished(dir)?;
         let labels = labels.map_or_else(|| dir.join("labels.json"), Path::to_path_buf);
         let mut run = Run::load(
             dir.join("model.json"),
             dir.join("weights.safetensors"),
             Some(labels),
+            Some(dir),
         )?;
         run.dir = Some(dir.to_path_buf());
         Ok(run)
@@ -160,7 +162,12 @@ impl<T: Float> Run<T> {
         let labels = labels
             .map(Path::to_path_buf)
             .or(near.exists().then_some(near));
-        let mut run = Run::load(model.as_ref().to_path_buf(), weights.to_path_buf(), labels)?;
+        let mut run = Run::load(
+            model.as_ref().to_path_buf(),
+            weights.to_path_buf(),
+            labels,
+            None,
+        )?;
         let dir = weights
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -169,9 +176,18 @@ impl<T: Float> Run<T> {
         Ok(run)
     }
 
-    fn load(model_path: PathBuf, weights_path: PathBuf, labels: Option<PathBuf>) -> Result<Run<T>> {
+    /// The model, its weights (a run folder's: see [`Run::open`]) and its class names.
+    fn load(
+        model_path: PathBuf,
+        weights_path: PathBuf,
+        labels: Option<PathBuf>,
+        run_dir: Option<&Path>,
+    ) -> Result<Run<T>> {
         let mut model = Sequential::<T>::from_file(&model_path, 0)?;
-        crate::weights::load(&mut model, &weights_path)?;
+        match run_dir {
+            Some(r) => crate::train::checkpoint::load_run_weights(&mut model, r)?,
+            None => crate::weights::load(&mut model, &weights_path)?,
+        }
         let labels = match labels {
             Some(p) => {
                 let l = Labels::load(&p)?.for_model(

@@ -73,8 +73,13 @@ pub struct TrainOptions {
     pub progress: String,
     /// Record gradient statistics every N steps into grads.csv and steps.csv.
     pub record_grads: Option<u64>,
-    /// Continue the interrupted run in this folder, with its saved settings.
+    /// Continue the interrupted, killed or crashed run in this folder from its last
+    /// checkpoint, with its saved settings.
     pub resume: Option<PathBuf>,
+    /// Write the resume checkpoint (RUN/checkpoint/) every N steps, every `epoch`, or `never`
+    /// (then only a stop request writes one).
+    #[serde(default = "epoch")]
+    pub checkpoint_every: String,
     /// Do not draw the run's pictures at the end.
     #[serde(default)]
     pub no_plots: bool,
@@ -107,9 +112,14 @@ impl Default for TrainOptions {
             progress: "auto".into(),
             record_grads: None,
             resume: None,
+            checkpoint_every: epoch(),
             no_plots: false,
         }
     }
+}
+
+fn epoch() -> String {
+    "epoch".into()
 }
 
 impl TrainOptions {
@@ -169,15 +179,14 @@ impl TrainOptions {
         }
         let ck = train::checkpoint::dir_of(run);
         let p = ck.join("args.json");
-        if !p.exists() {
+        let Some(text) = train::checkpoint::read_file(&ck, "args.json")? else {
             return Err(Error::Usage(format!(
-                "{} has no checkpoint to resume ({} is missing): it finished, or was not interrupted by seqgrad",
+                "{} has no checkpoint to resume ({} is missing): it finished, or was stopped before its training began",
                 run.display(),
                 p.display()
             )));
-        }
-        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        let mut saved: TrainOptions = serde_json::from_str(&text).map_err(|e| {
+        };
+        let mut saved: TrainOptions = serde_json::from_slice(&text).map_err(|e| {
             Error::Usage(format!("{}: not a seqgrad resume file ({e})", p.display()))
         })?;
         saved.out = Some(run.to_path_buf());
@@ -291,10 +300,7 @@ pub const RUN_OUTPUTS: [&str; 7] = [
 pub const RECORD_OUTPUTS: [&str; 2] = ["grads.csv", "steps.csv"];
 
 fn remove_run_outputs(out: &Path) -> Result<()> {
-    let ck = train::checkpoint::dir_of(out);
-    if ck.is_dir() {
-        std::fs::remove_dir_all(&ck).map_err(|e| Error::io(&ck, e))?;
-    }
+    train::checkpoint::remove(&train::checkpoint::dir_of(out))?;
     for f in RUN_OUTPUTS.iter().chain(&RECORD_OUTPUTS) {
         let p = out.join(f);
         match std::fs::remove_file(&p) {
@@ -483,7 +489,15 @@ impl Training {
         let a = &self.options;
         let out = self.out.clone();
         let ck = train::checkpoint::dir_of(&out);
+        let every: train::CheckpointEvery = a.checkpoint_every.parse()?;
         let mut trainer = train::Trainer::new(self.config.clone(), self.labels.multi_label);
+        let mut saved = a.clone();
+        saved.resume = None;
+        saved.out = Some(out.clone());
+        trainer.checkpoint_every(&ck, every).checkpoint_file(
+            "args.json",
+            (serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n").into_bytes(),
+        );
         if let Some(n) = a.record_grads {
             trainer.add_callback(train::GradRecorder::<f32>::new(out.clone(), n));
         }
@@ -491,6 +505,7 @@ impl Training {
             trainer.add_callback(train::StopOnFlag::new(flag));
         }
         if a.resume.is_some() {
+            train::checkpoint::remove_stale_temps(&out);
             trainer.load_checkpoint(&mut self.model, &ck)?;
             let s = trainer.state();
             on_resume(s.epoch, s.step)?;
@@ -502,13 +517,6 @@ impl Training {
             train::Outcome::Finished(h) => h,
             train::Outcome::Interrupted { epoch, step, batch } => {
                 trainer.save_checkpoint(&self.model, &ck)?;
-                let mut saved = a.clone();
-                saved.resume = None;
-                saved.out = Some(out.clone());
-                crate::weights::write_atomic(
-                    &ck.join("args.json"),
-                    (serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n").as_bytes(),
-                )?;
                 return Ok(Fitted::Interrupted {
                     epoch,
                     step,
@@ -519,9 +527,6 @@ impl Training {
                 });
             }
         };
-        if ck.is_dir() {
-            std::fs::remove_dir_all(&ck).map_err(|e| Error::io(&ck, e))?;
-        }
         let test = if self.test_set.is_empty() {
             None
         } else {
@@ -538,6 +543,8 @@ impl Training {
             )?;
             Some(r)
         };
+        // Finished and its results written: the resume checkpoint is no longer needed.
+        train::checkpoint::remove(&ck)?;
         let plots = (!a.no_plots).then(|| crate::plot::plot_run(&out, &out.join("plots")));
         Ok(Fitted::Finished(Box::new(Trained {
             run: Run {
