@@ -626,20 +626,22 @@ fn run_data<T: Float>(
             }
             if !any {
                 s.push_str(
-                    "per-step ‖∂L/∂h_t‖ (mean over records) at the first, middle and last step:\n",
+                    "per-step ‖∂L/∂h_t‖ (mean over records; t 0-based in sequence order) at the first, \
+                     middle and last step; first/last: the step farthest from the output over \
+                     the nearest, in processing order:\n",
                 );
                 any = true;
             }
-            let mean = norms.mean_axis(ndarray::Axis(0)).unwrap_or_default();
+            let mean = crate::layers::rnn::step_means(&norms);
             let at = [0, (len - 1) / 2, len - 1];
             let cells: Vec<String> = at
                 .iter()
-                .map(|&t| format!("t={} {:.3e}", t + 1, mean[t]))
+                .map(|&t| format!("t={t} {:.3e}", mean[t]))
                 .collect();
+            let ratio = crate::layers::rnn::first_last_ratio(&mean, direction == "reverse");
             s.push_str(&format!(
-                "  layers.{i} {direction:<8} {}   (first/last {:.2e})\n",
+                "  layers.{i} {direction:<8} {}   (first/last {ratio:.2e})\n",
                 cells.join("  "),
-                mean[0] / mean[len - 1]
             ));
         }
     }

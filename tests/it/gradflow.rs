@@ -167,3 +167,153 @@ fn bidirectional_layers_learn_a_start_planted_motif() {
         }
     }
 }
+
+/// `seqgrad grad --data --record-steps` and `gradflow::record_curves` measure the same model
+/// on the same batch: the same per-step batch means at every `t` (0-based, sequence order,
+/// both directions) and the same first/last ratio (farthest over nearest step).
+#[test]
+fn grad_record_steps_and_gradflow_give_the_same_per_step_numbers() {
+    use seqgrad::data::synth;
+    use seqgrad::model::Sequential;
+    use seqgrad::weights::{read_tensors, write_tensors};
+
+    let d = tempfile::tempdir().unwrap();
+    let v = gradflow::Variant {
+        cell: Cell::Lstm,
+        bidirectional: true,
+        length: 20,
+        init: gradflow::Init::Chrono,
+        seed: 3,
+    };
+    let spec = gradflow::model_spec(v, 4, 5, 3);
+    std::fs::write(d.path().join("m.json"), spec.to_json()).unwrap();
+    let mut m = Sequential::<f64>::from_spec(&spec, 3).unwrap();
+    assert!(gradflow::apply_chrono(&mut m, 1, 3));
+    let named = m.named_params();
+    let tensors: Vec<(String, ndarray::ArrayViewD<'_, f64>)> = named
+        .iter()
+        .map(|(n, p)| (n.clone(), p.value.view()))
+        .collect();
+    write_tensors::<f64>(&d.path().join("w.safetensors"), &tensors).unwrap();
+    drop(named);
+    let (n, seed) = (8, 5);
+    let records =
+        synth::generate_start_planted(&gradflow::task_motifs(), n, 20, gradflow::MAX_OFFSET, seed)
+            .unwrap();
+    let mut csv = String::from("id,label,sequence\n");
+    for r in &records {
+        csv.push_str(&format!("{},{},{}\n", r.id, r.labels[0], r.seq));
+    }
+    std::fs::write(d.path().join("d.csv"), csv).unwrap();
+    let ds = gradflow::task_data::<f64>(n, 20, gradflow::MAX_OFFSET, seed).unwrap();
+    let curves = gradflow::record_curves(&mut m, 1, &ds.x, &ds.y).unwrap();
+    assert_eq!(curves.len(), 2);
+
+    let o = seqgrad(
+        &[
+            "grad",
+            "--model",
+            "m.json",
+            "--weights",
+            "w.safetensors",
+            "--data",
+            "d.csv",
+            "--records",
+            "8",
+            "--record-steps",
+            "--out",
+            "o.safetensors",
+        ],
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let t = read_tensors(&d.path().join("o.safetensors")).unwrap();
+    for c in &curves {
+        let norms = &t[&format!("step_grad_norm.layers.1.{}", c.direction)].array;
+        assert_eq!(norms.shape(), &[n, 16]);
+        for (tt, want) in c.norms.iter().enumerate() {
+            let got = (0..n).map(|b| norms[[b, tt]]).sum::<f64>() / n as f64;
+            assert!(
+                (got / want - 1.0).abs() < 1e-12,
+                "{} t={tt}: {got} vs {want}",
+                c.direction
+            );
+        }
+        // the printed line: t = 0, middle, L−1 and the first/last ratio, as gradflow has them
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!("layers.1 {}", c.direction)))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(line.contains(&format!("t=0 {:.3e}", c.norms[0])), "{line}");
+        assert!(line.contains(&format!("t=15 {:.3e}", c.norms[15])), "{line}");
+        assert!(
+            line.ends_with(&format!("(first/last {:.2e})", c.ratio())),
+            "{line} vs {}",
+            c.ratio()
+        );
+    }
+    // the two directions' ratios are different numbers (so the test tells them apart)
+    assert!((curves[0].ratio() / curves[1].ratio() - 1.0).abs() > 1e-3);
+}
+
+/// In a variable-length batch a record's padded steps are no steps of it: the per-step record
+/// is NaN there, batch means and the gate saturation count the real steps only.
+#[test]
+fn padded_steps_are_left_out_of_step_norms_and_gate_saturation() {
+    use ndarray::{s, Array2, Array3};
+    use seqgrad::layers::rnn::step_means;
+    use seqgrad::model::Sequential;
+    use seqgrad::spec::ModelSpec;
+    use seqgrad::tensor::Mode;
+
+    let spec = ModelSpec::from_json(
+        r#"{"input_shape": [null, 4], "layers": [
+            {"type": "bidirectional", "layer": {"type": "lstm", "units": 3}},
+            {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
+        "test",
+    )
+    .unwrap();
+    let (l, short) = (9, 4);
+    let mut x = Array3::<f64>::zeros((2, l, 4));
+    for t in 0..l {
+        x[[0, t, t % 4]] = 1.0;
+    }
+    for t in 0..short {
+        x[[1, t, (t + 1) % 4]] = 1.0;
+    }
+    // garbage past the short record's end: it must change nothing
+    x.slice_mut(s![1, short.., ..]).fill(40.0);
+    let y = Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+    let mut m = Sequential::<f64>::from_spec(&spec, 2).unwrap();
+    m.set_record_step_grads(true);
+    let logits = m
+        .forward_logits_masked(x.view().into_dyn(), Some(&[l, short]), Mode::Eval)
+        .unwrap();
+    let (_, g) = seqgrad::loss::Loss::for_head(m.head())
+        .compute(logits.view(), y.view().into_dyn())
+        .unwrap();
+    m.backward_logits(g.view()).unwrap();
+    let sat = m.layers()[0].gate_saturation();
+    let norms = m.layers()[0].step_grad_norms();
+    for (dir, n) in &norms {
+        for t in 0..l {
+            assert!(n[[0, t]].is_finite() && n[[0, t]] > 0.0, "{dir} {t}");
+            assert_eq!(n[[1, t]].is_nan(), t >= short, "{dir} t={t}: {}", n[[1, t]]);
+        }
+        let means = step_means(n);
+        assert_eq!(means[l - 1], n[[0, l - 1]]);
+        assert!((means[0] - (n[[0, 0]] + n[[1, 0]]) / 2.0).abs() < 1e-15);
+    }
+    // the saturation over the real steps: each record alone, weighted by its steps
+    let mut alone = |xr: ndarray::ArrayView3<f64>| {
+        m.forward_logits(xr.into_dyn(), Mode::Eval).unwrap();
+        m.layers()[0].gate_saturation()
+    };
+    let a = alone(x.slice(s![0..1, .., ..]));
+    let b = alone(x.slice(s![1..2, ..short, ..]));
+    for (k, (dir, gate, frac)) in sat.iter().enumerate() {
+        let want = (a[k].2 * l as f64 + b[k].2 * short as f64) / (l + short) as f64;
+        assert!((frac - want).abs() < 1e-12, "{dir} {gate}: {frac} vs {want}");
+    }
+}

@@ -62,6 +62,47 @@ pub fn init_params<T: Float>(
     }
 }
 
+/// Chrono initialisation's gate biases (Tallec & Ollivier 2018, "Can recurrent neural
+/// networks warp time?"): `b_j = ln u_j` with `u_j ~ U(1, t_max − 1)` iid per unit, so the
+/// characteristic memory `1/(1 − σ(b_j)) ≈ u_j` steps spreads over `1 … t_max − 1`. Needs
+/// `t_max > 2` (a smaller `t_max` gives all zeros: `ln 1`).
+pub fn chrono_draws(units: usize, t_max: f64, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    let hi = (t_max - 1.0).max(1.0);
+    (0..units)
+        .map(|_| (1.0 + (hi - 1.0) * rng.random::<f64>()).ln())
+        .collect()
+}
+
+/// Sets chrono gate biases in one direction's `bias_ih` / `bias_hh` (`(G·U)` each, PyTorch
+/// gate order) from [`chrono_draws`] `b`: LSTM (`G = 4`, gates i, f, g, o) forget gate
+/// `b_f = b` and input gate `b_i = −b`; GRU (`G = 3`, gates r, z, n) update gate `b_z = b`
+/// (`h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}`, so z near 1 keeps the state). The same slices of
+/// `bias_hh` are zeroed, so the sums PyTorch and Keras act on are exactly these values; the
+/// other biases are left as they are. Returns false (and changes nothing) for a cell without
+/// gates (`G = 1`).
+pub fn set_chrono<T: Float>(
+    gates: usize,
+    b_ih: &mut ArrayD<T>,
+    b_hh: &mut ArrayD<T>,
+    t_max: f64,
+    rng: &mut ChaCha8Rng,
+) -> bool {
+    if gates == 1 || gates == 0 {
+        return false;
+    }
+    let units = b_ih.len() / gates;
+    let b = chrono_draws(units, t_max, rng);
+    for (j, &v) in b.iter().enumerate() {
+        b_ih[units + j] = T::lit(v);
+        b_hh[units + j] = T::zero();
+        if gates == 4 {
+            b_ih[j] = T::lit(-v);
+            b_hh[j] = T::zero();
+        }
+    }
+    true
+}
+
 /// A standard normal sample (Box–Muller). Consumes exactly two `u64` draws (four 32-bit words
 /// of the ChaCha stream), which [`normals`] relies on to split the stream.
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
@@ -245,6 +286,55 @@ fn dot_slice(a: &[f64], b: &[f64]) -> f64 {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn chrono_biases_are_log_uniform_on_1_to_t_max_minus_1() {
+        // Kolmogorov–Smirnov against the CDF of ln U(1, T−1): P(b ≤ x) = (eˣ − 1) / (T − 2).
+        let (units, t_max) = (4000, 200.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut b = chrono_draws(units, t_max, &mut rng);
+        b.sort_by(f64::total_cmp);
+        assert!(b[0] >= 0.0 && b[units - 1] <= (t_max - 1.0f64).ln());
+        let d = b
+            .iter()
+            .enumerate()
+            .map(|(k, &x)| {
+                let f = (x.exp() - 1.0) / (t_max - 2.0);
+                (f - k as f64 / units as f64)
+                    .abs()
+                    .max((f - (k + 1) as f64 / units as f64).abs())
+            })
+            .fold(0.0f64, f64::max);
+        // 1.63/√n is the 1% critical value; a uniform (not log-uniform) draw gives d ≈ 0.5.
+        assert!(d < 1.63 / (units as f64).sqrt(), "KS distance {d}");
+        // the median memory 1/(1 − σ(b)) ≈ eᵇ is near the middle of 1 … T−1
+        let median = b[units / 2].exp();
+        assert!((median - t_max / 2.0).abs() < 0.05 * t_max, "{median}");
+    }
+
+    #[test]
+    fn chrono_sets_the_lstm_forget_and_input_and_the_gru_update_gate() {
+        let u = 5;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut ih = ArrayD::<f64>::from_elem(IxDyn(&[4 * u]), 0.25);
+        let mut hh = ArrayD::<f64>::from_elem(IxDyn(&[4 * u]), 0.5);
+        assert!(set_chrono(4, &mut ih, &mut hh, 50.0, &mut rng));
+        for j in 0..u {
+            assert!(ih[u + j] >= 0.0 && ih[u + j] <= 49f64.ln());
+            assert_eq!(ih[j], -ih[u + j]);
+            assert_eq!((hh[j], hh[u + j]), (0.0, 0.0));
+            // cell candidate and output gate untouched
+            assert_eq!((ih[2 * u + j], hh[3 * u + j]), (0.25, 0.5));
+        }
+        let mut ih = ArrayD::<f64>::zeros(IxDyn(&[3 * u]));
+        let mut hh = ArrayD::<f64>::from_elem(IxDyn(&[3 * u]), 0.5);
+        assert!(set_chrono(3, &mut ih, &mut hh, 50.0, &mut rng));
+        assert!((0..u).all(|j| ih[u + j] > 0.0 && hh[u + j] == 0.0 && ih[j] == 0.0));
+        let mut ih = ArrayD::<f64>::zeros(IxDyn(&[u]));
+        let mut hh = ih.clone();
+        assert!(!set_chrono(1, &mut ih, &mut hh, 50.0, &mut rng));
+        assert!(ih.iter().all(|&v| v == 0.0));
+    }
 
     #[test]
     fn orthogonal_has_orthonormal_columns_and_rows() {
