@@ -63,6 +63,9 @@ pub struct Args {
     /// No per-variant progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Only draw the pictures of the CSVs already in --out (no experiment).
+    #[arg(long)]
+    pub plot_only: bool,
 }
 
 impl Args {
@@ -120,6 +123,11 @@ impl Args {
 }
 
 pub fn run(a: &Args) -> Result<()> {
+    if a.plot_only {
+        let pictures = crate::plot::plot_gradflow(&a.out.join("gradflow.csv"), &a.out)?;
+        let names: Vec<String> = pictures.iter().map(|p| p.display().to_string()).collect();
+        return print_stdout(&format!("wrote {}\n", names.join(", ")));
+    }
     let cfg = a.config()?;
     let t0 = Instant::now();
     let (results, shortcut) = with_threads(a.threads, || {

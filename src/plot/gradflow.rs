@@ -317,25 +317,35 @@ impl Figure for GradflowFigure {
                     .curves
                     .iter()
                     .filter(|c| c.stage == *stage && c.length == length)
-                    .map(|c| {
-                        // The trained panels' legend gives each model's accuracy (once per
-                        // model: on its forward line).
-                        let label = match self.accuracy(&c.cell, length) {
-                            Some(a) if trained && c.direction != "reverse" => {
-                                format!("{}: accuracy {a:.2}", c.cell)
-                            }
-                            _ => String::new(),
-                        };
-                        Line {
-                            label,
-                            color: self.cell_color(&c.cell),
-                            dashed: c.direction == "reverse",
-                            points: c.points.clone(),
-                        }
+                    .map(|c| Line {
+                        label: String::new(),
+                        color: self.cell_color(&c.cell),
+                        dashed: c.direction == "reverse",
+                        points: c.points.clone(),
                     })
                     .collect();
+                let area = &cells[r * cols + k];
+                // The trained panels name each model's held-out accuracy in a strip above the
+                // chart, in its line's colour (never over the data).
+                let acc: Vec<(String, RGBColor)> = self
+                    .cells
+                    .iter()
+                    .filter_map(|c| {
+                        let a = self.accuracy(c, length)?;
+                        self.curves
+                            .iter()
+                            .any(|x| x.cell == *c && x.length == length)
+                            .then(|| (format!("{c} {a:.2}"), self.cell_color(c)))
+                    })
+                    .collect();
+                let area = if trained && !acc.is_empty() {
+                    let (strip, rest) = area.split_vertically(26);
+                    accuracy_strip(&strip, &acc)?;
+                    rest
+                } else {
+                    area.clone()
+                };
                 let caption = format!("length {length}, {}", stage_label(stage));
-                let has_labels = lines.iter().any(|l| !l.label.is_empty());
                 Panel {
                     caption: &caption,
                     x_desc: "time step t",
@@ -344,12 +354,12 @@ impl Figure for GradflowFigure {
                     log_y: true,
                     y_range: self.y_ranges.get(k).copied().flatten(),
                     reference: None,
-                    legend: has_labels.then_some(SeriesLabelPosition::LowerRight),
+                    legend: None,
                     dots: false,
                     int_x: true,
                     compact: true,
                 }
-                .draw(&cells[r * cols + k])?;
+                .draw(&area)?;
             }
         }
         let mut entries = Vec::new();
@@ -377,4 +387,33 @@ impl Figure for GradflowFigure {
         }
         style::legend_column(&legend, "cell", &entries)
     }
+}
+
+/// `accuracy: a 0.98   b 0.50 …` centred in `area`, each model's text in its colour.
+fn accuracy_strip<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    items: &[(String, RGBColor)],
+) -> DrawResult {
+    let f = style::font(style::AXIS);
+    let width = |s: &str| {
+        area.estimate_text_size(s, &f)
+            .map(|d| d.0 as i32)
+            .unwrap_or(8 * s.len() as i32)
+    };
+    let head = "held-out accuracy:";
+    let gap = 14;
+    let total = width(head) + items.iter().map(|(t, _)| gap + width(t)).sum::<i32>();
+    let (w, h) = area.dim_in_pixel();
+    let mut x = (w as i32 - total).max(0) / 2;
+    let y = h as i32 / 2;
+    let pos = Pos::new(HPos::Left, VPos::Center);
+    area.draw(&Text::new(head.to_string(), (x, y), f.clone().pos(pos)))
+        .map_err(super::de)?;
+    x += width(head) + gap;
+    for (t, c) in items {
+        area.draw(&Text::new(t.clone(), (x, y), f.clone().color(c).pos(pos)))
+            .map_err(super::de)?;
+        x += width(t) + gap;
+    }
+    Ok(())
 }
