@@ -262,7 +262,6 @@ fn grad_record_steps_and_gradflow_give_the_same_per_step_numbers() {
     let spec = gradflow::model_spec(v, 4, 5, 3);
     std::fs::write(d.path().join("m.json"), spec.to_json()).unwrap();
     let mut m = Sequential::<f64>::from_spec(&spec, 3).unwrap();
-    assert!(gradflow::apply_chrono(&mut m, 1, 3));
     let named = m.named_params();
     let tensors: Vec<(String, ndarray::ArrayViewD<'_, f64>)> = named
         .iter()
@@ -425,4 +424,89 @@ fn a_users_model_runs_at_every_length() {
         assert_eq!(r.trained.len(), 2);
         assert_eq!(r.trained[0].norms.len(), (l - 4) / 2);
     }
+}
+
+/// The model-file options `bias_init`, `chrono_t_max` and `recurrent_init` (docs/rnn.md).
+#[test]
+fn model_files_choose_the_recurrent_initialisation() {
+    use seqgrad::model::Sequential;
+    use seqgrad::spec::ModelSpec;
+
+    let build = |len: &str, layer: &str| {
+        let json = format!(
+            r#"{{"input_shape": [{len}, 4], "layers": [{layer},
+                {{"type": "dense", "units": 2, "activation": "softmax"}}]}}"#
+        );
+        ModelSpec::from_json(&json, "m.json").and_then(|s| Sequential::<f64>::from_spec(&s, 4))
+    };
+    let param = |m: &Sequential<f64>, name: &str| {
+        m.named_params()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+            .value
+            .clone()
+    };
+    let u = 50;
+    // chrono, T = the input length 40: forget biases in [0, ln 39], input gate = −forget
+    let m = build(
+        "40",
+        &format!(r#"{{"type": "lstm", "units": {u}, "bias_init": "chrono"}}"#),
+    )
+    .unwrap();
+    let (b, h) = (
+        param(&m, "layers.0.bias_ih_l0"),
+        param(&m, "layers.0.bias_hh_l0"),
+    );
+    let f: Vec<f64> = (u..2 * u).map(|j| b[j]).collect();
+    assert!(f.iter().all(|&v| v >= 0.0 && v <= 39f64.ln()), "{f:?}");
+    assert!((0..u).all(|j| b[j] == -b[u + j]));
+    assert!(h.iter().all(|&v| v == 0.0));
+    assert!(f.iter().any(|&v| v > 39f64.ln() - 1.0) && f.iter().any(|&v| v < 1.0));
+    // chrono_t_max sets T; at null length it is required
+    let m = build(
+        "null",
+        &format!(
+            r#"{{"type": "bidirectional", "layer": {{"type": "gru", "units": {u}, "bias_init": "chrono", "chrono_t_max": 5}}}}"#
+        ),
+    )
+    .unwrap();
+    let z = param(&m, "layers.0.bias_ih_l0_reverse");
+    assert!((u..2 * u).all(|j| z[j] >= 0.0 && z[j] <= 4f64.ln()));
+    let e = build(
+        "null",
+        r#"{"type": "gru", "units": 3, "bias_init": "chrono"}"#,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("chrono_t_max") && e.contains("null"), "{e}");
+    // what does not make sense is refused
+    let e = build("20", r#"{"type": "simple_rnn", "units": 3, "bias_init": "chrono"}"#)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("no gates"), "{e}");
+    let e = build("20", r#"{"type": "lstm", "units": 3, "recurrent_init": "identity"}"#)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("identity") && e.contains("simple_rnn"), "{e}");
+    // zeros, identity, and keras' forget bias 1 by default
+    let m = build(
+        "20",
+        r#"{"type": "simple_rnn", "units": 3, "bias_init": "zeros", "recurrent_init": "identity", "init": "pytorch"}"#,
+    )
+    .unwrap();
+    assert!(param(&m, "layers.0.bias_ih_l0").iter().all(|&v| v == 0.0));
+    assert_eq!(
+        param(&m, "layers.0.weight_hh_l0"),
+        ndarray::Array2::<f64>::eye(3).into_dyn()
+    );
+    let m = build("20", r#"{"type": "lstm", "units": 3}"#).unwrap();
+    let b = param(&m, "layers.0.bias_ih_l0");
+    assert!((0..12).all(|j| b[j] == if (3..6).contains(&j) { 1.0 } else { 0.0 }));
+    let m = build("20", r#"{"type": "lstm", "units": 3, "bias_init": "zeros"}"#).unwrap();
+    assert!(param(&m, "layers.0.bias_ih_l0").iter().all(|&v| v == 0.0));
 }

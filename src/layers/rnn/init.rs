@@ -13,8 +13,13 @@
 //!     the 1 in `bias_ih_l0` and leaves `bias_hh_l0` zero.
 //! - `pytorch`: every weight and bias U(−1/√U, 1/√U), as `torch.nn.RNN/LSTM/GRU`.
 //!
-//! Draw order from the layer's rng: `weight_ih`, `weight_hh`, then (pytorch) `bias_ih`,
-//! `bias_hh`.
+//! - `recurrent_init` overrides `weight_hh`: `orthogonal` (as Keras), `identity` (`simple_rnn`
+//!   only: `W_hh = I`, Le et al. 2015's IRNN), `pytorch` (U(−1/√U, 1/√U)).
+//! - `bias_init` overrides the biases: `keras` (as above), `zeros`, `chrono` (gated cells:
+//!   [`set_chrono`] with `T = chrono_t_max`, default the input length).
+//!
+//! Draw order from the layer's rng: `weight_ih`, `weight_hh` (none for identity), then the
+//! biases (pytorch: `bias_ih`, `bias_hh`; chrono: one draw per unit).
 
 use ndarray::{s, Array2, ArrayD, Axis, IxDyn};
 use rand::Rng;
@@ -22,44 +27,106 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::layers::gemm::mat_mul;
 use crate::layers::{glorot_limit, par_draws, uniform};
-use crate::spec::RnnInit;
+use crate::error::ShapeIssue;
+use crate::spec::{BiasInit, LayerSpec, RecurrentInit, RnnInit, RnnSpec};
 use crate::tensor::Float;
 
-/// The four initial parameter values `[weight_ih, weight_hh, bias_ih, bias_hh]`.
+/// The four initial parameter values `[weight_ih, weight_hh, bias_ih, bias_hh]` of a layer
+/// with options `rnn` (`init`, and `recurrent_init` / `bias_init` / `chrono_t_max` overriding
+/// it) over an input of `length` steps, or why the options do not fit the cell.
 ///
 /// # Shapes
 /// - returns `(G·U, F)`, `(G·U, U)`, `(G·U)`, `(G·U)` with `G = gates`, `U = units`,
 ///   `F = features`.
 pub fn init_params<T: Float>(
-    init: RnnInit,
+    rnn: &RnnSpec,
     gates: usize,
     is_lstm: bool,
     features: usize,
-    units: usize,
+    length: usize,
     rng: &mut ChaCha8Rng,
-) -> [ArrayD<T>; 4] {
-    let gu = gates * units;
-    match init {
-        RnnInit::Keras => {
-            let w_ih = uniform(&[gu, features], glorot_limit(features, gu), rng);
-            let w_hh = orthogonal_as::<T>(gu, units, rng).into_dyn();
-            let mut b_ih = ArrayD::zeros(IxDyn(&[gu]));
-            if is_lstm {
-                for j in units..2 * units {
-                    b_ih[j] = T::one();
-                }
-            }
-            [w_ih, w_hh, b_ih, ArrayD::zeros(IxDyn(&[gu]))]
-        }
-        RnnInit::Pytorch => {
-            let k = 1.0 / (units as f64).sqrt();
-            let w_ih = uniform(&[gu, features], k, rng);
-            let w_hh = uniform(&[gu, units], k, rng);
-            let b_ih = uniform(&[gu], k, rng);
-            let b_hh = uniform(&[gu], k, rng);
-            [w_ih, w_hh, b_ih, b_hh]
-        }
+) -> Result<[ArrayD<T>; 4], ShapeIssue> {
+    let (units, gu) = (rnn.units, gates * rnn.units);
+    let k = 1.0 / (units as f64).sqrt();
+    let recurrent = rnn.recurrent_init.unwrap_or(match rnn.init {
+        RnnInit::Keras => RecurrentInit::Orthogonal,
+        RnnInit::Pytorch => RecurrentInit::Pytorch,
+    });
+    if recurrent == RecurrentInit::Identity && gates > 1 {
+        return Err(ShapeIssue::Invalid(
+            "recurrent_init identity is for simple_rnn (IRNN); gated cells take orthogonal or \
+             pytorch"
+                .into(),
+        ));
     }
+    let t_max = match rnn.bias_init {
+        Some(BiasInit::Chrono) => {
+            if gates == 1 {
+                return Err(ShapeIssue::Invalid(
+                    "bias_init chrono sets gate biases and simple_rnn has no gates; use keras \
+                     or zeros"
+                        .into(),
+                ));
+            }
+            let t = rnn.chrono_t_max.unwrap_or(length);
+            if t < 3 {
+                return Err(ShapeIssue::Invalid(format!(
+                    "chrono_t_max must be at least 3 (biases ln U(1, T−1)), got {t}"
+                )));
+            }
+            t
+        }
+        _ => 0,
+    };
+    let w_ih = match rnn.init {
+        RnnInit::Keras => uniform(&[gu, features], glorot_limit(features, gu), rng),
+        RnnInit::Pytorch => uniform(&[gu, features], k, rng),
+    };
+    let w_hh = match recurrent {
+        RecurrentInit::Orthogonal => orthogonal_as::<T>(gu, units, rng).into_dyn(),
+        RecurrentInit::Pytorch => uniform(&[gu, units], k, rng),
+        RecurrentInit::Identity => Array2::<T>::eye(units).into_dyn(),
+    };
+    let zeros = || ArrayD::<T>::zeros(IxDyn(&[gu]));
+    let biases = match (rnn.bias_init, rnn.init) {
+        (None, RnnInit::Pytorch) => {
+            let b_ih = uniform(&[gu], k, rng);
+            (b_ih, uniform(&[gu], k, rng))
+        }
+        (None, RnnInit::Keras) | (Some(BiasInit::Keras), _) => {
+            let mut b_ih = zeros();
+            if is_lstm {
+                b_ih.slice_mut(s![units..2 * units]).fill(T::one());
+            }
+            (b_ih, zeros())
+        }
+        (Some(BiasInit::Zeros), _) => (zeros(), zeros()),
+        (Some(BiasInit::Chrono), _) => {
+            let (mut b_ih, mut b_hh) = (zeros(), zeros());
+            set_chrono(gates, &mut b_ih, &mut b_hh, t_max as f64, rng);
+            (b_ih, b_hh)
+        }
+    };
+    Ok([w_ih, w_hh, biases.0, biases.1])
+}
+
+/// A recurrent layer (or the one a `bidirectional` wraps) with `bias_init: chrono` and no
+/// `chrono_t_max` takes `T` from its input length, so it cannot be built at an unknown (null)
+/// length: that is a [`ShapeIssue::NeedsFixedLength`].
+pub fn check_unknown_length(spec: &LayerSpec) -> Result<(), ShapeIssue> {
+    let rnn = match spec {
+        LayerSpec::SimpleRnn(r) | LayerSpec::Lstm(r) | LayerSpec::Gru(r) => r,
+        LayerSpec::Bidirectional(b) => b.layer.rnn(),
+        _ => return Ok(()),
+    };
+    if rnn.bias_init == Some(BiasInit::Chrono) && rnn.chrono_t_max.is_none() {
+        return Err(ShapeIssue::NeedsFixedLength(
+            "bias_init chrono takes T from the input length, which is null here: give \
+             chrono_t_max (the longest dependency to remember, in steps)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Chrono initialisation's gate biases (Tallec & Ollivier 2018, "Can recurrent neural

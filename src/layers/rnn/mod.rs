@@ -319,13 +319,13 @@ impl<T: Float> Recurrent<T> {
         crate::layers::checked_elems("weight_ih_l0", &[gu, features])?;
         crate::layers::checked_elems("weight_hh_l0", &[gu, rnn.units])?;
         let [w_ih, w_hh, b_ih, b_hh] = init::init_params(
-            rnn.init,
+            rnn,
             g,
             cell == CellKind::Lstm,
             features,
-            rnn.units,
+            input[0],
             rng,
-        );
+        )?;
         let sfx = direction.suffix();
         let params = [
             Param::new(format!("weight_ih_l0{sfx}"), w_ih),
