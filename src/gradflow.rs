@@ -11,8 +11,8 @@
 //! **Model per variant** (cell × unidirectional/bidirectional × length × [`Init`] × seed):
 //! `conv1d 16 filters × kernel_size (default 9: the motif arrives as one event), relu →
 //! {simple_rnn | lstm | gru} 32 units (final state, or bidirectional concat of both final
-//! states) → dense 2 softmax`, Keras initialisation, with `bias_init: chrono` for
-//! [`Init::Chrono`]; or a user's own model ([`GradflowConfig::model`]). Trained in f32 with
+//! states) → dense 2 softmax`, Keras initialisation, then chrono gate biases for
+//! [`Init::Chrono`] ([`apply_chrono`]); or a user's own model ([`GradflowConfig::model`]). Trained in f32 with
 //! Adam for `steps` mini-batches of fresh records (one pass of [`crate::train::fit`],
 //! global-norm clipping at 1).
 //!
@@ -38,16 +38,18 @@ use std::path::Path;
 use std::time::Instant;
 
 use ndarray::{Array2, Array3};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::activation::Activation;
 use crate::data::{self, meme::Motif, synth, Dataset, Labels, LengthPolicy, RawData};
 use crate::error::{Error, Result};
-use crate::layers::rnn;
+use crate::layers::rnn::{self, init};
 use crate::loss::Loss;
 use crate::model::Sequential;
 use crate::spec::{
-    BiasInit, BidirectionalSpec, Conv1dSpec, DenseSpec, LayerSpec, MergeMode, ModelSpec, RecurrentSpec,
+    BidirectionalSpec, Conv1dSpec, DenseSpec, LayerSpec, MergeMode, ModelSpec, RecurrentSpec,
     RnnSpec,
 };
 use crate::tensor::{cast, Float, Mode};
@@ -119,9 +121,10 @@ impl Cell {
 pub enum Init {
     /// Keras: zero biases, LSTM forget-gate bias 1.
     Keras,
-    /// Chrono (Tallec & Ollivier 2018): the model file's `bias_init: chrono` with `T` = the
-    /// recurrent layer's input length: LSTM `b_f ~ ln U(1, T−1)`, `b_i = −b_f`; GRU
-    /// `b_z ~ ln U(1, T−1)` (docs/rnn.md). Cells without gates keep Keras init.
+    /// Chrono (Tallec & Ollivier 2018): the biases of the model file's `bias_init: chrono`
+    /// with `T` = the recurrent layer's input length: LSTM `b_f ~ ln U(1, T−1)`,
+    /// `b_i = −b_f`; GRU `b_z ~ ln U(1, T−1)` (docs/rnn.md), set by [`apply_chrono`] after
+    /// building the Keras-init model. Cells without gates keep Keras init.
     Chrono,
     /// A `--model` file's own initialisation, as written in it.
     Model,
@@ -278,17 +281,10 @@ pub fn task_motifs() -> Vec<Motif> {
 }
 
 /// The built-in model of one variant: `conv1d filters × kernel_size, relu → cell units
-/// (final state; bidirectional: both final states concatenated) → dense 2 softmax`; for
-/// [`Init::Chrono`] a gated cell gets `bias_init: chrono` (`T` = its input length).
+/// (final state; bidirectional: both final states concatenated) → dense 2 softmax`, Keras
+/// init ([`run_variant`] applies chrono's biases with [`apply_chrono`]).
 pub fn model_spec(v: Variant, filters: usize, kernel_size: usize, units: usize) -> ModelSpec {
-    let mut rec = v.cell.spec(units);
-    if v.init == Init::Chrono && v.cell.gated() {
-        match &mut rec {
-            RecurrentSpec::SimpleRnn(r) | RecurrentSpec::Lstm(r) | RecurrentSpec::Gru(r) => {
-                r.bias_init = Some(BiasInit::Chrono)
-            }
-        }
-    }
+    let rec = v.cell.spec(units);
     let rnn = if v.bidirectional {
         LayerSpec::Bidirectional(BidirectionalSpec {
             layer: rec,
@@ -370,6 +366,53 @@ pub fn task_data<T: Float>(
     };
     let labels = Labels::from_data(&raw)?;
     data::encode(&raw, &labels, LengthPolicy::default(), true)
+}
+
+/// Sets chrono gate biases (the values of `bias_init: chrono`, [`init::set_chrono`]) in every
+/// direction of layer `index` of a built `model`, with `T` = that layer's input length; the
+/// draws come from their own generator seeded by `seed`, so the other weights are those of
+/// Keras init at the same seed. False if the layer's cell has no gates.
+pub fn apply_chrono<T: Float>(model: &mut Sequential<T>, index: usize, seed: u64) -> bool {
+    let t_max = if index == 0 {
+        model.input_shape().first().copied()
+    } else {
+        model
+            .layer_shapes()
+            .get(index - 1)
+            .and_then(|s| s.first().copied())
+    }
+    .unwrap_or(0) as f64;
+    let Some(layer) = model.layers_mut().get_mut(index) else {
+        return false;
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6368_726F_6E6F);
+    let mut params = layer.params_mut();
+    let mut changed = false;
+    for sfx in ["", "_reverse"] {
+        let pos = |name: String| params.iter().position(|p| p.name == name);
+        let (Some(i), Some(h)) = (pos(format!("bias_ih_l0{sfx}")), pos(format!("bias_hh_l0{sfx}")))
+        else {
+            continue;
+        };
+        // G from weight_hh's shape (G·U, U).
+        let gates = match params
+            .iter()
+            .find(|p| p.name == format!("weight_hh_l0{sfx}"))
+            .map(|p| p.value.shape().to_vec())
+            .as_deref()
+        {
+            Some(&[gu, u]) if u > 0 => gu / u,
+            _ => continue,
+        };
+        let mut b_ih = params[i].value.clone();
+        let mut b_hh = params[h].value.clone();
+        if init::set_chrono(gates, &mut b_ih, &mut b_hh, t_max, &mut rng) {
+            params[i].value = b_ih;
+            params[h].value = b_hh;
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Batch-mean ‖∂L/∂h_t‖ per direction of the recurrent layer `index` for one batch.
@@ -610,6 +653,9 @@ pub fn run_variant(cfg: &GradflowConfig, v: Variant) -> Result<VariantResult> {
         .mapv(|a| a as f64);
 
     let mut model = Sequential::<f32>::from_spec(&spec, v.seed)?;
+    if v.init == Init::Chrono {
+        apply_chrono(&mut model, index, v.seed);
+    }
     let mut probe = Sequential::<f64>::from_spec(&spec, v.seed)?;
     copy_params(&model, &mut probe);
     let init = record_curves(&mut probe, index, &rec_x, &rec_y)?;
@@ -1090,16 +1136,28 @@ mod tests {
                 seed: 1,
             };
             let spec = model_spec(v, 4, 9, 6);
-            let LayerSpec::Bidirectional(b) = &spec.layers[1] else {
-                panic!("{spec:?}")
-            };
-            let want = cell.gated().then_some(BiasInit::Chrono);
-            assert_eq!(b.layer.rnn().bias_init, want);
-            let m = Sequential::<f64>::from_spec(&spec, 1).unwrap();
+            let mut m = Sequential::<f64>::from_spec(&spec, 1).unwrap();
+            let before: Vec<_> = m.named_params().iter().map(|p| p.1.value.clone()).collect();
+            assert_eq!(apply_chrono(&mut m, 1, 1), cell.gated());
+            let after = m.named_params();
+            for ((name, p), b) in after.iter().zip(&before) {
+                let changed = p.value != *b;
+                // both directions' bias_ih change for gated cells, nothing else is touched
+                // except bias_hh slices that were already zero
+                if name.contains("bias_ih") {
+                    assert_eq!(changed, cell.gated(), "{name}");
+                } else {
+                    assert!(!changed, "{name}");
+                }
+            }
             if cell == Cell::Lstm {
                 // forget bias ln U(1, 21): T = 30 − 9 + 1 = 22 steps after the conv
-                let p = m.named_params();
-                let b = &p.iter().find(|p| p.0 == "layers.1.bias_ih_l0").unwrap().1.value;
+                let b = &after
+                    .iter()
+                    .find(|p| p.0 == "layers.1.bias_ih_l0")
+                    .unwrap()
+                    .1
+                    .value;
                 assert!((6..12).all(|j| b[j] > 0.0 && b[j] < 21f64.ln() && b[j - 6] == -b[j]));
             }
         }

@@ -262,6 +262,7 @@ fn grad_record_steps_and_gradflow_give_the_same_per_step_numbers() {
     let spec = gradflow::model_spec(v, 4, 5, 3);
     std::fs::write(d.path().join("m.json"), spec.to_json()).unwrap();
     let mut m = Sequential::<f64>::from_spec(&spec, 3).unwrap();
+    assert!(gradflow::apply_chrono(&mut m, 1, 3));
     let named = m.named_params();
     let tensors: Vec<(String, ndarray::ArrayViewD<'_, f64>)> = named
         .iter()
@@ -509,4 +510,25 @@ fn model_files_choose_the_recurrent_initialisation() {
     assert!((0..12).all(|j| b[j] == if (3..6).contains(&j) { 1.0 } else { 0.0 }));
     let m = build("20", r#"{"type": "lstm", "units": 3, "bias_init": "zeros"}"#).unwrap();
     assert!(param(&m, "layers.0.bias_ih_l0").iter().all(|&v| v == 0.0));
+}
+
+/// Keras import: an LSTM's `unit_forget_bias` true is `bias_init` keras (the default, forget
+/// bias 1), false is `zeros`.
+#[test]
+fn keras_unit_forget_bias_maps_to_bias_init() {
+    use seqgrad::spec::{BiasInit, LayerSpec};
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keras/stacked_rnns.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let bias = |v: &serde_json::Value| {
+        let s = seqgrad::keras::spec_from_keras_json(&v.to_string(), "k").unwrap();
+        match s.layers.iter().find(|l| matches!(l, LayerSpec::Lstm(_))) {
+            Some(LayerSpec::Lstm(r)) => r.bias_init,
+            _ => panic!("no lstm in {s:?}"),
+        }
+    };
+    assert_eq!(bias(&v), None);
+    v["config"]["layers"][4]["config"]["unit_forget_bias"] = serde_json::Value::Bool(false);
+    assert_eq!(bias(&v), Some(BiasInit::Zeros));
 }

@@ -354,6 +354,14 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
+    fn spec(init: RnnInit, units: usize) -> RnnSpec {
+        RnnSpec {
+            units,
+            init,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn chrono_biases_are_log_uniform_on_1_to_t_max_minus_1() {
         // Kolmogorov–Smirnov against the CDF of ln U(1, T−1): P(b ≤ x) = (eˣ − 1) / (T − 2).
@@ -489,7 +497,8 @@ mod tests {
                 let mut rng = ChaCha8Rng::seed_from_u64(3);
                 let q = orthogonal(4 * 160, 160, &mut rng);
                 let s = orthogonal(150, 150, &mut rng);
-                let p = init_params::<f32>(RnnInit::Keras, 4, true, 70, 100, &mut rng);
+                let p = init_params::<f32>(&spec(RnnInit::Keras, 100), 4, true, 70, 10, &mut rng)
+                    .unwrap();
                 let u = uniform::<f32>(&[300, 200], 0.1, &mut rng);
                 (q, s, p, u, rng.get_word_pos())
             })
@@ -526,7 +535,8 @@ mod tests {
     #[test]
     fn keras_init_sets_lstm_forget_bias_in_bias_ih() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let [w_ih, w_hh, b_ih, b_hh] = init_params::<f64>(RnnInit::Keras, 4, true, 5, 3, &mut rng);
+        let [w_ih, w_hh, b_ih, b_hh] =
+            init_params::<f64>(&spec(RnnInit::Keras, 3), 4, true, 5, 10, &mut rng).unwrap();
         assert_eq!(w_ih.shape(), &[12, 5]);
         assert_eq!(w_hh.shape(), &[12, 3]);
         let l = glorot_limit(5, 12);
@@ -537,7 +547,8 @@ mod tests {
         );
         assert!(b_hh.iter().all(|&v| v == 0.0));
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let ps = init_params::<f64>(RnnInit::Pytorch, 3, false, 5, 4, &mut rng);
+        let ps =
+            init_params::<f64>(&spec(RnnInit::Pytorch, 4), 3, false, 5, 10, &mut rng).unwrap();
         for p in &ps {
             assert!(p.iter().all(|v| v.abs() <= 0.5));
             assert!(p.iter().any(|&v| v != 0.0));
