@@ -138,13 +138,11 @@ fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
     let Some(header) = len.checked_add(8).and_then(|end| bytes.get(8..end)) else {
         return bytes;
     };
-    // serde_json's Map is a BTreeMap (no `preserve_order`): serialising sorts every object.
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
         return bytes;
     };
-    let Ok(mut json) = serde_json::to_vec(&value) else {
-        return bytes;
-    };
+    let mut json = Vec::with_capacity(header.len());
+    write_sorted_json(&value, &mut json);
     while json.len() % 8 != 0 {
         json.push(b' ');
     }
@@ -153,6 +151,41 @@ fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&json);
     out.extend_from_slice(&bytes[8 + len..]);
     out
+}
+
+/// Compact JSON with every object's keys in sorted order, whatever map type serde_json was
+/// built with (its `preserve_order` feature, which any crate in the build can turn on, would
+/// otherwise keep the header's hash order).
+fn write_sorted_json(v: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (k, (key, val)) in entries.into_iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                write_sorted_json(&Value::String(key.clone()), out);
+                out.push(b':');
+                write_sorted_json(val, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (k, item) in items.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                write_sorted_json(item, out);
+            }
+            out.push(b']');
+        }
+        // Strings, numbers, booleans and null print the same under any map type.
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
 }
 
 /// Writes a file atomically: a temporary file in the same folder, flushed, then renamed over
@@ -483,5 +516,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("nope"));
+    }
+
+    #[test]
+    fn headers_are_written_with_sorted_keys_whatever_the_map_order() {
+        // Fails before the fix under `cargo test --lib --features serde_json/preserve_order`,
+        // where serde_json keeps insertion order.
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"z":{"shape":[2],"dtype":"F32"},"a":[{"y":1,"b":"x"}],"m":null}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write_sorted_json(&v, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":[{"b":"x","y":1}],"m":null,"z":{"dtype":"F32","shape":[2]}}"#
+        );
     }
 }

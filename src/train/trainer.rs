@@ -461,7 +461,7 @@ impl<'c, T: Float> Trainer<'c, T> {
         };
         let (loss, grad) = loss_fn.compute(logits.view(), yb.view().into_dyn())?;
         if !loss.is_finite() {
-            let where_ = locate_forward(model, &xin, Mode::Train);
+            let where_ = locate_forward(model, &xin, lens.as_deref(), Mode::Train);
             return Err(Error::Train(format!(
                 "non-finite loss ({loss}) at epoch {epoch}, step {} (global step {step}): {where_}{ckpt_note}",
                 bi + 1
