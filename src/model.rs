@@ -126,6 +126,9 @@ impl<T: Float> Sequential<T> {
                 ls,
                 &input,
                 |concrete| {
+                    if input.first() == Some(&None) {
+                        layers::rnn::init::check_unknown_length(ls)?;
+                    }
                     // Shape-keeping layers that check their input are built for any length.
                     let any = [0, concrete.last().copied().unwrap_or(0)];
                     let keep = input[0].is_none()

@@ -444,6 +444,39 @@ pub struct RnnSpec {
     /// Default `keras`.
     #[serde(default)]
     pub init: RnnInit,
+    /// The initial biases: `keras` (zeros, LSTM forget gate 1), `zeros` or `chrono` (gated
+    /// cells); default: as `init` has them. See `docs/rnn.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_init: Option<BiasInit>,
+    /// chrono's `T` (at least 3): gate biases `ln U(1, T−1)`. Default: the layer's input length;
+    /// required when that is null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chrono_t_max: Option<usize>,
+    /// The initial recurrent weights `weight_hh`: `orthogonal` (Keras), `identity`
+    /// (`simple_rnn` only, IRNN) or `pytorch` (U(−1/√units, 1/√units)); default: as `init`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurrent_init: Option<RecurrentInit>,
+}
+
+/// Initial biases of a recurrent layer (`bias_init`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BiasInit {
+    /// Zeros, and 1 on the LSTM forget gate (Keras' `unit_forget_bias`).
+    Keras,
+    Zeros,
+    /// Tallec & Ollivier 2018: LSTM `b_f ~ ln U(1, T−1)`, `b_i = −b_f`; GRU
+    /// `b_z ~ ln U(1, T−1)`; other biases zero.
+    Chrono,
+}
+
+/// Initial recurrent weights of a recurrent layer (`recurrent_init`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecurrentInit {
+    Orthogonal,
+    Identity,
+    Pytorch,
 }
 
 impl Default for RnnSpec {
@@ -453,6 +486,9 @@ impl Default for RnnSpec {
             return_sequences: false,
             activation: Activation::Tanh,
             init: RnnInit::Keras,
+            bias_init: None,
+            chrono_t_max: None,
+            recurrent_init: None,
         }
     }
 }

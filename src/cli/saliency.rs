@@ -207,7 +207,21 @@ fn run_inner(a: &Args) -> Result<()> {
     }
     s.push_str(&format!("scores: {}\n", a.out.display()));
     if let Some(dir) = &a.plot {
-        let files = crate::plot::saliency_logos_from_tsv(&a.out, dir)?;
+        let about = |id: &str| {
+            let class = ds
+                .ids
+                .iter()
+                .position(|r| r == id)
+                .and_then(|r| sal.targets.get(r))
+                .map_or("?".to_string(), |&c| {
+                    labels
+                        .positive()
+                        .or(labels.classes.get(c).map(String::as_str))
+                        .map_or_else(|| c.to_string(), str::to_string)
+                });
+            format!("target class {class}, {}", opts.method.name())
+        };
+        let files = crate::plot::saliency_logos_titled(&a.out, dir, &about)?;
         s.push_str(&format!(
             "logos: {} files in {}\n",
             files.len(),

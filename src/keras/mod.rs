@@ -846,10 +846,17 @@ fn recurrent(class: &str, o: &mut Opts<'_>) -> Result<RecurrentSpec> {
         "recurrent layers have no input dropout; add a Dropout layer",
     )?;
     o.require_zero("recurrent_dropout", "recurrent dropout is not implemented")?;
+    // LSTM's unit_forget_bias (default true) is bias_init keras; false is zeros.
+    let bias_init = if class == "LSTM" && !o.boolean("unit_forget_bias", true)? {
+        Some(crate::spec::BiasInit::Zeros)
+    } else {
+        None
+    };
     let spec = RnnSpec {
         units,
         return_sequences,
         activation,
+        bias_init,
         ..Default::default()
     };
     let cell = match class {

@@ -70,22 +70,24 @@ pub fn summary<T: Float>(
     for st in g.step_norms.iter().filter(|st| st.norms.shape()[1] > 0) {
         if !any {
             s.push_str(
-                "per-step ‖∂L/∂h_t‖ (mean over records) at the first, middle and last step:\n",
+                "per-step ‖∂L/∂h_t‖ (mean over records; t 0-based in sequence order) at the first, \
+                 middle and last step; first/last: the step farthest from the output over \
+                 the nearest, in processing order:\n",
             );
             any = true;
         }
         let len = st.norms.shape()[1];
-        let mean = st.norms.mean_axis(ndarray::Axis(0)).unwrap_or_default();
+        let mean = crate::layers::rnn::step_means(&st.norms);
         let cells: Vec<String> = [0, (len - 1) / 2, len - 1]
             .iter()
-            .map(|&t| format!("t={} {:.3e}", t + 1, mean[t]))
+            .map(|&t| format!("t={t} {:.3e}", mean[t]))
             .collect();
+        let ratio = crate::layers::rnn::first_last_ratio(&mean, st.direction == "reverse");
         s.push_str(&format!(
-            "  layers.{} {:<8} {}   (first/last {:.2e})\n",
+            "  layers.{} {:<8} {}   (first/last {ratio:.2e})\n",
             st.layer,
             st.direction,
             cells.join("  "),
-            mean[0] / mean[len - 1]
         ));
     }
     s
