@@ -21,8 +21,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::layers::gemm::mat_mul;
+use crate::layers::rnn::RnnInit;
 use crate::layers::{glorot_limit, par_draws, uniform};
-use crate::spec::RnnInit;
 use crate::tensor::Float;
 
 /// The four initial parameter values `[weight_ih, weight_hh, bias_ih, bias_hh]`.
