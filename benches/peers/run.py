@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""seqgrad against its peers (PyTorch eager, PyTorch torch.compile, Keras 3 on JAX) on issue 9's
+"""seqgrad against its peers (PyTorch eager and torch.compile, Keras 3 on JAX) on issue 9's
 workloads, measured alternately on this machine, with the machine's f32 GEMM ceiling.
 
     python benches/peers/run.py [--seqgrad target/release/seqgrad] [--threads 2] [--seconds 6]
         [--passes 3] [--workloads w1,w2,w3] [--modes train,infer]
-        [--peers pytorch,pytorch-compile,keras-jax] [--keras-style jit|fit]
+        [--peers pytorch,pytorch-compile,keras-jax,keras-fit]
         [--torch-passive] [--scaling] [--out target/peers/table.md] [--json FILE]
 
 (`benches/peers/run.sh` checks the venv, builds seqgrad and calls this.) Every measurement is
 its own process with the same thread count, batch size and time budget, printing one JSON line
 (`seqgrad bench`, `torch_bench.py`, `keras_bench.py`). For every pass, workload and mode all
 sides run one after another, and the order rotates from pass to pass (so no side always runs
-first or last); the table shows medians over passes:
+first or last). The peers: PyTorch eager and, for inference, `torch.compile` (`torch_bench.py`);
+Keras 3 on JAX with the train step and predict as one `jax.jit` over `stateless_call`
+(`keras_bench.py --style jit`) and through `compile(jit_compile=True)` + `train_on_batch` /
+`predict_on_batch` (`--style fit`). The best peer of a row is the fastest of them. The table
+shows medians over passes:
 - samples/s of every side, the best peer, and seqgrad's ratio to the best peer (higher is
   better for seqgrad);
 - peak resident memory (VmHWM) of the training runs;
@@ -49,7 +53,8 @@ PASSIVE_REASON = ("The column \"PyTorch eager, PASSIVE\" (--torch-passive) sets 
                   "a peer (best peer and ratio ignore it). It shows how much of PyTorch's figure "
                   "on a busy machine is spin-waiting threads fighting other processes.")
 PEER_NAMES = {"pytorch": "PyTorch eager", "pytorch-compile": "PyTorch torch.compile",
-              "keras-jax": "Keras 3 / JAX (jit)", "pytorch-passive": "PyTorch eager, PASSIVE"}
+              "keras-jax": "Keras 3 / JAX, jitted step", "keras-fit": "Keras 3 / JAX, jit_compile",
+              "pytorch-passive": "PyTorch eager, PASSIVE"}
 # Issue 18's targets: seqgrad / best peer.
 TARGETS = {"train": 1.5, "infer": 1.2}
 # Spell out numpy's BLAS and use its best kernel: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on
@@ -120,11 +125,10 @@ def main(argv=None):
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--workloads", default="w1,w2,w3")
     ap.add_argument("--modes", default="train,infer")
-    ap.add_argument("--peers", default="pytorch,pytorch-compile,keras-jax",
-                    help="any of pytorch, pytorch-compile (inference only), keras-jax")
-    ap.add_argument("--keras-style", choices=["jit", "fit"], default="jit",
-                    help="jit: stateless_call under jax.jit (measured faster here); "
-                         "fit: compile(jit_compile=True) + train_on_batch / predict_on_batch")
+    ap.add_argument("--peers", default="pytorch,pytorch-compile,keras-jax,keras-fit",
+                    help="any of pytorch, pytorch-compile (inference only), keras-jax "
+                         "(stateless_call under jax.jit), keras-fit (compile(jit_compile=True) "
+                         "+ train_on_batch / predict_on_batch)")
     ap.add_argument("--torch-passive", action="store_true",
                     help="add PyTorch eager with OMP_WAIT_POLICY=PASSIVE as an extra column, not "
                          "counted as a peer (not PyTorch's default; see the table)")
@@ -142,7 +146,7 @@ def main(argv=None):
     peers = [p for p in a.peers.split(",") if p]
     for p in peers:
         if p not in PEER_NAMES or p == "pytorch-passive":
-            ap.error(f"unknown peer {p!r} (pytorch, pytorch-compile, keras-jax)")
+            ap.error(f"unknown peer {p!r} (pytorch, pytorch-compile, keras-jax, keras-fit)")
     shown = peers + (["pytorch-passive"] if a.torch_passive else [])
     t = str(a.threads)
     common = ["--threads", t, "--seconds", str(a.seconds)]
@@ -168,9 +172,10 @@ def main(argv=None):
         if a.torch_passive:
             sides.append(("pytorch-passive",
                           [a.python, os.path.join(HERE, "torch_bench.py")] + base, passive_env))
-        if "keras-jax" in peers:
-            sides.append(("keras-jax", [a.python, os.path.join(HERE, "keras_bench.py")] + base
-                          + ["--style", a.keras_style], keras_env))
+        for peer, style in (("keras-jax", "jit"), ("keras-fit", "fit")):
+            if peer in peers:
+                sides.append((peer, [a.python, os.path.join(HERE, "keras_bench.py")] + base
+                              + ["--style", style], keras_env))
         return sides
 
     raw, ceilings, loads = [], [], []
