@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::tensor::Float;
 
+// The scalar kernels live in `tensor` (the `Float` trait's gates use them); re-exported here.
+pub use crate::tensor::{exp_f32, sigmoid, sigmoid_f32, tanh_f32};
+
 /// Arrays of at least this many elements get their element-wise activation in parallel.
 const PAR_MIN: usize = 1 << 17;
 /// Elements per parallel chunk (below [`PAR_MIN`], so a chunk runs the sequential loop).
@@ -126,72 +129,6 @@ impl Activation {
                 }
             }
         }
-    }
-}
-
-/// `e^x` in f32 without libm, branch-free so loops over slices vectorise (Cephes' `expf`:
-/// `x = n·ln 2 + r` with `n = round(x / ln 2)` by the 1.5·2²³ trick, `|r| ≤ ln 2 / 2`, a
-/// degree-6 polynomial for `e^r`, then `2^n` put in the exponent bits). Inputs are clamped to
-/// `[−87.3, 88.3]` (results `≈ 1.2e−38 … 2.2e38`; NaN stays NaN). Relative error ≤ 2.5e−7
-/// against the exact value over `[−87, 88]` (test `fast_f32_functions_error_bounds`).
-#[inline(always)]
-#[allow(clippy::excessive_precision)] // Cephes' constants as published
-pub fn exp_f32(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
-                                     // Comparisons are false for NaN, so NaN passes through unclamped.
-    let x = if x > 88.3 { 88.3 } else { x };
-    let x = if x < -87.3 { -87.3 } else { x };
-    let t = x * std::f32::consts::LOG2_E + MAGIC;
-    let n = t - MAGIC;
-    let ni = t.to_bits() as i32 - MAGIC.to_bits() as i32;
-    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
-    let z = r * r;
-    let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 5.000_000_1e-1;
-    let y = p * z + r + 1.0;
-    y * f32::from_bits(((ni + 127) as u32) << 23)
-}
-
-/// `σ(x) = 1 / (1 + e^{−x})` in f32 through [`exp_f32`], branch-free. Relative error ≤ 4e−7
-/// for `σ(x) ≥ 1e−30`; absolute error below 1e−38 beyond (where `σ` underflows anyway).
-#[inline(always)]
-pub fn sigmoid_f32(x: f32) -> f32 {
-    1.0 / (1.0 + exp_f32(-x))
-}
-
-/// `tanh x` in f32, branch-free: Cephes' odd polynomial for `|x| < 0.625` (no cancellation near
-/// 0), `sign(x)·(1 − 2 / (e^{2|x|} + 1))` beyond. Relative error ≤ 4e−7 everywhere (test
-/// `fast_f32_functions_error_bounds`); `±1` for `|x| > 9`, NaN stays NaN.
-#[inline(always)]
-#[allow(clippy::excessive_precision)] // Cephes' constants as published
-pub fn tanh_f32(x: f32) -> f32 {
-    let a = x.abs();
-    let z = x * x;
-    let small =
-        ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
-            - 3.333_328_2e-1)
-            * z
-            * x
-            + x;
-    let big = 1.0 - 2.0 / (exp_f32(2.0 * a) + 1.0);
-    let big = if x < 0.0 { -big } else { big };
-    if a < 0.625 {
-        small
-    } else {
-        big
-    }
-}
-
-/// Logistic sigmoid, stable for large |x|.
-#[inline]
-pub fn sigmoid<T: Float>(x: T) -> T {
-    if x >= T::zero() {
-        T::one() / (T::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::one() + e)
     }
 }
 

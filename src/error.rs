@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::tensor::fmt_shape;
-
 /// Why a single layer cannot accept an input shape (per sample, no batch axis). The model wraps
 /// it in a [`BuildError`] that adds the layer's index and type and the fix.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -88,8 +86,8 @@ pub enum Error {
     /// A run whose estimated peak memory exceeds what is available (`crate::memory`).
     #[error(
         "not enough memory: {what} needs about {} but {} is available ({origin}); {advice}",
-        crate::memory::fmt_bytes(*.needed),
-        crate::memory::fmt_bytes(*.available)
+        fmt_bytes(*.needed),
+        fmt_bytes(*.available)
     )]
     Memory {
         what: String,
@@ -123,3 +121,30 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Formats a per-sample shape the way the summary and errors print it: `(75, 320)`, `(48000)`.
+pub fn fmt_shape(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("({})", parts.join(", "))
+}
+
+/// `1.2 GiB`, `340 MiB`, `12 KiB`, `512 B`.
+pub fn fmt_bytes(n: u64) -> String {
+    let units = [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    for (name, size) in units {
+        if n >= size {
+            let v = n as f64 / size as f64;
+            return if v >= 100.0 {
+                format!("{v:.0} {name}")
+            } else {
+                format!("{v:.1} {name}")
+            };
+        }
+    }
+    format!("{n} B")
+}

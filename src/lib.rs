@@ -40,6 +40,8 @@ pub mod optim;
 pub mod plot;
 pub mod saliency;
 pub mod spec;
+pub mod system;
+pub mod targets;
 pub mod tensor;
 pub mod train;
 pub mod weights;

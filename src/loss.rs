@@ -114,7 +114,7 @@ impl Loss {
 
 impl Loss {
     /// [`Loss::compute`] with targets given as an array or as class indices (see
-    /// [`crate::batch::Targets`]): `&[usize]`, `&Vec<usize>`, `&Array1<usize>`, `&Array2<T>` …
+    /// [`crate::targets::Targets`]): `&[usize]`, `&Vec<usize>`, `&Array1<usize>`, `&Array2<T>` …
     ///
     /// # Shapes
     /// - `pred`: `(batch, …, outputs)`; `targets`: an array of that shape, or one class index
@@ -122,7 +122,7 @@ impl Loss {
     pub fn compute_targets<'a, T: Float>(
         self,
         pred: ArrayViewD<'_, T>,
-        targets: impl Into<crate::batch::Targets<'a, T>>,
+        targets: impl Into<crate::targets::Targets<'a, T>>,
     ) -> Result<(f64, ArrayD<T>)> {
         let t = targets.into().to_array(pred.shape())?;
         self.compute(pred, t.view())

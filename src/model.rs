@@ -20,11 +20,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::activation::Activation;
-use crate::batch::AsBatch;
 use crate::error::{BuildError, Error, Result, ShapeIssue};
 use crate::layers::rnn::{Direction, Recurrent};
 use crate::layers::{self, Layer, Param};
 use crate::spec::{LayerSpec, ModelSpec, RecurrentSpec};
+use crate::tensor::AsBatch;
 use crate::tensor::{check_batched, fmt_shape, l2_norm, Float, Mode};
 
 /// A sequential model.
@@ -1010,5 +1010,14 @@ impl<T: Float> Layer<T> for Sequential<T> {
 
     fn set_need_input_grad(&mut self, on: bool) {
         Sequential::set_need_input_grad(self, on)
+    }
+}
+
+impl<T: Float> crate::layers::NamedParams<T> for Sequential<T> {
+    fn named_params(&self) -> Vec<(String, &Param<T>)> {
+        Sequential::named_params(self)
+    }
+    fn named_params_mut(&mut self) -> Vec<(String, &mut Param<T>)> {
+        Sequential::named_params_mut(self)
     }
 }

@@ -20,8 +20,6 @@
 //! class names (`Conv1D`, `MaxPooling1D`, `Dense`, `ReLU` …) are accepted as aliases; a near
 //! miss (`conv2d`, `relu6`) gets the nearest valid spelling suggested.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
@@ -90,20 +88,6 @@ impl ModelSpec {
             }
         }
         ModelSpec::deserialize(&value).map_err(|e| serr(required(e)))
-    }
-
-    /// Reads a model file.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        // Keras model JSON or a `.keras` archive (issue 11): converted by `crate::keras`.
-        // Built-in files (`bundled:…`) are seqgrad's own model files.
-        if crate::bundled::get(path).is_none() {
-            if let Some(spec) = crate::keras::detect_file(path)? {
-                return Ok(spec);
-            }
-        }
-        let text = crate::bundled::read_to_string(path)?;
-        Self::from_json(&text, &path.display().to_string())
     }
 
     /// The model as pretty JSON.

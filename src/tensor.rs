@@ -8,7 +8,7 @@
 use std::fmt::{Debug, Display};
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
-use ndarray::{ArrayD, ArrayViewD, LinalgScalar, ScalarOperand};
+use ndarray::{ArrayBase, ArrayD, ArrayViewD, Data, Dimension, LinalgScalar, ScalarOperand};
 
 /// The element types a model can run in: `f32` (training speed) or `f64` (gradient checks,
 /// references).
@@ -36,10 +36,10 @@ pub trait Float:
     /// Widens to `f64`.
     fn to_f64c(self) -> f64;
     /// `σ(x)` for gates and activations: exact (libm) in f64; in f32 the branch-free
-    /// [`crate::activation::sigmoid_f32`] (relative error ≤ 4e−7), which vectorises.
+    /// [`sigmoid_f32`] (relative error ≤ 4e−7), which vectorises.
     fn gate_sigmoid(self) -> Self;
     /// `tanh x` for gates and activations: exact (libm) in f64; in f32 the branch-free
-    /// [`crate::activation::tanh_f32`] (relative error ≤ 4e−7), which vectorises.
+    /// [`tanh_f32`] (relative error ≤ 4e−7), which vectorises.
     fn gate_tanh(self) -> Self;
 }
 
@@ -55,11 +55,11 @@ impl Float for f32 {
     }
     #[inline(always)]
     fn gate_sigmoid(self) -> Self {
-        crate::activation::sigmoid_f32(self)
+        sigmoid_f32(self)
     }
     #[inline(always)]
     fn gate_tanh(self) -> Self {
-        crate::activation::tanh_f32(self)
+        tanh_f32(self)
     }
 }
 
@@ -75,7 +75,7 @@ impl Float for f64 {
     }
     #[inline]
     fn gate_sigmoid(self) -> Self {
-        crate::activation::sigmoid(self)
+        sigmoid(self)
     }
     #[inline]
     fn gate_tanh(self) -> Self {
@@ -103,11 +103,7 @@ impl Mode {
     }
 }
 
-/// Formats a per-sample shape the way the summary and errors print it: `(75, 320)`, `(48000)`.
-pub fn fmt_shape(shape: &[usize]) -> String {
-    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    format!("({})", parts.join(", "))
-}
+pub use crate::error::fmt_shape;
 
 /// L2 norm of an array, accumulated in f64.
 pub fn l2_norm<T: Float>(a: &ArrayViewD<'_, T>) -> f64 {
@@ -229,6 +225,114 @@ pub fn check_batched(
             expected: fmt_batched(per_sample),
             got: fmt_shape(shape),
         })
+    }
+}
+
+/// Anything that views as a batch: every owned array or view of any dimension, and a
+/// reference to one. [`Sequential::forward`], [`Sequential::forward_logits`],
+/// [`Sequential::backward`] and [`Sequential::backward_logits`] take it, so they are called
+/// on an `Array3`, an `ArrayView3`, an `ArrayD`, `&Array3` … alike.
+///
+/// ```
+/// use seqgrad::{dna_batch, ndarray::{s, Array3}, Mode, Sequential};
+/// # fn main() -> seqgrad::Result<()> {
+/// let mut model = Sequential::<f32>::from_file(
+///     concat!(env!("CARGO_MANIFEST_DIR"), "/models/seed.json"), 42)?;
+/// let x: Array3<f32> = dna_batch(&["ACGT".repeat(10), "TTGA".repeat(10), "GATC".repeat(10)])?;
+/// let a = model.forward(&x, Mode::Eval)?;                      // &Array3
+/// let b = model.forward(x.slice(s![0..2, .., ..]), Mode::Eval)?; // an ArrayView3
+/// let c = model.forward(x.clone().into_dyn(), Mode::Eval)?;      // an ArrayD
+/// assert_eq!(a.shape(), &[3, 2]);
+/// assert_eq!(b.shape(), &[2, 2]);
+/// assert!(a.slice(s![0..2, ..]).iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-5));
+/// assert_eq!(a, c);
+/// // backward takes any array too: ∂L/∂output of ones
+/// let dx = model.backward(ndarray::Array2::<f32>::ones((3, 2)))?;
+/// assert_eq!(dx.shape(), x.shape());
+/// # Ok(())
+/// # }
+/// ```
+pub trait AsBatch<T> {
+    fn as_batch(&self) -> ArrayViewD<'_, T>;
+}
+
+impl<T, A: AsBatch<T> + ?Sized> AsBatch<T> for &A {
+    fn as_batch(&self) -> ArrayViewD<'_, T> {
+        (**self).as_batch()
+    }
+}
+
+impl<T, S: Data<Elem = T>, D: Dimension> AsBatch<T> for ArrayBase<S, D> {
+    fn as_batch(&self) -> ArrayViewD<'_, T> {
+        self.view().into_dyn()
+    }
+}
+
+// Scalar kernels: the f32 fast paths of the `Float` gates (and of `activation`).
+
+/// `e^x` in f32 without libm, branch-free so loops over slices vectorise (Cephes' `expf`:
+/// `x = n·ln 2 + r` with `n = round(x / ln 2)` by the 1.5·2²³ trick, `|r| ≤ ln 2 / 2`, a
+/// degree-6 polynomial for `e^r`, then `2^n` put in the exponent bits). Inputs are clamped to
+/// `[−87.3, 88.3]` (results `≈ 1.2e−38 … 2.2e38`; NaN stays NaN). Relative error ≤ 2.5e−7
+/// against the exact value over `[−87, 88]` (test `fast_f32_functions_error_bounds`).
+#[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' constants as published
+pub fn exp_f32(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
+                                     // Comparisons are false for NaN, so NaN passes through unclamped.
+    let x = if x > 88.3 { 88.3 } else { x };
+    let x = if x < -87.3 { -87.3 } else { x };
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
+    let ni = t.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let z = r * r;
+    let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let y = p * z + r + 1.0;
+    y * f32::from_bits(((ni + 127) as u32) << 23)
+}
+
+/// `σ(x) = 1 / (1 + e^{−x})` in f32 through [`exp_f32`], branch-free. Relative error ≤ 4e−7
+/// for `σ(x) ≥ 1e−30`; absolute error below 1e−38 beyond (where `σ` underflows anyway).
+#[inline(always)]
+pub fn sigmoid_f32(x: f32) -> f32 {
+    1.0 / (1.0 + exp_f32(-x))
+}
+
+/// `tanh x` in f32, branch-free: Cephes' odd polynomial for `|x| < 0.625` (no cancellation near
+/// 0), `sign(x)·(1 − 2 / (e^{2|x|} + 1))` beyond. Relative error ≤ 4e−7 everywhere (test
+/// `fast_f32_functions_error_bounds`); `±1` for `|x| > 9`, NaN stays NaN.
+#[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' constants as published
+pub fn tanh_f32(x: f32) -> f32 {
+    let a = x.abs();
+    let z = x * x;
+    let small =
+        ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
+            - 3.333_328_2e-1)
+            * z
+            * x
+            + x;
+    let big = 1.0 - 2.0 / (exp_f32(2.0 * a) + 1.0);
+    let big = if x < 0.0 { -big } else { big };
+    if a < 0.625 {
+        small
+    } else {
+        big
+    }
+}
+
+/// Logistic sigmoid, stable for large |x|.
+#[inline]
+pub fn sigmoid<T: Float>(x: T) -> T {
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
     }
 }
 

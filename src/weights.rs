@@ -15,7 +15,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
 use crate::error::{Error, Result};
-use crate::model::Sequential;
+use crate::layers::NamedParams;
 use crate::tensor::{fmt_shape, Float};
 
 /// A tensor read from a file: its stored dtype (`"F32"`/`"F64"`) and its values widened to f64.
@@ -186,7 +186,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Saves every parameter of a model under its PyTorch name. The file's `__metadata__` carries
 /// `seqgrad_version`, `format: pt`, and — when a run's `config.json` sits in the same folder (a
 /// run folder written by `seqgrad train`) — `config: config.json`, the settings it was made with.
-pub fn save<T: Float>(model: &Sequential<T>, path: &Path) -> Result<()> {
+pub fn save<T: Float>(model: &impl NamedParams<T>, path: &Path) -> Result<()> {
     let named = model.named_params();
     let tensors: Vec<(String, ArrayViewD<'_, T>)> = named
         .iter()
@@ -223,14 +223,14 @@ pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
 /// Loads a state dict into a model. Every problem — missing tensors, unexpected tensors, wrong
 /// shapes (expected and actual), wrong dtype — is listed in one error; the model is unchanged
 /// unless everything fits.
-pub fn load<T: Float>(model: &mut Sequential<T>, path: &Path) -> Result<()> {
+pub fn load<T: Float>(model: &mut impl NamedParams<T>, path: &Path) -> Result<()> {
     let tensors = read_tensors(path)?;
     load_from(model, &tensors).map_err(|msg| werr(path, msg))
 }
 
 /// Loads from tensors already read (see [`load`]); errors are plain messages.
 pub fn load_from<T: Float>(
-    model: &mut Sequential<T>,
+    model: &mut impl NamedParams<T>,
     tensors: &BTreeMap<String, StoredTensor>,
 ) -> std::result::Result<(), String> {
     let mut problems = Vec::new();
@@ -343,6 +343,7 @@ pub fn dtype_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Sequential;
     use crate::spec::ModelSpec;
 
     fn model<T: Float>(seed: u64) -> Sequential<T> {

@@ -174,7 +174,7 @@ impl SplitName {
 
 pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || {
-        crate::memory::check_fits_args(&a.model, a.batch_size, crate::memory::Workload::Inference)?;
+        check_fits_args(&a.model, a.batch_size, crate::memory::Workload::Inference)?;
         match a.split {
             Some(split) => run_split(a, split),
             None => run_file(a),
@@ -475,4 +475,18 @@ fn run_split(a: &Args, split: SplitName) -> Result<()> {
     let eval = train::evaluate(&mut model, &ds, a.batch_size, labels.multi_label)?;
     write_metrics(a, &eval, &ds, &labels)?;
     crate::cli::train::print_stdout(&report(split.name(), &eval, &ds, &labels))
+}
+
+/// [`check_fits_file`] for `evaluate`/`predict`'s model options (`--run` or `--model`).
+pub fn check_fits_args(
+    m: &ModelArgs,
+    batch: usize,
+    workload: crate::memory::Workload,
+) -> crate::error::Result<()> {
+    let path = match (&m.run, &m.model) {
+        (Some(r), _) => r.join("model.json"),
+        (None, Some(p)) => p.clone(),
+        _ => return Ok(()),
+    };
+    crate::memory::check_fits_file(&path, batch, workload)
 }

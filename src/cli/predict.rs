@@ -55,7 +55,11 @@ pub struct Args {
 
 pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || {
-        crate::memory::check_fits_args(&a.model, a.batch_size, crate::memory::Workload::Inference)?;
+        crate::cli::evaluate::check_fits_args(
+            &a.model,
+            a.batch_size,
+            crate::memory::Workload::Inference,
+        )?;
         let (mut model, labels, policy) = a.model.load_for(&a.data_args)?;
         if a.rc_average {
             // a config.json that cannot be read counts as no config.json (the warning says so)

@@ -220,7 +220,7 @@ pub struct Dataset<T> {
 
 impl<T: Float> Dataset<T> {
     /// A data set from an encoded batch `x` and its targets, as an array `(records, outputs)`
-    /// or as class indices ([`crate::batch::Targets`]); ids are the row numbers `0`, `1` ….
+    /// or as class indices ([`crate::targets::Targets`]); ids are the row numbers `0`, `1` ….
     /// For the training API ([`crate::train::fit`]).
     ///
     /// ```
@@ -237,7 +237,7 @@ impl<T: Float> Dataset<T> {
     /// - `x`: `(records, length, 4)`; targets `(records, outputs)` or `(records)` indices.
     pub fn new<'a>(
         x: Array3<T>,
-        targets: impl Into<crate::batch::Targets<'a, T>>,
+        targets: impl Into<crate::targets::Targets<'a, T>>,
         outputs: usize,
     ) -> Result<Dataset<T>> {
         let n = x.shape()[0];
@@ -509,7 +509,7 @@ fn encoded_buffer<T: Float>(n: usize, len: usize) -> Result<Array3<T>> {
         origin,
         advice: "use a smaller data file (split it), or --crop to shorter sequences".into(),
     };
-    if let Some(avail) = crate::memory::available()? {
+    if let Some(avail) = crate::system::available()? {
         if bytes > avail.bytes {
             return Err(refuse(avail.bytes, avail.source));
         }

@@ -898,6 +898,23 @@ fn recurrent(class: &str, o: &mut Opts<'_>) -> Result<RecurrentSpec> {
     Ok(cell)
 }
 
+impl ModelSpec {
+    /// Reads a model file: seqgrad's JSON (also a built-in `bundled:…` file), or a Keras model
+    /// JSON or `.keras` archive, converted. It lives here, above `spec`, because it needs the
+    /// Keras reader.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        // Built-in files (`bundled:…`) are seqgrad's own model files.
+        if crate::bundled::get(path).is_none() {
+            if let Some(spec) = detect_file(path)? {
+                return Ok(spec);
+            }
+        }
+        let text = crate::bundled::read_to_string(path)?;
+        Self::from_json(&text, &path.display().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::to_snake_case;

@@ -53,6 +53,16 @@ impl<T: Float> Param<T> {
     }
 }
 
+/// Anything that holds parameters under full PyTorch names (`layers.{i}.weight` …): what a
+/// state dict is read from and written into ([`crate::weights`]). [`crate::Sequential`]
+/// implements it.
+pub trait NamedParams<T: Float> {
+    /// Parameters with their full names, in the model's order.
+    fn named_params(&self) -> Vec<(String, &Param<T>)>;
+    /// Mutable parameters with their full names, in the model's order.
+    fn named_params_mut(&mut self) -> Vec<(String, &mut Param<T>)>;
+}
+
 /// One layer of a model. Object safe: a model is a `Vec<Box<dyn Layer<T>>>`.
 pub trait Layer<T: Float>: Send + Sync {
     /// Layer type as written in the model file (`conv1d`, `bidirectional(lstm)` …).

@@ -1,5 +1,5 @@
-//! Runs that explain themselves and messages that say what is wrong (issue 10 items 1, 2, 6;
-//! issue 11's case-insensitive layer types): `config.json`, `evaluate --split`, the training-
+//! Runs that explain themselves and messages that say what is wrong (case-insensitive layer
+//! types included): `config.json`, `evaluate --split`, the training-
 //! records warning, the `--rc-average` warning, `--format`, and the one-line errors for
 //! missing layer options, near-miss spellings, one-class data, a tab-separated `.txt`, and zero
 //! epochs/batch size; bare `seqgrad` announcing and running the built-in demo.
