@@ -25,7 +25,6 @@ VmHWM of this process (imports and XLA compilation included).
 import argparse
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")

@@ -32,7 +32,9 @@ threads compete with other processes, and on a quiet machine it roughly halves P
 there to show how much of a PyTorch figure taken on a busy machine is that contention.
 
 `--scaling` adds seqgrad alone at 1 thread against `--threads` threads (alternating, medians).
-The markdown table goes to stdout and to `--out`; `--json` writes every raw measurement.
+The markdown table goes to stdout and to `--out`; `--json` writes every raw measurement, and
+`--replot` makes the table again from such a file. Ctrl-C stops measuring and prints the table
+of the passes so far.
 """
 import argparse
 import datetime
@@ -139,6 +141,9 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "peers", "table.md"),
                     help="also write the markdown table here")
     ap.add_argument("--json", help="write every raw measurement to this file")
+    ap.add_argument("--replot", metavar="RAW.json",
+                    help="measure nothing: make the table from a --json file of an earlier run "
+                         "(give the same --workloads/--modes/--peers/--threads)")
     a = ap.parse_args(argv)
 
     workloads = a.workloads.split(",")
@@ -189,6 +194,32 @@ def main(argv=None):
         print(f"pass {p + 1}/{a.passes} {w} {m:5} {side:16} {got}  (load {loads[-1]:.2f})",
               file=sys.stderr, flush=True)
 
+    if a.replot:
+        with open(a.replot) as f:
+            saved = json.load(f)
+        raw, ceilings, loads = saved["measurements"], saved["gemm_ceiling"], saved["loadavg"]
+        for k, v in saved.get("settings", {}).items():
+            setattr(a, k, v)
+        started = datetime.datetime.fromisoformat(saved.get("started", started.isoformat()))
+        report(a, peers, shown, workloads, modes, raw, ceilings, loads, started)
+        return
+    try:
+        measure_passes(a, workloads, modes, commands, env, numpy_env, t, raw, ceilings, loads,
+                       record)
+    except KeyboardInterrupt:
+        print("interrupted: the table below has the measurements made so far", file=sys.stderr)
+    loads.append(loadavg())
+    if a.json:
+        with open(a.json, "w") as f:
+            settings = {k: getattr(a, k) for k in ("threads", "seconds", "gemm_n", "torch_passive")}
+            json.dump({"started": started.isoformat(), "settings": settings, "measurements": raw,
+                       "gemm_ceiling": ceilings, "loadavg": loads}, f, indent=1)
+    report(a, peers, shown, workloads, modes, raw, ceilings, loads, started)
+
+
+def measure_passes(a, workloads, modes, commands, env, numpy_env, t, raw, ceilings, loads,
+                   record):
+    """Every pass: the GEMM ceiling, then every workload and mode with all sides, rotated."""
     for p in range(a.passes):
         if not a.no_ceiling:
             loads.append(loadavg())
@@ -212,11 +243,10 @@ def main(argv=None):
                         loads.append(loadavg())
                         record(run_json(cmd, dict(env, RAYON_NUM_THREADS=str(th))),
                                f"seqgrad@{th}", p, w, m, th)
-    loads.append(loadavg())
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"measurements": raw, "gemm_ceiling": ceilings, "loadavg": loads}, f,
-                      indent=1)
+
+
+def report(a, peers, shown, workloads, modes, raw, ceilings, loads, started):
+    """Prints the markdown tables (and writes them to `a.out`)."""
 
     def vals(side, w, m, key="samples_per_sec"):
         return [r[key] for r in raw if r["side"] == side and r["workload"] == w
@@ -229,7 +259,8 @@ def main(argv=None):
     versions = sorted({r["versions"] for r in raw if "versions" in r})
     out.append(f"Measured {started:%Y-%m-%d %H:%M} UTC on {platform.node() or 'this machine'}, "
                f"{os.cpu_count()} cores; {a.threads} threads, {a.seconds:g} s per measurement, "
-               f"median of {a.passes} passes (order rotated each pass); load average "
+               f"median of {len({r['pass'] for r in raw})} passes (order rotated each pass); "
+               f"load average "
                f"{min(loads):.2f}–{max(loads):.2f} during the run. {', '.join(versions)}.")
     out.append("")
     out.append("PyTorch runs at its defaults (OMP_WAIT_POLICY unset: its OpenMP threads "
