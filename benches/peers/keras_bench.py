@@ -25,32 +25,16 @@ VmHWM of this process (imports and XLA compilation included).
 import argparse
 import json
 import os
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
-WORKLOADS = {
-    "w1": (os.path.join(HERE, "w1.json"), 50),
-    "w2": (os.path.join(HERE, "w2.json"), 64),
-    "w3": (os.path.join(ROOT, "models", "danq.json"), 100),
-}
+from peer_common import WORKLOADS, time_steps  # noqa: E402
 
 KINDS = {
     "Conv1D": "conv1d", "MaxPooling1D": "maxpool1d", "Dense": "dense", "Flatten": "flatten",
     "Dropout": "dropout", "SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru",
     "Bidirectional": "bidirectional",
 }
-
-
-def peak_rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def build(spec):
@@ -196,29 +180,12 @@ def main(argv=None):
         out = step()
         jax.block_until_ready(out)
 
-    budget = a.seconds
-    t0 = time.perf_counter()
-    n = 0
-    while n < 2 or time.perf_counter() - t0 < budget / 10:
-        run()
-        n += 1
-    warm = time.perf_counter() - t0
-    steps = 0
-    t0 = time.perf_counter()
-    while steps < 1 or time.perf_counter() - t0 < budget:
-        run()
-        steps += 1
-    secs = time.perf_counter() - t0
+    timing = time_steps(run, batch, a.seconds)
     print(json.dumps({
         "workload": a.workload, "mode": a.mode, "batch_size": batch, "style": a.style,
-        "threads": len(os.sched_getaffinity(0)), "steps": steps,
-        "samples_per_sec": round(steps * batch / secs, 2),
-        "ms_per_step": round(1000 * secs / steps, 3),
-        "warmup_s": round(warm, 2),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "threads": len(os.sched_getaffinity(0)), **timing,
         "versions": f"keras {keras.__version__}, jax {jax.__version__}",
     }))
-
 
 if __name__ == "__main__":
     main()

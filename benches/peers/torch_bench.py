@@ -20,29 +20,12 @@ import argparse
 import json
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
-WORKLOADS = {
-    "w1": (os.path.join(HERE, "w1.json"), 50),
-    "w2": (os.path.join(HERE, "w2.json"), 64),
-    "w3": (os.path.join(ROOT, "models", "danq.json"), 100),
-}
-
-
-def peak_rss_mb():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+from peer_common import WORKLOADS, time_steps  # noqa: E402
 
 
 def main(argv=None):
@@ -105,28 +88,13 @@ def main(argv=None):
             with torch.inference_mode():
                 fwd(x)
 
-    budget = a.seconds
-    t0 = time.perf_counter()
-    n = 0
-    while n < 2 or time.perf_counter() - t0 < budget / 10:
-        step()
-        n += 1
-    steps = 0
-    t0 = time.perf_counter()
-    while steps < 1 or time.perf_counter() - t0 < budget:
-        step()
-        steps += 1
-    secs = time.perf_counter() - t0
+    timing = time_steps(step, batch, a.seconds)
     print(json.dumps({
         "workload": a.workload, "mode": a.mode, "batch_size": batch, "compile": a.compile,
-        "threads": torch.get_num_threads(), "steps": steps,
-        "samples_per_sec": round(steps * batch / secs, 2),
-        "ms_per_step": round(1000 * secs / steps, 3),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "threads": torch.get_num_threads(), **timing,
         "versions": f"torch {torch.__version__}",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     }))
-
 
 if __name__ == "__main__":
     main()
