@@ -186,7 +186,9 @@ impl Loss {
     }
 }
 
-/// Mean softmax cross-entropy over `rows` rows (lanes of the last axis) and its gradient.
+/// Mean softmax cross-entropy `Σ_k t_k (lse(z) − z_k)` over `rows` rows (lanes of the last
+/// axis) and its gradient; target rows need not sum to 1 (as PyTorch's `CrossEntropyLoss` with
+/// class probabilities).
 fn softmax_cross_entropy<T: Float>(
     z: ArrayViewD<'_, T>,
     t: ArrayViewD<'_, T>,
@@ -209,8 +211,11 @@ fn softmax_cross_entropy<T: Float>(
             .zip(tr.iter())
             .map(|(z, t)| t.to_f64c() * (lse - z.to_f64c()))
             .sum::<f64>();
+        // ∂/∂z_j of Σ_k t_k (lse − z_k) is (Σ_k t_k)·p_j − t_j: exact for soft, partial or
+        // all-zero target rows too (one-hot rows have Σ t = 1 exactly, so p_j − t_j).
+        let mass = tr.iter().fold(T::zero(), |a, &t| a + t);
         Zip::from(&mut g).and(&tr).for_each(|g, &t| {
-            *g = (T::lit((g.to_f64c() - lse).exp()) - t) * inv_b;
+            *g = (T::lit((g.to_f64c() - lse).exp()) * mass - t) * inv_b;
         });
     }
     (loss / rows as f64, grad)
@@ -291,6 +296,22 @@ mod tests {
             .sum::<f64>()
             / 6.0;
         assert!((l - by_hand).abs() < 1e-12, "{l} vs {by_hand}");
+    }
+
+    #[test]
+    fn cross_entropy_gradient_agrees_with_the_loss_when_target_rows_do_not_sum_to_one() {
+        // An all-zero row, a soft row summing to 0.6, and a one-hot row.
+        let z = array![[0.3, -1.2, 2.0], [1.5, 0.1, -0.4], [0.2, 0.9, -2.0]].into_dyn();
+        let t = array![[0.0, 0.0, 0.0], [0.3, 0.0, 0.3], [0.0, 1.0, 0.0]].into_dyn();
+        let (_, g) = Loss::CrossEntropy.compute(z.view(), t.view()).unwrap();
+        let n = numeric(Loss::CrossEntropy, &z, &t);
+        for (a, b) in g.iter().zip(n.iter()) {
+            assert!((a - b).abs() < 1e-8, "analytic {a} vs numeric {b}");
+        }
+        assert!(
+            g.index_axis(ndarray::Axis(0), 0).iter().all(|&v| v == 0.0),
+            "an all-zero row has no gradient"
+        );
     }
 
     #[test]

@@ -87,6 +87,16 @@ pub fn write_tensors_with_metadata<T: Float>(
     tensors: &[(String, ArrayViewD<'_, T>)],
     metadata: Option<std::collections::HashMap<String, String>>,
 ) -> Result<()> {
+    let bytes = serialize_tensors(tensors, metadata).map_err(|msg| werr(path, msg))?;
+    write_atomic(path, &bytes)
+}
+
+/// The bytes of a safetensors file holding `tensors` in the element type `T` (what
+/// [`write_tensors_with_metadata`] writes), with its header's keys in sorted order.
+pub fn serialize_tensors<T: Float>(
+    tensors: &[(String, ArrayViewD<'_, T>)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> std::result::Result<Vec<u8>, String> {
     let dtype = if T::DTYPE == "F64" {
         Dtype::F64
     } else {
@@ -109,16 +119,16 @@ pub fn write_tensors_with_metadata<T: Float>(
     let mut names: Vec<&str> = buffers.iter().map(|(n, _, _)| n.as_str()).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(werr(path, format!("tensor name {} given twice", w[0])));
+        return Err(format!("tensor name {} given twice", w[0]));
     }
     let mut views = Vec::with_capacity(buffers.len());
     for (name, shape, bytes) in &buffers {
         let view = TensorView::new(dtype, shape.clone(), bytes)
-            .map_err(|e| werr(path, format!("tensor {name}: {e}")))?;
+            .map_err(|e| format!("tensor {name}: {e}"))?;
         views.push((name.clone(), view));
     }
-    let bytes = safetensors::serialize(views, metadata).map_err(|e| werr(path, e.to_string()))?;
-    write_atomic(path, &canonical_header(bytes))
+    let bytes = safetensors::serialize(views, metadata).map_err(|e| e.to_string())?;
+    Ok(canonical_header(bytes))
 }
 
 /// The same safetensors file with its JSON header's keys in sorted order, so that equal
@@ -138,13 +148,11 @@ fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
     let Some(header) = len.checked_add(8).and_then(|end| bytes.get(8..end)) else {
         return bytes;
     };
-    // serde_json's Map is a BTreeMap (no `preserve_order`): serialising sorts every object.
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
         return bytes;
     };
-    let Ok(mut json) = serde_json::to_vec(&value) else {
-        return bytes;
-    };
+    let mut json = Vec::with_capacity(header.len());
+    write_sorted_json(&value, &mut json);
     while json.len() % 8 != 0 {
         json.push(b' ');
     }
@@ -153,6 +161,41 @@ fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&json);
     out.extend_from_slice(&bytes[8 + len..]);
     out
+}
+
+/// Compact JSON with every object's keys in sorted order, whatever map type serde_json was
+/// built with (its `preserve_order` feature, which any crate in the build can turn on, would
+/// otherwise keep the header's hash order).
+fn write_sorted_json(v: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (k, (key, val)) in entries.into_iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                write_sorted_json(&Value::String(key.clone()), out);
+                out.push(b':');
+                write_sorted_json(val, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (k, item) in items.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                write_sorted_json(item, out);
+            }
+            out.push(b']');
+        }
+        // Strings, numbers, booleans and null print the same under any map type.
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
 }
 
 /// Writes a file atomically: a temporary file in the same folder, flushed, then renamed over
@@ -483,5 +526,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("nope"));
+    }
+
+    #[test]
+    fn headers_are_written_with_sorted_keys_whatever_the_map_order() {
+        // Fails before the fix under `cargo test --lib --features serde_json/preserve_order`,
+        // where serde_json keeps insertion order.
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"z":{"shape":[2],"dtype":"F32"},"a":[{"y":1,"b":"x"}],"m":null}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write_sorted_json(&v, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":[{"b":"x","y":1}],"m":null,"z":{"dtype":"F32","shape":[2]}}"#
+        );
     }
 }

@@ -46,10 +46,7 @@ impl ModelArgs {
     pub fn load(&self) -> Result<(Sequential<f32>, Option<Labels>)> {
         let (model, weights, labels) = match (&self.run, &self.model, &self.weights) {
             (Some(r), _, _) => (
-                {
-                    crate::train::checkpoint::check_run_finished(r)?;
-                    r.join("model.json")
-                },
+                r.join("model.json"),
                 r.join("weights.safetensors"),
                 Some(r.join("labels.json")),
             ),
@@ -65,7 +62,11 @@ impl ModelArgs {
         };
         let labels = self.labels.clone().or(labels);
         let mut m = Sequential::<f32>::from_file(&model, 0)?;
-        crate::weights::load(&mut m, &weights)?;
+        match &self.run {
+            // an unfinished run: the best weights of its last checkpoint
+            Some(r) => crate::train::checkpoint::load_run_weights(&mut m, r)?,
+            None => crate::weights::load(&mut m, &weights)?,
+        }
         let labels = match labels {
             Some(p) => {
                 let l = Labels::load(&p)?.for_model(

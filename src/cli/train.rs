@@ -132,10 +132,15 @@ pub struct Args {
     /// in the run folder (see docs/training.md).
     #[arg(long, value_name = "N")]
     pub record_grads: Option<u64>,
-    /// Continue an interrupted run (Ctrl-C) from its checkpoint, with its saved settings
-    /// (only --threads and --progress may be given too).
+    /// Continue an interrupted, killed or crashed run from its last checkpoint, with its saved
+    /// settings (only --threads and --progress may be given too).
     #[arg(long, value_name = "RUN")]
     pub resume: Option<PathBuf>,
+    /// Write the resume checkpoint (RUN/checkpoint/) every N steps, every epoch, or never
+    /// (then only Ctrl-C writes one).
+    #[arg(long, value_name = "N|epoch|never", default_value = "epoch")]
+    #[serde(default = "epoch")]
+    pub checkpoint_every: String,
     /// Do not draw the run's pictures (RUN/plots/: training curves and, with --record-grads,
     /// gradient pictures) at the end.
     #[arg(long)]
@@ -177,9 +182,14 @@ impl Args {
             progress: "auto".into(),
             record_grads: None,
             resume: None,
+            checkpoint_every: epoch(),
             no_plots: false,
         }
     }
+}
+
+fn epoch() -> String {
+    "epoch".into()
 }
 
 /// A path as given (the empty default of `--model`/`--data` means "not given").
@@ -399,10 +409,7 @@ pub const RUN_OUTPUTS: [&str; 7] = [
 pub const RECORD_OUTPUTS: [&str; 2] = ["grads.csv", "steps.csv"];
 
 fn remove_run_outputs(out: &Path) -> Result<()> {
-    let ck = crate::train::checkpoint::dir_of(out);
-    if ck.is_dir() {
-        std::fs::remove_dir_all(&ck).map_err(|e| Error::io(&ck, e))?;
-    }
+    crate::train::checkpoint::remove(&crate::train::checkpoint::dir_of(out))?;
     for f in RUN_OUTPUTS.iter().chain(&RECORD_OUTPUTS) {
         let p = out.join(f);
         match std::fs::remove_file(&p) {
@@ -444,15 +451,14 @@ fn resumed_args(a: &Args, run: &Path) -> Result<Args> {
     }
     let ck = crate::train::checkpoint::dir_of(run);
     let p = ck.join("args.json");
-    if !p.exists() {
+    let Some(text) = crate::train::checkpoint::read_file(&ck, "args.json")? else {
         return Err(Error::Usage(format!(
-            "{} has no checkpoint to resume ({} is missing): it finished, or was not interrupted by seqgrad",
+            "{} has no checkpoint to resume ({} is missing): it finished, or was stopped before its training began",
             run.display(),
             p.display()
         )));
-    }
-    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-    let mut saved: Args = serde_json::from_str(&text)
+    };
+    let mut saved: Args = serde_json::from_slice(&text)
         .map_err(|e| Error::Usage(format!("{}: not a seqgrad resume file ({e})", p.display())))?;
     saved.out = Some(run.to_path_buf());
     saved.resume = Some(run.to_path_buf());
@@ -582,8 +588,16 @@ fn run_inner(a: &Args) -> Result<()> {
         labels.classes.join(", ")
     ))?;
     let ck = train::checkpoint::dir_of(&out);
+    let every: train::CheckpointEvery = a.checkpoint_every.parse()?;
     let flag = stop_flag()?;
     let mut trainer = train::Trainer::new(cfg, labels.multi_label);
+    let mut saved = a.clone();
+    saved.resume = None;
+    saved.out = Some(out.clone());
+    trainer.checkpoint_every(&ck, every).checkpoint_file(
+        "args.json",
+        (serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n").into_bytes(),
+    );
     if let Some(n) = a.record_grads {
         if n == 0 {
             return Err(Error::Usage("--record-grads must be at least 1".into()));
@@ -592,6 +606,7 @@ fn run_inner(a: &Args) -> Result<()> {
     }
     trainer.add_callback(train::StopOnFlag::new(flag));
     if resuming {
+        train::checkpoint::remove_stale_temps(&out);
         trainer.load_checkpoint(&mut model, &ck)?;
         let s = trainer.state();
         print_stdout(&format!(
@@ -608,13 +623,6 @@ fn run_inner(a: &Args) -> Result<()> {
         train::Outcome::Finished(h) => h,
         train::Outcome::Interrupted { epoch, step, batch } => {
             trainer.save_checkpoint(&model, &ck)?;
-            let mut saved = a.clone();
-            saved.resume = None;
-            saved.out = Some(out.clone());
-            crate::weights::write_atomic(
-                &ck.join("args.json"),
-                (serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n").as_bytes(),
-            )?;
             let per_epoch = train_set.len().div_ceil(a.batch_size);
             eprintln!(
                 "seqgrad: interrupted after step {step} (epoch {epoch}, batch {batch}/{per_epoch}); checkpoint in {}; continue with: seqgrad train --resume {}",
@@ -626,9 +634,6 @@ fn run_inner(a: &Args) -> Result<()> {
             std::process::exit(130);
         }
     };
-    if ck.is_dir() {
-        std::fs::remove_dir_all(&ck).map_err(|e| Error::io(&ck, e))?;
-    }
     print_stdout(&format!(
         "training time: {secs:.2} s ({} epochs, best epoch {}{})\n",
         history.rows.len(),
@@ -652,6 +657,8 @@ fn run_inner(a: &Args) -> Result<()> {
             metrics_json(&eval, &test_set, &labels).as_bytes(),
         )?;
     }
+    // Finished and its results written: the resume checkpoint is no longer needed.
+    train::checkpoint::remove(&ck)?;
     print_stdout(&format!("run folder: {}\n", out.display()))?;
     if !a.no_plots {
         // The pictures are a courtesy: a failure to draw them does not fail the run.

@@ -236,6 +236,11 @@ pub trait Callback<T: Float> {
     fn load_state(&mut self, _state: CallbackState<T>) -> Result<()> {
         Ok(())
     }
+    /// Called right after [`Callback::load_state`] with the model holding the checkpoint's
+    /// weights: checks the loaded state against the model (an error names what does not fit).
+    fn check_state(&mut self, _model: &Sequential<T>) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<T: Float, C: Callback<T> + ?Sized> Callback<T> for &mut C {
@@ -280,6 +285,9 @@ impl<T: Float, C: Callback<T> + ?Sized> Callback<T> for &mut C {
     fn load_state(&mut self, state: CallbackState<T>) -> Result<()> {
         (**self).load_state(state)
     }
+    fn check_state(&mut self, model: &Sequential<T>) -> Result<()> {
+        (**self).check_state(model)
+    }
 }
 
 /// The weights of the model's parameters, in model order.
@@ -301,24 +309,53 @@ pub(crate) fn restore<T: Float>(model: &mut Sequential<T>, snap: &[ArrayD<T>]) {
 /// with a path, a safetensors checkpoint written atomically at every improvement. At the end
 /// of training the best weights are put back into the model (Keras' `EarlyStopping
 /// (restore_best_weights=True)` with `ModelCheckpoint(save_best_only=True)`).
+///
+/// In a resume checkpoint the best weights are the tensors `0`, `1`, … in the model's
+/// parameter order, or — when they are the model's current weights (the checkpoint of an epoch
+/// that improved) — the flag `same_as_weights` instead of a second copy.
 pub struct BestWeights<T> {
     path: Option<PathBuf>,
     best: Option<Vec<ArrayD<T>>>,
+    /// The best weights are the model's current weights (no step since they were taken).
+    same: bool,
+    /// Loaded `same_as_weights`: the copy is taken from the model in `check_state`.
+    take_from_model: bool,
 }
 
 impl<T: Float> BestWeights<T> {
     pub fn new(path: Option<PathBuf>) -> Self {
-        BestWeights { path, best: None }
+        BestWeights {
+            path,
+            best: None,
+            same: false,
+            take_from_model: false,
+        }
     }
+
+    /// Puts the best weights (if any) into the model.
+    pub fn restore_into(&self, model: &mut Sequential<T>) {
+        if let Some(s) = &self.best {
+            restore(model, s);
+        }
+    }
+}
+
+fn best_err(msg: String) -> Error {
+    Error::Train(msg)
 }
 
 impl<T: Float> Callback<T> for BestWeights<T> {
     fn name(&self) -> String {
         "best_weights".into()
     }
+    fn on_step_end(&mut self, _ctx: &mut Context<'_, T>) -> Result<()> {
+        self.same = false;
+        Ok(())
+    }
     fn on_epoch_end(&mut self, ctx: &mut Context<'_, T>, logs: &EpochLogs) -> Result<()> {
         if logs.improved {
             self.best = Some(snapshot(ctx.model));
+            self.same = true;
             if let Some(p) = &self.path {
                 crate::weights::save(ctx.model, p)?;
             }
@@ -326,15 +363,21 @@ impl<T: Float> Callback<T> for BestWeights<T> {
         Ok(())
     }
     fn on_train_end(&mut self, ctx: &mut Context<'_, T>) -> Result<()> {
-        if let Some(s) = &self.best {
-            restore(ctx.model, s);
-        }
+        self.restore_into(ctx.model);
         Ok(())
     }
     fn save_state(&self) -> Option<CallbackState<T>> {
         let best = self.best.as_ref()?;
+        let mut json = serde_json::Map::new();
+        if self.same {
+            json.insert("same_as_weights".into(), serde_json::Value::Bool(true));
+            return Some(CallbackState {
+                json,
+                tensors: Default::default(),
+            });
+        }
         Some(CallbackState {
-            json: Default::default(),
+            json,
             tensors: best
                 .iter()
                 .enumerate()
@@ -343,15 +386,65 @@ impl<T: Float> Callback<T> for BestWeights<T> {
         })
     }
     fn load_state(&mut self, state: CallbackState<T>) -> Result<()> {
+        let same = state.json.get("same_as_weights").and_then(|v| v.as_bool()) == Some(true);
+        if same {
+            if let Some(k) = state.tensors.keys().next() {
+                return Err(best_err(format!(
+                    "tensor callback.best_weights.{k} is there although the best weights are marked same_as_weights"
+                )));
+            }
+            (self.best, self.same, self.take_from_model) = (None, true, true);
+            return Ok(());
+        }
         let mut v: Vec<(usize, ArrayD<T>)> = Vec::new();
         for (k, a) in state.tensors {
             let i = k.parse::<usize>().map_err(|_| {
-                Error::Train(format!("checkpoint: unexpected best-weights tensor {k:?}"))
+                best_err(format!(
+                    "unexpected best-weights tensor callback.best_weights.{k}"
+                ))
             })?;
             v.push((i, a));
         }
         v.sort_by_key(|(i, _)| *i);
+        if let Some(gap) = v.iter().enumerate().find(|(pos, (i, _))| pos != i) {
+            return Err(best_err(format!(
+                "tensor callback.best_weights.{} is missing (the best weights jump from index {} to {})",
+                gap.0,
+                gap.0 as i64 - 1,
+                (gap.1).0
+            )));
+        }
         self.best = (!v.is_empty()).then(|| v.into_iter().map(|(_, a)| a).collect());
+        (self.same, self.take_from_model) = (false, false);
+        Ok(())
+    }
+    fn check_state(&mut self, model: &Sequential<T>) -> Result<()> {
+        if self.take_from_model {
+            self.best = Some(snapshot(model));
+            self.take_from_model = false;
+            return Ok(());
+        }
+        let Some(best) = &self.best else {
+            return Ok(());
+        };
+        let params = model.named_params();
+        if best.len() != params.len() {
+            return Err(best_err(format!(
+                "{} best-weights tensors (callback.best_weights.0 to .{}) but the model has {} parameters",
+                best.len(),
+                best.len().saturating_sub(1),
+                params.len()
+            )));
+        }
+        for (i, (a, (name, p))) in best.iter().zip(&params).enumerate() {
+            if a.shape() != p.value.shape() {
+                return Err(best_err(format!(
+                    "tensor callback.best_weights.{i} has shape {} but parameter {name} is {}",
+                    crate::tensor::fmt_shape(a.shape()),
+                    crate::tensor::fmt_shape(p.value.shape())
+                )));
+            }
+        }
         Ok(())
     }
 }

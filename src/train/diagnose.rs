@@ -10,25 +10,35 @@ use crate::loss::Loss;
 use crate::model::Sequential;
 use crate::tensor::{Float, Mode};
 
-/// Re-runs a batch layer by layer to find the first layer whose output is not finite.
+/// Re-runs a batch (padded records with their `lengths`, as the training step ran it) and
+/// names the first layer whose output is not finite. Positions past a record's end are zero in
+/// every sequence output, so padding never counts.
 pub(crate) fn locate_forward<T: Float>(
     model: &mut Sequential<T>,
     x: &ArrayD<T>,
+    lengths: Option<&[usize]>,
     mode: Mode,
 ) -> String {
     let kinds: Vec<String> = model.spec().layers.iter().map(|l| l.kind()).collect();
-    let mut h = x.clone();
-    for (i, l) in model.layers_mut().iter_mut().enumerate() {
-        match l.forward(h.view(), mode) {
-            Ok(o) => h = o,
-            Err(e) => return format!("layer #{i} ({}) failed: {e}", kinds[i]),
+    let mut done = 0usize;
+    let mut first_bad: Option<usize> = None;
+    let result = model.forward_logits_observed_masked(x.view(), lengths, mode, &mut |i, o| {
+        done = i + 1;
+        if first_bad.is_none() && !all_finite(o) {
+            first_bad = Some(i);
         }
-        if !all_finite(&h) {
-            return format!("first non-finite output at layer #{i} ({})", kinds[i]);
+    });
+    match (first_bad, result) {
+        (Some(i), _) => format!("first non-finite output at layer #{i} ({})", kinds[i]),
+        (None, Err(e)) => match kinds.get(done) {
+            Some(k) => format!("layer #{done} ({k}) failed: {e}"),
+            None => format!("the forward pass failed: {e}"),
+        },
+        (None, Ok(_)) => {
+            "every layer output is finite; the loss itself overflowed (targets or outputs out of range?)"
+                .into()
         }
     }
-    "every layer output is finite; the loss itself overflowed (targets or outputs out of range?)"
-        .into()
 }
 
 /// Names where a gradient first became non-finite (walking back from the output), if any.
@@ -82,18 +92,16 @@ pub(crate) fn locate_eval<T: Float>(
     let mut start = 0;
     while start < n {
         let end = (start + bs).min(n);
-        let xb = model_input(
-            model,
-            data.x.slice(ndarray::s![start..end, .., ..]).to_owned(),
-        );
+        let (xb, lens) = data.batch_range(start, end);
+        let xb = model_input(model, xb);
         let yb = data
             .y
             .slice(ndarray::s![start..end, ..])
             .to_owned()
             .into_dyn();
-        let bad = match model.forward_logits(xb.view(), Mode::Eval) {
+        let bad = match model.forward_logits_masked(xb.view(), lens.as_deref(), Mode::Eval) {
             Ok(l) => loss_fn
-                .compute(l.view(), yb.view())
+                .compute_masked(l.view(), yb.view(), lens.as_deref())
                 .map_or(true, |(v, _)| !v.is_finite()),
             Err(_) => true,
         };
@@ -103,7 +111,7 @@ pub(crate) fn locate_eval<T: Float>(
                 "records {}..{} (first {id}): {}",
                 start + 1,
                 end,
-                locate_forward(model, &xb, Mode::Eval)
+                locate_forward(model, &xb, lens.as_deref(), Mode::Eval)
             );
         }
         start = end;
@@ -170,6 +178,41 @@ mod tests {
         assert_eq!(
             locate_backward(&m).unwrap(),
             "first non-finite gradient at the output of layer #2 (dense) (the loss gradient)"
+        );
+    }
+
+    #[test]
+    fn locate_forward_runs_the_batch_with_its_lengths() {
+        let spec = crate::spec::ModelSpec::from_json(
+            r#"{"input_shape": [null, 4], "layers": [
+              {"type": "conv1d", "filters": 3, "kernel_size": 3, "activation": "relu"},
+              {"type": "lstm", "units": 2},
+              {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
+            "t",
+        )
+        .unwrap();
+        let mut m = Sequential::<f64>::from_spec(&spec, 1).unwrap();
+        // Record 1 has 5 real positions; the padding after it holds NaN, which the masked
+        // forward pass never reads.
+        let mut x = crate::gradcheck::random_array(&[2, 8, 4], -1.0, 1.0, 3);
+        for t in 5..8 {
+            x[[1, t, 2]] = f64::NAN;
+        }
+        let lens = [8usize, 5];
+        assert!(m
+            .forward_logits_masked(x.view(), Some(&lens), Mode::Eval)
+            .unwrap()
+            .iter()
+            .all(|v| v.is_finite()));
+        assert_eq!(
+            locate_forward(&mut m, &x, Some(&lens), Mode::Eval),
+            "every layer output is finite; the loss itself overflowed (targets or outputs out of range?)"
+        );
+        // A NaN inside a record is found at the first layer.
+        x[[1, 2, 0]] = f64::NAN;
+        assert_eq!(
+            locate_forward(&mut m, &x, Some(&lens), Mode::Eval),
+            "first non-finite output at layer #0 (conv1d)"
         );
     }
 }

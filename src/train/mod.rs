@@ -5,7 +5,9 @@
 //! - [`callbacks`]: the hook trait ([`Callback`], [`Context`]) and the built-in callbacks
 //!   (best weights, history files, progress, early stopping, stop on a flag);
 //! - [`record`]: [`GradRecorder`], gradient/activation statistics written while training;
-//! - [`checkpoint`]: saving and loading the full loop state for an exact resume;
+//! - [`checkpoint`]: saving and loading the full loop state for an exact resume, periodically
+//!   while training;
+//! - [`durable`]: atomic, `fsync`ed checkpoint folders with a manifest;
 //! - [`history`]: the per-epoch [`History`];
 //! - [`eval`]: evaluation, prediction and metrics;
 //! - [`diagnose`]: where a non-finite loss, gradient or weight first appeared.
@@ -24,6 +26,7 @@ use crate::tensor::Float;
 pub mod callbacks;
 pub mod checkpoint;
 pub mod diagnose;
+pub mod durable;
 pub mod eval;
 pub mod history;
 pub mod record;
@@ -33,6 +36,7 @@ pub use callbacks::{
     BestWeights, Callback, CallbackState, Context, EarlyStopping, EpochLogs, HistoryWriter,
     ProgressPrinter, StopOnFlag,
 };
+pub use checkpoint::CheckpointEvery;
 pub use eval::{
     check_fit, check_input_len, compute_metrics, evaluate, predict, predict_masked, Evaluation,
 };

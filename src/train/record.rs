@@ -71,6 +71,33 @@ fn open(path: &Path, append: bool) -> Result<(BufWriter<File>, bool)> {
     Ok((BufWriter::new(f), empty))
 }
 
+/// Keeps the header and the complete rows of an earlier run's file whose step (first column)
+/// is below `step` (rows from after the checkpoint a run resumes from, and a half-written last
+/// line, go).
+fn keep_rows_before(path: &Path, step: u64) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut kept = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let whole = line.ends_with('\n');
+        let before = line
+            .split(',')
+            .next()
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|s| s < step);
+        if whole && (i == 0 || before) {
+            kept.push_str(line);
+        }
+    }
+    if kept.len() != text.len() {
+        crate::weights::write_atomic(path, kept.as_bytes())?;
+    }
+    Ok(())
+}
+
 fn stats<T: Float>(a: &ArrayD<T>) -> (f64, f64, f64) {
     let (mut ss, mut sa, mut mx) = (0.0f64, 0.0f64, 0.0f64);
     for v in a.iter() {
@@ -135,6 +162,11 @@ impl<T: Float> Callback<T> for GradRecorder<T> {
     fn on_train_begin(&mut self, ctx: &mut Context<'_, T>) -> Result<()> {
         let gp = self.dir.join("grads.csv");
         let sp = self.dir.join("steps.csv");
+        if self.append {
+            // A run killed after its checkpoint recorded steps the resumed run does again.
+            keep_rows_before(&gp, ctx.step)?;
+            keep_rows_before(&sp, ctx.step)?;
+        }
         let (mut g, g_new) = open(&gp, self.append)?;
         let (mut s, s_new) = open(&sp, self.append)?;
         if g_new {

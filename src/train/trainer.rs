@@ -35,7 +35,9 @@ use super::callbacks::{
     BestWeights, Callback, Context, EarlyStopping, EpochLogs, HistoryWriter, ProgressPrinter,
     Request,
 };
+use super::checkpoint::Checkpoints;
 use super::diagnose::{first_non_finite_param, locate_backward, locate_eval, locate_forward};
+use super::durable;
 use super::eval::{check_fit, compute_metrics, evaluate, model_input, to2};
 use super::history::History;
 use super::{Progress, TrainConfig};
@@ -77,6 +79,9 @@ pub struct TrainState<T: Float> {
     pub best_monitor: f64,
     /// True once training ended (all epochs, early stopping or a stop request).
     pub finished: bool,
+    /// A stop was requested (by early stopping or a callback) when the checkpoint this state
+    /// was loaded from was taken: training ends without another step.
+    pub(crate) stopping: bool,
     /// Partial sums of the current epoch (loss × records, gradient norms).
     pub(crate) loss_sum: f64,
     pub(crate) gn_sum: f64,
@@ -97,6 +102,7 @@ impl<T: Float> TrainState<T> {
             batch: 0,
             best_monitor: f64::INFINITY,
             finished: false,
+            stopping: false,
             loss_sum: 0.0,
             gn_sum: 0.0,
             gn_max: 0.0,
@@ -137,7 +143,9 @@ pub struct Trainer<'c, T: Float> {
     pub(crate) state: TrainState<T>,
     pub(crate) callbacks: Vec<Box<dyn Callback<T> + 'c>>,
     /// A stop or interrupt asked for by a callback, not yet acted on.
-    pending: Option<Request>,
+    pub(crate) pending: Option<Request>,
+    /// Where and how often checkpoints are written (none unless asked for).
+    pub(crate) ckpt: Checkpoints,
     /// A callback asked for this step's layer outputs.
     want_layer_outputs: bool,
     steps_per_epoch: usize,
@@ -205,6 +213,7 @@ impl<'c, T: Float> Trainer<'c, T> {
             state,
             callbacks: Vec::new(),
             pending: None,
+            ckpt: Checkpoints::default(),
             want_layer_outputs: false,
             steps_per_epoch: 0,
         }
@@ -293,6 +302,8 @@ impl<'c, T: Float> Trainer<'c, T> {
         let need_input_grad = model.need_input_grad();
         model.set_need_input_grad(false);
         let result = self.run(model, train, valid);
+        // However training ended, the last checkpoint write is complete before fit returns.
+        self.ckpt.wait();
         model.set_need_input_grad(need_input_grad);
         match result {
             Ok(o) => Ok(o),
@@ -333,9 +344,13 @@ impl<'c, T: Float> Trainer<'c, T> {
         if self.state.finished {
             return Ok(Outcome::Finished(self.state.history.clone()));
         }
+        self.first_checkpoint(model);
         self.call(model, NO_STEP, Hook::TrainBegin)?;
         let loss_fn = Loss::for_head(model.head());
-        while self.state.epoch <= self.config.epochs && self.pending.is_none() {
+        while self.state.epoch <= self.config.epochs
+            && self.pending.is_none()
+            && !self.state.stopping
+        {
             let epoch = self.state.epoch;
             let t0 = Instant::now();
             let mut rng = epoch_rng(self.config.seed, epoch);
@@ -354,10 +369,15 @@ impl<'c, T: Float> Trainer<'c, T> {
                     seen += chunk.len();
                     continue;
                 }
+                if bi == self.state.batch && bi > 0 {
+                    check_resumed_outputs(&self.state.outputs, seen, epoch)?;
+                }
                 let info = self.step(model, train, chunk, &mut rng, &loss_fn, seen, self.note())?;
                 seen += chunk.len();
                 self.state.batch = bi + 1;
                 self.call(model, info, Hook::StepEnd)?;
+                durable::fault("step", self.state.step);
+                self.periodic_checkpoint(model, false);
                 if self.pending.is_some() {
                     break;
                 }
@@ -375,9 +395,14 @@ impl<'c, T: Float> Trainer<'c, T> {
                 // Stopped mid-epoch: the partial epoch leaves no history row.
                 break;
             }
+            if self.state.batch == steps {
+                check_resumed_outputs(&self.state.outputs, n, epoch)?;
+            }
             self.end_epoch(model, train, valid, &order, &metric_names, t0)?;
+            durable::fault("epoch", epoch as u64);
             self.state.epoch += 1;
             self.state.reset_epoch();
+            self.periodic_checkpoint(model, true);
             if self.pending == Some(Request::Interrupt) {
                 let s = &self.state;
                 return Ok(Outcome::Interrupted {
@@ -461,7 +486,7 @@ impl<'c, T: Float> Trainer<'c, T> {
         };
         let (loss, grad) = loss_fn.compute(logits.view(), yb.view().into_dyn())?;
         if !loss.is_finite() {
-            let where_ = locate_forward(model, &xin, Mode::Train);
+            let where_ = locate_forward(model, &xin, lens.as_deref(), Mode::Train);
             return Err(Error::Train(format!(
                 "non-finite loss ({loss}) at epoch {epoch}, step {} (global step {step}): {where_}{ckpt_note}",
                 bi + 1
@@ -600,4 +625,16 @@ impl<'c, T: Float> Trainer<'c, T> {
         self.state.batch = steps;
         self.call(model, NO_STEP, Hook::EpochEnd(&logs))
     }
+}
+
+/// The training-mode outputs a resumed epoch carries must cover the `seen` records of the
+/// batches already done (a checkpoint from another data set or batch size does not).
+fn check_resumed_outputs<T: Float>(outputs: &[Array2<T>], seen: usize, epoch: usize) -> Result<()> {
+    let rows: usize = outputs.iter().map(|o| o.nrows()).sum();
+    if rows != seen {
+        return Err(Error::Train(format!(
+            "checkpoint: tensor epoch.outputs has {rows} rows but the batches of epoch {epoch} done before it cover {seen} records (another data set or batch size?)"
+        )));
+    }
+    Ok(())
 }

@@ -36,6 +36,7 @@ mod run_folders;
 mod saliency_gradcheck;
 mod stream_predict;
 mod train_callbacks;
+mod train_crash;
 mod train_guards;
 mod train_loop;
 mod train_metrics;

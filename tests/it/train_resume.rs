@@ -46,14 +46,26 @@ fn config() -> TrainConfig {
     c
 }
 
-#[test]
-fn library_interrupt_at_a_fixed_step_then_resume_is_bit_identical() {
+/// The data, the configuration, and the model and history of an uninterrupted run.
+fn uninterrupted() -> (
+    seqgrad::data::Dataset<f32>,
+    seqgrad::data::Dataset<f32>,
+    TrainConfig,
+    Sequential<f32>,
+    train::History,
+) {
     let (all, _) = motif_data(120, 11);
     let train_set = all.subset(&(0..90).collect::<Vec<_>>());
     let valid = all.subset(&(90..120).collect::<Vec<_>>());
     let cfg = config();
     let mut full = motif_model(2);
     let h_full = train::fit(&mut full, &train_set, Some(&valid), false, &cfg).unwrap();
+    (train_set, valid, cfg, full, h_full)
+}
+
+#[test]
+fn library_interrupt_at_a_fixed_step_then_resume_is_bit_identical() {
+    let (train_set, valid, cfg, full, h_full) = uninterrupted();
     assert!(h_full.rows.len() >= 3);
     // 6 steps per epoch: interrupt mid-epoch, at an epoch's last step, and twice in one run
     for stops in [vec![4u64], vec![12], vec![1, 9, 15]] {
@@ -102,7 +114,7 @@ const MODEL: &str = r#"{"input_shape": [40, 4], "layers": [
   {"type": "bidirectional", "layer": {"type": "gru", "units": 8}},
   {"type": "dense", "units": 2, "activation": "softmax"}]}"#;
 
-fn write_data(dir: &Path) {
+pub fn write_data(dir: &Path) {
     let (d, labels) = motif_data(400, 21);
     let mut csv = String::from("id,label,sequence\n");
     for i in 0..d.len() {
@@ -240,4 +252,259 @@ fn resume_without_a_checkpoint_is_a_one_line_error() {
         &o,
         &["required arguments were not provided: --model (or --resume RUN"],
     );
+}
+
+/// A checkpoint taken mid-epoch 2 (step 9 of 6-step epochs): optimizer moments, the epoch's
+/// outputs and the best weights (of epoch 1, not the current ones) are all in it.
+fn mid_epoch_checkpoint(dir: &Path) -> (TrainConfig, seqgrad::data::Dataset<f32>) {
+    let (all, _) = motif_data(120, 11);
+    let train_set = all.subset(&(0..90).collect::<Vec<_>>());
+    let cfg = config();
+    let mut model = motif_model(2);
+    let mut t = Trainer::<f32>::new(cfg.clone(), false);
+    t.add_callback(InterruptAt(9));
+    assert!(matches!(
+        t.fit(&mut model, &train_set, None).unwrap(),
+        Outcome::Interrupted { step: 9, .. }
+    ));
+    t.save_checkpoint(&model, dir).unwrap();
+    (cfg, train_set)
+}
+
+/// Rewrites `state.safetensors` of a checkpoint through `edit` (tensors as f64 arrays and
+/// their dtype), stored as `dtype`, and updates the manifest so the damage is not caught there.
+fn edit_state(
+    dir: &Path,
+    dtype: &str,
+    edit: impl FnOnce(&mut std::collections::BTreeMap<String, seqgrad::weights::StoredTensor>),
+) {
+    let p = dir.join("state.safetensors");
+    let mut t = seqgrad::weights::read_tensors(&p).unwrap();
+    edit(&mut t);
+    let bytes = if dtype == "F64" {
+        let v: Vec<(String, ndarray::ArrayViewD<'_, f64>)> =
+            t.iter().map(|(k, v)| (k.clone(), v.array.view())).collect();
+        seqgrad::weights::serialize_tensors::<f64>(&v, None).unwrap()
+    } else {
+        let owned: Vec<(String, ndarray::ArrayD<f32>)> = t
+            .iter()
+            .map(|(k, v)| (k.clone(), v.array.mapv(|x| x as f32)))
+            .collect();
+        let v: Vec<(String, ndarray::ArrayViewD<'_, f32>)> =
+            owned.iter().map(|(k, a)| (k.clone(), a.view())).collect();
+        seqgrad::weights::serialize_tensors::<f32>(&v, None).unwrap()
+    };
+    std::fs::write(&p, &bytes).unwrap();
+    let mp = dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mp).unwrap()).unwrap();
+    m["files"]["state.safetensors"] =
+        serde_json::json!({"bytes": bytes.len(), "crc32": crc32fast::hash(&bytes)});
+    std::fs::write(&mp, serde_json::to_string(&m).unwrap()).unwrap();
+    assert!(seqgrad::train::checkpoint::verify(dir).is_ok());
+}
+
+/// Loading the checkpoint in `dir` into a fresh model and trainer fails with one line holding
+/// every part.
+fn load_fails(dir: &Path, cfg: &TrainConfig, parts: &[&str]) {
+    let mut model = motif_model(2);
+    let mut t = Trainer::<f32>::new(cfg.clone(), false);
+    let e = t.load_checkpoint(&mut model, dir).unwrap_err().to_string();
+    assert!(!e.contains('\n'), "{e}");
+    for p in parts {
+        assert!(e.contains(p), "{p:?} not in: {e}");
+    }
+}
+
+/// Review finding: `BestWeights::load_state` took the best-weights tensors in index order
+/// whatever the gaps and shapes, so a damaged checkpoint shifted tensors onto the wrong
+/// parameters or panicked when training ended.
+#[test]
+fn best_weights_with_a_gap_or_a_wrong_shape_are_an_error_naming_the_tensor() {
+    let d = tempfile::tempdir().unwrap();
+    let ck = d.path().join("ck");
+    let (cfg, _) = mid_epoch_checkpoint(&ck);
+    let before = std::fs::read(ck.join("state.safetensors")).unwrap();
+    edit_state(&ck, "F32", |t| {
+        assert!(t.remove("callback.best_weights.1").is_some());
+    });
+    load_fails(
+        &ck,
+        &cfg,
+        &["checkpoint", "tensor callback.best_weights.1 is missing"],
+    );
+    std::fs::write(ck.join("state.safetensors"), &before).unwrap();
+    edit_state(&ck, "F32", |t| {
+        let b = t.get_mut("callback.best_weights.0").unwrap();
+        b.array = ndarray::ArrayD::zeros(vec![3, 3]);
+    });
+    load_fails(
+        &ck,
+        &cfg,
+        &["tensor callback.best_weights.0 has shape (3, 3) but parameter layers.0."],
+    );
+    std::fs::write(ck.join("state.safetensors"), &before).unwrap();
+    edit_state(&ck, "F32", |t| {
+        let last = t
+            .keys()
+            .filter_map(|k| k.strip_prefix("callback.best_weights."))
+            .filter_map(|k| k.parse::<usize>().ok())
+            .max()
+            .unwrap();
+        t.remove(&format!("callback.best_weights.{last}"));
+    });
+    load_fails(&ck, &cfg, &["best-weights tensors", "but the model has"]);
+}
+
+/// Review finding: the checkpoint's dtype was never checked, so an F64 state was cast to f32
+/// without a word.
+#[test]
+fn a_checkpoint_in_another_dtype_is_an_error_naming_the_tensor() {
+    let d = tempfile::tempdir().unwrap();
+    let ck = d.path().join("ck");
+    let (cfg, _) = mid_epoch_checkpoint(&ck);
+    edit_state(&ck, "F64", |_| {});
+    load_fails(
+        &ck,
+        &cfg,
+        &[
+            "tensor ",
+            " in state.safetensors is F64 but the model runs in F32",
+        ],
+    );
+    // a whole checkpoint written by an f64 trainer
+    let (all, _) = motif_data(40, 11);
+    let spec = seqgrad::spec::ModelSpec::from_json(
+        r#"{"input_shape": [40, 4], "layers": [{"type": "flatten"}, {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
+        "m",
+    )
+    .unwrap();
+    let mut m64 = Sequential::<f64>::from_spec(&spec, 1).unwrap();
+    let data64 = seqgrad::data::Dataset {
+        ids: all.ids.clone(),
+        x: all.x.mapv(|v| v as f64),
+        y: all.y.mapv(|v| v as f64),
+        lengths: None,
+    };
+    let mut t = Trainer::<f64>::new(quick_config(1), false);
+    t.fit(&mut m64, &data64, None).unwrap();
+    let ck64 = d.path().join("ck64");
+    t.save_checkpoint(&m64, &ck64).unwrap();
+    let mut m32 = Sequential::<f32>::from_spec(&spec, 1).unwrap();
+    let mut t32 = Trainer::<f32>::new(quick_config(1), false);
+    let e = t32
+        .load_checkpoint(&mut m32, &ck64)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("written by a model running in F64, this one runs in F32"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_other_damage_to_a_checkpoints_tensors_is_an_error_naming_the_tensor() {
+    let d = tempfile::tempdir().unwrap();
+    let ck = d.path().join("ck");
+    let (cfg, train_set) = mid_epoch_checkpoint(&ck);
+    let before = std::fs::read(ck.join("state.safetensors")).unwrap();
+    let manifest = std::fs::read(ck.join("manifest.json")).unwrap();
+    let restore = || {
+        std::fs::write(ck.join("state.safetensors"), &before).unwrap();
+        std::fs::write(ck.join("manifest.json"), &manifest).unwrap();
+    };
+    // an optimizer moment missing for one parameter
+    edit_state(&ck, "F32", |t| {
+        t.remove("optimizer.state2.layers.0.bias").unwrap();
+    });
+    load_fails(
+        &ck,
+        &cfg,
+        &["tensor optimizer.state2.layers.0.bias is missing (3 of 4 parameters have one)"],
+    );
+    restore();
+    // an optimizer moment of the wrong shape
+    edit_state(&ck, "F32", |t| {
+        t.get_mut("optimizer.state1.layers.3.bias").unwrap().array =
+            ndarray::ArrayD::zeros(vec![5]);
+    });
+    load_fails(&ck, &cfg, &["tensor optimizer.state1.layers.3.bias has shape (5) but parameter layers.3.bias is (2)"]);
+    restore();
+    // a tensor nobody wrote
+    edit_state(&ck, "F32", |t| {
+        let x = t["epoch.outputs"].clone();
+        t.insert("junk.tensor".into(), x);
+    });
+    load_fails(&ck, &cfg, &["unexpected tensor junk.tensor"]);
+    restore();
+    // the epoch's outputs with the wrong number of classes
+    edit_state(&ck, "F32", |t| {
+        t.get_mut("epoch.outputs").unwrap().array = ndarray::ArrayD::zeros(vec![48, 3]);
+    });
+    load_fails(&ck, &cfg, &["tensor epoch.outputs has shape (48, 3)"]);
+    restore();
+    // the epoch's outputs with too few rows for the batches done: caught when fit resumes
+    edit_state(&ck, "F32", |t| {
+        t.get_mut("epoch.outputs").unwrap().array = ndarray::ArrayD::zeros(vec![7, 2]);
+    });
+    let mut model = motif_model(2);
+    let mut t = Trainer::<f32>::new(cfg.clone(), false);
+    t.load_checkpoint(&mut model, &ck).unwrap();
+    let e = t.fit(&mut model, &train_set, None).unwrap_err().to_string();
+    assert!(e.contains("tensor epoch.outputs has 7 rows"), "{e}");
+    restore();
+    // callback state for a callback the trainer does not have
+    edit_state(&ck, "F32", |t| {
+        let x = t["epoch.outputs"].clone();
+        t.insert("callback.nobody.0".into(), x);
+    });
+    load_fails(
+        &ck,
+        &cfg,
+        &["tensor callback.nobody.0 belongs to no callback"],
+    );
+    restore();
+    // and undamaged it loads and finishes
+    let mut model = motif_model(2);
+    let mut t = Trainer::<f32>::new(cfg.clone(), false);
+    t.load_checkpoint(&mut model, &ck).unwrap();
+    assert_eq!(t.state().step, 9);
+    assert!(matches!(
+        t.fit(&mut model, &train_set, None).unwrap(),
+        Outcome::Finished(_)
+    ));
+}
+
+/// Checkpoints written by the loop itself (every N steps, in the background) resume
+/// bit-identically from each of them.
+#[test]
+fn periodic_checkpoints_resume_bit_identically_from_each() {
+    let (train_set, valid, cfg, full, h_full) = uninterrupted();
+    for (every, at) in [
+        (train::CheckpointEvery::Steps(4), 8u64),
+        (train::CheckpointEvery::Steps(5), 15),
+        (train::CheckpointEvery::Epoch, 12),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let ck = d.path().join("checkpoint");
+        let mut model = motif_model(2);
+        let mut t = Trainer::<f32>::new(cfg.clone(), false);
+        t.checkpoint_every(&ck, every)
+            .add_callback(InterruptAt(at + 1));
+        // interrupted one step after the checkpoint: the checkpoint is the last periodic one
+        assert!(matches!(
+            t.fit(&mut model, &train_set, Some(&valid)).unwrap(),
+            Outcome::Interrupted { .. }
+        ));
+        drop(t);
+        let mut model = motif_model(2);
+        let mut t = Trainer::<f32>::new(cfg.clone(), false);
+        t.load_checkpoint(&mut model, &ck).unwrap();
+        assert_eq!(t.state().step, at, "{every}");
+        let Outcome::Finished(h) = t.fit(&mut model, &train_set, Some(&valid)).unwrap() else {
+            panic!("not finished")
+        };
+        assert_eq!(weights(&model), weights(&full), "{every}");
+        assert_eq!(rows_without_seconds(&h), rows_without_seconds(&h_full));
+    }
 }
