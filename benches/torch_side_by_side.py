@@ -11,7 +11,9 @@ the ratio, not the absolute numbers.
     cargo build --release
     /work/venv/bin/python benches/torch_side_by_side.py --epochs 5 --threads 2
 
-Needs torch, numpy and safetensors (not needed by `cargo test`).
+PyTorch runs at its defaults, as its users run it: leave OMP_WAIT_POLICY unset (PASSIVE roughly
+halves PyTorch on a quiet machine; the output says when it is set). Needs torch, numpy and
+safetensors (`benches/peers/requirements.txt`; not needed by `cargo test`).
 """
 import argparse
 import csv
@@ -98,6 +100,9 @@ def main():
     med = lambda v: sorted(v[1:] or v)[len(v[1:] or v) // 2]
     print(f"model {os.path.relpath(a.model, ROOT)}, {n_train} training records, batch 64, "
           f"Adam, float32, {a.threads} thread(s), {a.epochs} epochs")
+    if os.environ.get("OMP_WAIT_POLICY"):
+        print(f"note: OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} is set: PyTorch is not at "
+              "its defaults")
     print(f"PyTorch {torch.__version__}: {med(tt):.3f} s/epoch  (all: {', '.join(f'{t:.2f}' for t in tt)})")
     print(f"seqgrad: {med(sg):.3f} s/epoch  (all: {', '.join(f'{t:.2f}' for t in sg)}; includes validation)")
     print(f"seqgrad / PyTorch time ratio: {med(sg) / med(tt):.2f}")

@@ -5,8 +5,8 @@
 //! `cargo bench --bench workloads [-- w1]`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use seqgrad::cli::bench::{prepare, train_step};
 use seqgrad::optim::{Optimizer, OptimizerConfig};
+use seqgrad::run::bench::{prepare, train_step};
 use seqgrad::Mode;
 
 fn bench(c: &mut Criterion) {

@@ -38,6 +38,7 @@ pub mod model;
 pub mod motifs;
 pub mod optim;
 pub mod plot;
+pub mod run;
 pub mod saliency;
 pub mod spec;
 pub mod system;
@@ -57,6 +58,10 @@ pub use batch::{dna_batch, one_hot_targets, AsBatch, Predict, Targets};
 pub use loss::Loss;
 pub use ndarray;
 pub use spec::{LayerSpec, ModelSpec};
+
+// The `Run` API: what the command line does, as a library (a run folder, training, evaluation,
+// prediction, gradients).
+pub use run::{Run, TrainOptions};
 
 /// The Rust code blocks of the README and of docs/ (keras, variable-length, saliency, training,
 /// plots), compiled and run by `cargo test --doc` (the plots block, which needs a finished run

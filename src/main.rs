@@ -101,7 +101,7 @@ fn main() -> ExitCode {
     // Test hook: the process's own peak resident set (VmHWM), which a parent cannot read
     // reliably (a vfork-spawned child's rusage inherits the parent's high-water mark).
     if let Some(path) = std::env::var_os("SEQGRAD_PEAK_RSS_FILE") {
-        if let Some(mb) = cli::bench::peak_rss_mb() {
+        if let Some(mb) = seqgrad::run::bench::peak_rss_mb() {
             let _ = std::fs::write(path, format!("{}\n", (mb * 1024.0).round() as u64));
         }
     }

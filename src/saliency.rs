@@ -75,6 +75,16 @@ pub enum Baseline {
     Uniform,
 }
 
+impl Baseline {
+    /// The name used on the command line (`--baseline zeros`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Baseline::Zeros => "zeros",
+            Baseline::Uniform => "uniform",
+        }
+    }
+}
+
 /// The quadrature rule for the integrated-gradients path integral over α ∈ [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quadrature {
@@ -82,6 +92,16 @@ pub enum Quadrature {
     Trapezoid,
     /// `steps`-point Gauss–Legendre nodes and weights on [0, 1].
     GaussLegendre,
+}
+
+impl Quadrature {
+    /// The name used on the command line (`--quadrature gauss_legendre`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Quadrature::Trapezoid => "trapezoid",
+            Quadrature::GaussLegendre => "gauss_legendre",
+        }
+    }
 }
 
 /// What to compute.

@@ -2,43 +2,30 @@
 """The PyTorch (eager) side of `seqgrad bench`: same workloads, same JSON line.
 
     python benches/peers/torch_bench.py --workload w1|w2|w3|MODEL.json [--batch-size N]
-        [--mode train|infer] [--threads N] [--seconds S]
+        [--mode train|infer] [--threads N] [--seconds S] [--compile]
 
 The model is `python/seqgrad_torch.py`'s module for the same model file (the module seqgrad's
 parity fixtures are checked against: channels-last conv1d, nn.RNN/nn.LSTM batch_first,
 bidirectional concat). Random one-hot input, random targets, float32. A training step is
 zero_grad → forward (logits) → loss (cross-entropy / BCE-with-logits) → backward → Adam
 (lr 1e-3, eps 1e-7, as seqgrad's default); an inference step is one forward pass of the whole
-model (head included) in `model.eval()` under `torch.inference_mode()`. Warm-up: at least two
-steps and 10% of the time budget. Peak RSS is VmHWM of this process (the torch import included).
+model (head included) in `model.eval()` under `torch.inference_mode()`; with `--compile` (inference
+only) the model is `torch.compile(model)` (default inductor backend, C++ codegen on CPU; its
+first calls compile, inside the warm-up). PyTorch runs at its defaults: the OpenMP wait policy
+is whatever the environment says (the peer script leaves it unset unless asked). Warm-up: at
+least two steps and 10% of the time budget. Peak RSS is VmHWM of this process (the torch import
+included).
 """
 import argparse
 import json
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
-WORKLOADS = {
-    "w1": (os.path.join(HERE, "w1.json"), 50),
-    "w2": (os.path.join(HERE, "w2.json"), 64),
-    "w3": (os.path.join(ROOT, "models", "danq.json"), 100),
-}
-
-
-def peak_rss_mb():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+from peer_common import WORKLOADS, time_steps  # noqa: E402
 
 
 def main(argv=None):
@@ -48,7 +35,10 @@ def main(argv=None):
     ap.add_argument("--mode", choices=["train", "infer"], default="train")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--compile", action="store_true", help="inference through torch.compile(model)")
     a = ap.parse_args(argv)
+    if a.compile and a.mode != "infer":
+        ap.error("--compile is measured for inference only")
 
     import torch
     torch.set_num_threads(a.threads)
@@ -86,31 +76,25 @@ def main(argv=None):
             opt.step()
     else:
         model.eval()
+        fwd = model
+        if a.compile:
+            # Without allow_rnn, Dynamo's graph break at nn.LSTM/nn.RNN fails inside the
+            # subclasses' forward (torch 2.15: "DelayGraphBreakVariable() has no type").
+            import torch._dynamo
+            torch._dynamo.config.allow_rnn = True
+            fwd = torch.compile(model)
 
         def step():
             with torch.inference_mode():
-                model(x)
+                fwd(x)
 
-    budget = a.seconds
-    t0 = time.perf_counter()
-    n = 0
-    while n < 2 or time.perf_counter() - t0 < budget / 10:
-        step()
-        n += 1
-    steps = 0
-    t0 = time.perf_counter()
-    while steps < 1 or time.perf_counter() - t0 < budget:
-        step()
-        steps += 1
-    secs = time.perf_counter() - t0
+    timing = time_steps(step, batch, a.seconds)
     print(json.dumps({
-        "workload": a.workload, "mode": a.mode, "batch_size": batch,
-        "threads": torch.get_num_threads(), "steps": steps,
-        "samples_per_sec": round(steps * batch / secs, 2),
-        "ms_per_step": round(1000 * secs / steps, 3),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "workload": a.workload, "mode": a.mode, "batch_size": batch, "compile": a.compile,
+        "threads": torch.get_num_threads(), **timing,
+        "versions": f"torch {torch.__version__}",
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     }))
-
 
 if __name__ == "__main__":
     main()

@@ -5,11 +5,13 @@
 
 use std::path::PathBuf;
 
-use crate::cli::evaluate::ModelArgs;
-use crate::cli::train::{print_stdout, with_threads, DataArgs};
-use crate::data::{self, meme, Labels, ReadOptions};
+use crate::cli::args::{DataArgs, ModelArgs};
+use crate::cli::format::print_stdout;
+use crate::data::meme;
 use crate::error::{Error, Result};
 use crate::motifs;
+use crate::run::filters::consensus;
+use crate::run::{with_threads, Run};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -37,64 +39,22 @@ pub struct Args {
     pub threads: Option<usize>,
 }
 
-/// The most likely base of every column (`N` where no base has probability above 0.5 …
-/// lower-case where the top base is below 0.5).
-fn consensus(m: &meme::Motif) -> String {
-    m.probs
-        .iter()
-        .map(|r| {
-            let (k, p) = r
-                .iter()
-                .enumerate()
-                .fold((0, f64::MIN), |a, (k, &p)| if p > a.1 { (k, p) } else { a });
-            let c = b"ACGT"[k] as char;
-            if p >= 0.5 {
-                c
-            } else if p > 0.3 {
-                c.to_ascii_lowercase()
-            } else {
-                'n'
-            }
-        })
-        .collect()
-}
-
 pub fn run(a: &Args) -> Result<()> {
     if a.min_overlap == 0 {
         return Err(Error::Usage("--min-overlap must be at least 1".into()));
     }
     let targets = a.match_file.as_ref().map(|p| meme::read(p)).transpose()?;
     with_threads(a.threads, || {
-        let (mut model, labels, policy) = a.model.load_for(&a.data_args)?;
-        let opts = ReadOptions {
-            require_labels: false,
-            ..a.data_args.read_options()
-        };
-        let raw = data::read(&a.data, &opts)?;
-        let labels = labels.unwrap_or_else(|| Labels {
-            classes: Vec::new(),
-            multi_label: false,
-            binary: false,
-        });
-        // motif sites are read from the windows of full-length records: no masked padding
-        let policy = data::LengthPolicy {
-            any_length: false,
-            ..policy
-        };
-        let lens: std::collections::BTreeSet<usize> =
-            raw.records.iter().map(|r| r.seq.len()).collect();
-        if policy.target()?.is_none() && lens.len() > 1 && model.is_variable_length() {
-            return Err(Error::Usage(format!(
-                "{}: records have lengths {}–{}; seqgrad filters reads records of one length (use --crop N to cut them to N bases)",
-                a.data.display(),
-                lens.first().copied().unwrap_or(0),
-                lens.last().copied().unwrap_or(0)
-            )));
-        }
-        let ds = data::encode::<f32>(&raw, &labels, policy, false)?;
-        let found = motifs::filter_motifs(&mut model, &ds.x, a.batch_size)?;
-        let ms: Vec<meme::Motif> = found.iter().map(|f| f.motif.clone()).collect();
-        let sites: Vec<usize> = found.iter().map(|f| f.sites).collect();
+        let mut run: Run = a.model.open()?;
+        let f = run.filters(
+            &a.data,
+            &a.data_args.options(),
+            a.batch_size,
+            targets.as_deref(),
+            a.min_overlap,
+        )?;
+        let ms: Vec<meme::Motif> = f.found.iter().map(|f| f.motif.clone()).collect();
+        let sites: Vec<usize> = f.found.iter().map(|f| f.sites).collect();
         meme::write(&a.out, &ms, Some(&sites))?;
 
         let mut rows: Vec<Vec<String>> = vec![["filter", "sites", "max_act", "bits", "consensus"]
@@ -106,58 +66,41 @@ pub fn run(a: &Args) -> Result<()> {
                 rows[0].push(h.into());
             }
         }
-        let mut matched: Vec<usize> = Vec::new();
-        for f in &found {
+        for (fm, m) in f.found.iter().zip(&f.matches) {
             let mut row = vec![
-                f.filter.to_string(),
-                f.sites.to_string(),
-                format!("{:.3}", f.max_activation),
-                format!("{:.1}", f.motif.information()),
-                if f.sites == 0 {
+                fm.filter.to_string(),
+                fm.sites.to_string(),
+                format!("{:.3}", fm.max_activation),
+                format!("{:.1}", fm.motif.information()),
+                if fm.sites == 0 {
                     "(no sites)".into()
                 } else {
-                    consensus(&f.motif)
+                    consensus(&fm.motif)
                 },
             ];
-            if let Some(t) = &targets {
-                match motifs::best_match(&f.motif.probs, t, a.min_overlap).filter(|_| f.sites > 0) {
-                    Some(m) => {
-                        if !matched.contains(&m.motif) {
-                            matched.push(m.motif);
-                        }
-                        row.push(t[m.motif].name.clone());
-                        row.push(format!("{:.3}", m.alignment.score));
-                        row.push(m.strand.to_string());
-                        row.push(m.alignment.offset.to_string());
-                    }
-                    None => row.extend(["-", "-", "-", "-"].map(String::from)),
+            match (&targets, m) {
+                (Some(t), Some(m)) => {
+                    row.push(t[m.motif].name.clone());
+                    row.push(format!("{:.3}", m.alignment.score));
+                    row.push(m.strand.to_string());
+                    row.push(m.alignment.offset.to_string());
                 }
+                (Some(_), None) => row.extend(["-", "-", "-", "-"].map(String::from)),
+                (None, _) => {}
             }
             rows.push(row);
         }
-        let w: Vec<usize> = (0..rows[0].len())
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        let mut text = String::new();
-        for r in &rows {
-            let cells: Vec<String> = r
-                .iter()
-                .enumerate()
-                .map(|(c, v)| format!("{v:<w$}", w = w[c]))
-                .collect();
-            text.push_str(cells.join("  ").trim_end());
-            text.push('\n');
-        }
+        let mut text = crate::cli::format::aligned(&rows);
         text.push_str(&format!(
             "\n{} filters over {} records written to {}",
-            found.len(),
-            ds.len(),
+            f.found.len(),
+            f.records,
             a.out.display()
         ));
         if let (Some(t), Some(p)) = (&targets, &a.match_file) {
             text.push_str(&format!(
                 "; {} distinct motifs of {} ({}) are some filter's best match",
-                matched.len(),
+                f.matched_motifs(),
                 t.len(),
                 p.display()
             ));

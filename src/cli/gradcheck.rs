@@ -22,10 +22,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::cli::grad::{build_model, read_weights};
-use crate::cli::train::{print_stdout, with_threads};
+use crate::cli::format::print_stdout;
 use crate::error::{Error, Result};
-use crate::gradcheck::{self, GradReport};
+use crate::run::gradcheck::{check, GradcheckOptions, Verdict};
+use crate::run::source::{build_model, read_weights};
+use crate::run::with_threads;
 use crate::spec::ModelSpec;
 use crate::tensor::Mode;
 
@@ -76,42 +77,20 @@ pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || run_inner(a))
 }
 
-fn verdict(r: &GradReport, name: &str, err: f64, tol: f64) -> &'static str {
-    if err >= tol || !err.is_finite() {
-        "FAIL"
-    } else if r.zero_tensors.iter().any(|z| z == name) {
-        "pass (all zero: not exercised)"
-    } else {
-        "pass"
-    }
-}
-
-fn rows(r: &GradReport, tol: f64, out: &mut Vec<[String; 4]>, failed: &mut usize) {
-    let errs = std::iter::once(("input".to_string(), r.input)).chain(r.params.iter().cloned());
-    for ((name, err), (_, checked, total)) in errs.zip(&r.checked) {
-        let v = verdict(r, &name, err, tol);
-        if v == "FAIL" {
-            *failed += 1;
-        }
-        let count = if checked == total {
-            format!("{total}")
-        } else {
-            format!("{checked} of {total}")
-        };
-        out.push([name, count, format!("{err:.2e}"), v.to_string()]);
-    }
-}
-
 fn run_inner(a: &Args) -> Result<()> {
-    if a.batch == 0 {
-        return Err(Error::Usage("--batch must be at least 1".into()));
-    }
-    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
-        return Err(Error::Usage(format!(
-            "--tolerance must be a positive number, got {}",
-            a.tolerance
-        )));
-    }
+    let opts = GradcheckOptions {
+        layers: (!a.layers.is_empty()).then(|| a.layers.clone()),
+        whole_model: !a.skip_model,
+        batch: a.batch,
+        samples: a.samples,
+        tolerance: a.tolerance,
+        mode: match a.mode {
+            ModeArg::Train => Mode::Train,
+            ModeArg::Eval => Mode::Eval,
+        },
+        seed: a.seed,
+    };
+    opts.validate()?;
     let spec = ModelSpec::from_file(&a.model)?;
     let stored = a.weights.as_ref().map(|p| read_weights(p)).transpose()?;
     let mut model = build_model::<f64>(
@@ -119,62 +98,43 @@ fn run_inner(a: &Args) -> Result<()> {
         a.seed,
         a.weights.as_deref().zip(stored.as_ref().map(|(t, _)| t)),
     )?;
-    let mode = match a.mode {
-        ModeArg::Train => Mode::Train,
-        ModeArg::Eval => Mode::Eval,
-    };
-    let samples = if a.samples == 0 {
-        usize::MAX
-    } else {
-        a.samples
-    };
-    let mut shape = vec![a.batch];
-    shape.extend_from_slice(model.input_shape());
-    let x = gradcheck::random_array(&shape, 0.0, 1.0, a.seed);
     let t0 = Instant::now();
-    let layers = (!a.layers.is_empty()).then_some(a.layers.as_slice());
-    let checks = gradcheck::check_model_layers(&mut model, &x, layers, mode, samples, a.seed)?;
-
-    let mut table: Vec<[String; 5]> = vec![[
-        "layer".into(),
-        "tensor".into(),
-        "elements checked".into(),
-        "worst rel. error".into(),
-        "verdict".into(),
-    ]];
-    let mut failed = 0;
-    let mut total = 0;
-    for c in &checks {
-        let mut r = Vec::new();
-        rows(&c.report, a.tolerance, &mut r, &mut failed);
-        total += r.len();
-        for (k, row) in r.into_iter().enumerate() {
-            let label = if k == 0 {
-                format!("{} {}", c.index, c.kind)
-            } else {
-                String::new()
-            };
-            let [n, cnt, e, v] = row;
-            table.push([label, n, cnt, e, v]);
-        }
-    }
-    if !a.skip_model {
-        let mut oshape = vec![a.batch];
-        oshape.extend_from_slice(model.output_shape());
-        let dy = gradcheck::random_array(&oshape, -1.0, 1.0, a.seed.wrapping_add(999));
-        let report = gradcheck::check_model_sampled(&mut model, &x, &dy, mode, samples, a.seed)?;
-        let mut r = Vec::new();
-        rows(&report, a.tolerance, &mut r, &mut failed);
-        total += r.len();
-        for (k, row) in r.into_iter().enumerate() {
-            let label = if k == 0 {
-                "whole model".into()
-            } else {
-                String::new()
-            };
-            let [n, cnt, e, v] = row;
-            table.push([label, n, cnt, e, v]);
-        }
+    let rows = check(&mut model, &opts)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let mut table: Vec<Vec<String>> = vec![[
+        "layer",
+        "tensor",
+        "elements checked",
+        "worst rel. error",
+        "verdict",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let mut last: Option<&Option<(usize, String)>> = None;
+    for r in &rows {
+        let label = match (&r.layer, last == Some(&r.layer)) {
+            (_, true) => String::new(),
+            (Some((i, kind)), false) => format!("{i} {kind}"),
+            (None, false) => "whole model".into(),
+        };
+        last = Some(&r.layer);
+        let count = if r.checked == r.total {
+            format!("{}", r.total)
+        } else {
+            format!("{} of {}", r.checked, r.total)
+        };
+        let verdict = match r.verdict {
+            Verdict::Fail => "FAIL",
+            Verdict::PassAllZero => "pass (all zero: not exercised)",
+            Verdict::Pass => "pass",
+        };
+        table.push(vec![
+            label,
+            r.tensor.clone(),
+            count,
+            format!("{:.2e}", r.worst_rel_err),
+            verdict.into(),
+        ]);
     }
     let w: Vec<usize> = (0..5)
         .map(|c| {
@@ -192,10 +152,9 @@ fn run_inner(a: &Args) -> Result<()> {
             .as_ref()
             .map(|w| format!("weights {}", w.display()))
             .unwrap_or_else(|| format!("seeded weights, seed {}", a.seed)),
-        match mode {
-            Mode::Train => "train",
-            Mode::Eval => "eval",
-            Mode::Infer => "infer",
+        match a.mode {
+            ModeArg::Train => "train",
+            ModeArg::Eval => "eval",
         },
         a.batch,
         if a.samples == 0 { "all".to_string() } else { a.samples.to_string() },
@@ -215,7 +174,7 @@ fn run_inner(a: &Args) -> Result<()> {
             w3 = w[3]
         ));
     }
-    let secs = t0.elapsed().as_secs_f64();
+    let (total, failed) = (rows.len(), rows.iter().filter(|r| !r.ok()).count());
     if failed == 0 {
         s.push_str(&format!("all {total} checks pass ({secs:.1} s)\n"));
         print_stdout(&s)

@@ -1,15 +1,19 @@
-//! The `seqgrad` command line. Each subcommand lives in its own file; every error a user can
-//! cause comes back as an [`Error`] that `main` prints on one line with exit code 2.
+//! The `seqgrad` command line. Each subcommand lives in its own file, which parses its
+//! arguments, calls the library ([`crate::run`] and the modules below it) and formats the
+//! result; no subcommand's file uses another's. The argument groups several subcommands share
+//! are in [`args`], the shared output helpers in [`format`]. Every error a user can cause comes
+//! back as an [`Error`](crate::error::Error) that `main` prints on one line with exit code 2.
 
 use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+pub mod args;
 pub mod bench;
-pub mod config;
 pub mod convert;
 pub mod evaluate;
 pub mod filters;
+pub mod format;
 pub mod grad;
 pub mod gradcheck;
 pub mod gradflow;
@@ -19,6 +23,9 @@ pub mod saliency;
 pub mod summary;
 pub mod synth;
 pub mod train;
+
+/// The run folder's `config.json` (moved to the library; kept here for its old path).
+pub use crate::run::config;
 
 /// Hand-written neural networks over DNA sequences, with exact gradients.
 #[derive(Debug, Parser)]
@@ -81,7 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Plot(a)) => plot::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         // The main job: train the bundled splice model on the bundled splice data.
-        None => train::run(&train::Args::main_job()),
+        None => train::run_options(&crate::run::TrainOptions::main_job()),
     }
 }
 

@@ -13,12 +13,14 @@
 
 use std::path::PathBuf;
 
-use crate::cli::grad::{
-    build_model, load_records, read_weights, resolve_target, RecordArgs, Source,
-};
-use crate::cli::train::{print_stdout, with_threads, DataArgs};
+use crate::cli::args::{DataArgs, RecordArgs};
+use crate::cli::format::print_stdout;
 use crate::data::Labels;
 use crate::error::{Error, Result};
+use crate::run::grad::class_name;
+use crate::run::saliency::of_records;
+use crate::run::source::{build_model, class_target, load_records, read_weights, Source};
+use crate::run::with_threads;
 use crate::saliency::{self, Baseline, Method, Options, Quadrature};
 use crate::spec::ModelSpec;
 
@@ -114,6 +116,29 @@ pub fn run(a: &Args) -> Result<()> {
     with_threads(a.threads, || run_inner(a))
 }
 
+fn options(a: &Args) -> Options {
+    Options {
+        method: match a.method {
+            MethodArg::Grad => Method::Grad,
+            MethodArg::GradXInput => Method::GradXInput,
+            MethodArg::IntegratedGradients => Method::IntegratedGradients,
+            MethodArg::Ism => Method::Ism,
+        },
+        baseline: match a.baseline {
+            BaselineArg::Zeros => Baseline::Zeros,
+            BaselineArg::Uniform => Baseline::Uniform,
+        },
+        steps: a.steps,
+        quadrature: match a.quadrature {
+            QuadratureArg::Trapezoid => Quadrature::Trapezoid,
+            QuadratureArg::GaussLegendre => Quadrature::GaussLegendre,
+        },
+        tolerance: saliency::DEFAULT_TOLERANCE,
+        max_steps: a.max_steps,
+        batch_size: a.batch_size,
+    }
+}
+
 fn run_inner(a: &Args) -> Result<()> {
     if a.run.is_none() && a.model.is_none() {
         return Err(Error::Usage(
@@ -134,131 +159,69 @@ fn run_inner(a: &Args) -> Result<()> {
     let (tensors, dtype) = read_weights(&wpath)?;
     let mut model = build_model::<f64>(&spec, 0, Some((&wpath, &tensors)))?;
     let labels = src.labels.as_deref().map(Labels::load).transpose()?;
-    let outputs = match model.output_shape() {
-        [k] => *k,
-        other => {
-            return Err(Error::Usage(format!(
-                "saliency needs a model with a flat output (classes), but {} outputs {}",
-                src.model.display(),
-                crate::tensor::fmt_shape(other)
-            )))
-        }
-    };
-    if let Some(t) = a.data_args.policy()?.target()? {
-        crate::train::check_input_len(&model, t)?;
-    }
-    let target = a
-        .target
-        .as_deref()
-        .map(|t| resolve_target(t, labels.as_ref(), outputs))
-        .transpose()?;
+    let data = a.data_args.options();
+    let (_, target) = class_target(
+        &model,
+        &src.model,
+        "saliency",
+        &data,
+        labels.as_ref(),
+        a.target.as_deref(),
+    )?;
     let (ds, labels) = load_records::<f64>(
         &a.data,
-        &a.data_args,
-        &a.pick,
+        &data,
+        &a.pick.pick(),
         None,
         labels.as_ref(),
         &model,
         false,
     )?;
     crate::train::check_fit(&model, ds.seq_len(), labels.outputs())?;
-    // records of mixed lengths (a model of any length) are each run at their own length
-    let records: Vec<ndarray::ArrayView3<'_, f64>> = match &ds.lengths {
-        Some(l) => l
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| ds.x.slice(ndarray::s![i..i + 1, ..n, ..]))
-            .collect(),
-        None => vec![ds.x.view()],
-    };
-    let targets = match target {
-        Some(c) => vec![c; ds.len()],
-        None => {
-            let mut t = Vec::with_capacity(ds.len());
-            for x in &records {
-                t.extend(saliency::predicted(&mut model, x.view(), a.batch_size)?);
-            }
-            t
-        }
-    };
-    let opts = Options {
-        method: match a.method {
-            MethodArg::Grad => Method::Grad,
-            MethodArg::GradXInput => Method::GradXInput,
-            MethodArg::IntegratedGradients => Method::IntegratedGradients,
-            MethodArg::Ism => Method::Ism,
-        },
-        baseline: match a.baseline {
-            BaselineArg::Zeros => Baseline::Zeros,
-            BaselineArg::Uniform => Baseline::Uniform,
-        },
-        steps: a.steps,
-        quadrature: match a.quadrature {
-            QuadratureArg::Trapezoid => Quadrature::Trapezoid,
-            QuadratureArg::GaussLegendre => Quadrature::GaussLegendre,
-        },
-        tolerance: saliency::DEFAULT_TOLERANCE,
-        max_steps: a.max_steps,
-        batch_size: a.batch_size,
-    };
-    let sal = if records.len() == 1 {
-        saliency::saliency(&mut model, ds.x.view(), &targets, &opts)?
-    } else {
-        let mut parts = Vec::with_capacity(records.len());
-        for (i, x) in records.iter().enumerate() {
-            parts.push(saliency::saliency(
-                &mut model,
-                x.view(),
-                &targets[i..i + 1],
-                &opts,
-            )?);
-        }
-        saliency::Saliency::join(&parts, ds.seq_len())
-    };
+    let opts = options(a);
+    let sal = of_records(&mut model, &ds, target, &opts)?.saliency;
     crate::weights::write_atomic(
         &a.out,
         saliency::to_tsv_lengths(&ds.ids, &sal.scores, ds.lengths.as_deref()).as_bytes(),
     )?;
     let target_text = match target {
-        Some(c) => format!(
-            "class {}",
-            labels
-                .positive()
-                .or(labels.classes.get(c).map(String::as_str))
-                .unwrap_or("?")
-        ),
+        Some(c) => format!("class {}", class_name(&labels, c)),
         None => "each record's predicted class".into(),
     };
+    let lengths = match ds.lengths.as_deref() {
+        Some(l) => match (l.iter().min(), l.iter().max()) {
+            (Some(lo), Some(hi)) if lo != hi => format!("{lo}–{hi}"),
+            _ => ds.seq_len().to_string(),
+        },
+        None => ds.seq_len().to_string(),
+    };
     let mut s = format!(
-        "{}: {} records × {} bp of {}, logit of {target_text}, model {} ({dtype} weights, run in F64)\n",
+        "{}: {} records × {lengths} bp of {}, logit of {target_text}, model {} ({dtype} weights, run in F64)\n",
         opts.method.name(),
         ds.len(),
-        match ds.lengths.as_deref() {
-            Some(l) => {
-                let (lo, hi) = (l.iter().min(), l.iter().max());
-                match (lo, hi) {
-                    (Some(lo), Some(hi)) if lo != hi => format!("{lo}–{hi}"),
-                    _ => ds.seq_len().to_string(),
-                }
-            }
-            None => ds.seq_len().to_string(),
-        },
         a.data.display(),
         wpath.display()
     );
     if let Some(err) = sal.completeness_error() {
-        let worst = err.iter().cloned().fold(0.0, f64::max);
-        let mean = err.iter().sum::<f64>() / err.len().max(1) as f64;
-        let refined = sal.steps_used.iter().filter(|&&k| k > opts.steps).count();
-        let most = sal.steps_used.iter().copied().max().unwrap_or(opts.steps);
-        s.push_str(&format!(
-            "completeness |Σ scores − (f(x) − f(baseline))| / |f(x) − f(baseline)|: worst {worst:.2e}, mean {mean:.2e} ({:?} rule, {} steps, {refined} records refined up to {most} steps; {:?} baseline)\n",
-            opts.quadrature, opts.steps, opts.baseline
-        ));
+        s.push_str(&completeness_line(&err, &sal.steps_used, &opts));
     }
     s.push_str(&format!("scores: {}\n", a.out.display()));
     if let Some(dir) = &a.plot {
-        let files = crate::plot::saliency_logos_from_tsv(&a.out, dir)?;
+        let about = |id: &str| {
+            let class = ds
+                .ids
+                .iter()
+                .position(|r| r == id)
+                .and_then(|r| sal.targets.get(r))
+                .map_or("?".to_string(), |&c| {
+                    labels
+                        .positive()
+                        .or(labels.classes.get(c).map(String::as_str))
+                        .map_or_else(|| c.to_string(), str::to_string)
+                });
+            format!("target class {class}, {}", opts.method.name())
+        };
+        let files = crate::plot::saliency_logos_titled(&a.out, dir, &about)?;
         s.push_str(&format!(
             "logos: {} files in {}\n",
             files.len(),
@@ -266,4 +229,18 @@ fn run_inner(a: &Args) -> Result<()> {
         ));
     }
     print_stdout(&s)
+}
+
+/// The completeness errors' summary, with the options in command-line spelling.
+pub fn completeness_line(err: &[f64], steps_used: &[usize], opts: &Options) -> String {
+    let worst = err.iter().cloned().fold(0.0, f64::max);
+    let mean = err.iter().sum::<f64>() / err.len().max(1) as f64;
+    let refined = steps_used.iter().filter(|&&k| k > opts.steps).count();
+    let most = steps_used.iter().copied().max().unwrap_or(opts.steps);
+    format!(
+        "completeness |Σ scores − (f(x) − f(baseline))| / |f(x) − f(baseline)|: worst {worst:.2e}, mean {mean:.2e} (--quadrature {} --steps {}: {refined} records refined up to {most} steps; --baseline {})\n",
+        opts.quadrature.name(),
+        opts.steps,
+        opts.baseline.name()
+    )
 }

@@ -67,5 +67,5 @@ pub fn run(args: &Args) -> Result<()> {
             a.source
         ));
     }
-    crate::cli::train::print_stdout(&out)
+    crate::cli::format::print_stdout(&out)
 }

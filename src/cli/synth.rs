@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::train::bundled;
+use crate::cli::args::bundled;
 use crate::data::{meme, synth};
 use crate::error::Result;
 

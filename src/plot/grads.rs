@@ -41,6 +41,7 @@ pub(crate) fn read_grads(path: &Path) -> Result<Grads> {
         t.col("statistic")?,
         t.col("value")?,
     );
+    let kinds = layer_kinds(path);
     let mut g = Grads {
         run: run_name(path),
         layers: Vec::new(),
@@ -52,7 +53,7 @@ pub(crate) fn read_grads(path: &Path) -> Result<Grads> {
     for (line, f) in &t.rows {
         let step = t.int(*line, f, cs)? as f64;
         let value = t.num(*line, f, cv)?;
-        let (layer, tensor, stat) = (f[cl].clone(), f[ct].clone(), f[cst].clone());
+        let (layer, tensor, stat) = (with_kind(&f[cl], &kinds), f[ct].clone(), f[cst].clone());
         if stat.is_empty() {
             return Err(t.err(*line, "empty statistic name"));
         }
@@ -97,6 +98,48 @@ pub(crate) fn run_name(path: &Path) -> String {
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// The layer kinds (`conv1d`, `bidirectional(lstm)` …, as `seqgrad summary` names them) of the
+/// run whose file is `path`, from its `model.json`; empty if there is none (or it does not
+/// parse): the pictures then name layers by index alone.
+pub(crate) fn layer_kinds(path: &Path) -> Vec<String> {
+    let Some(json) = path
+        .parent()
+        .and_then(|d| std::fs::read_to_string(d.join("model.json")).ok())
+    else {
+        return Vec::new();
+    };
+    crate::spec::ModelSpec::from_json(&json, "model.json")
+        .map(|m| m.layers.iter().map(|l| l.kind()).collect())
+        .unwrap_or_default()
+}
+
+/// A bare layer index `3` with its kind: `3 bidirectional(lstm)`; anything else unchanged.
+pub(crate) fn with_kind(layer: &str, kinds: &[String]) -> String {
+    match layer.parse::<usize>().ok().and_then(|i| kinds.get(i)) {
+        Some(kind) => format!("{layer} {kind}"),
+        None => layer.to_string(),
+    }
+}
+
+/// Lines drawn over an earlier line with the same values (a `flatten` has its input's
+/// statistics) are made dashed and say which line they coincide with, so neither hides.
+pub(crate) fn mark_coinciding(lines: &mut [Line]) {
+    for k in 1..lines.len() {
+        let same = (0..k).find(|&j| {
+            lines[j].points.len() == lines[k].points.len()
+                && lines[j].points.iter().zip(&lines[k].points).all(|(a, b)| {
+                    a.0 == b.0 && (a.1 == b.1 || (a.1 - b.1).abs() <= 1e-9 * a.1.abs().max(b.1.abs()))
+                })
+        });
+        if let Some(j) = same {
+            let other = lines[j].label.clone();
+            let l = &mut lines[k];
+            l.dashed = true;
+            l.label = format!("{} (= {other})", l.label);
+        }
+    }
 }
 
 /// `layers.3` stays, a bare index `3` becomes `layer 3`.
@@ -343,7 +386,8 @@ pub(crate) fn plot_grads(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
     };
     let mut fractions = layer_series("dead_relu_fraction");
     fractions.extend(saturated_gates(&g));
-    let spread = layer_series("activation_std");
+    let mut spread = layer_series("activation_std");
+    mark_coinciding(&mut spread);
     if !fractions.is_empty() || !spread.is_empty() {
         let mut panels = Vec::new();
         if !fractions.is_empty() {

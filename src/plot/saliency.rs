@@ -104,6 +104,9 @@ fn glyphs() -> Result<[Glyph; 4]> {
 /// One record's logo.
 struct Logo<'a> {
     id: &'a str,
+    /// What the scores are of (`target class 1, integrated gradients`), after the id in the
+    /// title; empty: the id alone.
+    about: String,
     scores: &'a [[f64; 4]],
     glyphs: &'a [Glyph; 4],
 }
@@ -126,6 +129,7 @@ pub fn saliency_logo(id: &str, scores: &[[f64; 4]], out: &Path) -> Result<Vec<Pa
     let glyphs = glyphs()?;
     let fig = Logo {
         id,
+        about: String::new(),
         scores,
         glyphs: &glyphs,
     };
@@ -140,6 +144,16 @@ pub fn saliency_logo(id: &str, scores: &[[f64; 4]], out: &Path) -> Result<Vec<Pa
 /// per record into `out_dir` as `saliency_<id>.{png,svg}` (the id made file-name-safe).
 /// Returns the files written.
 pub fn saliency_logos_from_tsv(tsv: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
+    saliency_logos_titled(tsv, out_dir, &|_: &str| String::new())
+}
+
+/// [`saliency_logos_from_tsv`] with each logo's title naming, after the record id, what
+/// `about(id)` says its scores are of (the target class and the method).
+pub fn saliency_logos_titled(
+    tsv: &Path,
+    out_dir: &Path,
+    about: &dyn Fn(&str) -> String,
+) -> Result<Vec<PathBuf>> {
     let t = Table::read(tsv, '\t')?;
     let ci = t.col("id")?;
     let cp = t.col("position")?;
@@ -191,6 +205,7 @@ pub fn saliency_logos_from_tsv(tsv: &Path, out_dir: &Path) -> Result<Vec<PathBuf
         stems.push(stem.clone());
         let fig = Logo {
             id: &id,
+            about: about(&id),
             scores: &scores,
             glyphs: &glyphs,
         };
@@ -214,7 +229,12 @@ fn clean(v: f64) -> f64 {
 
 impl Figure for Logo<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
-        let area = style::title(root, &format!("Saliency logo — {}", self.id))?;
+        let title = if self.about.is_empty() {
+            format!("Saliency logo — record {}", self.id)
+        } else {
+            format!("Saliency logo — record {}: {}", self.id, self.about)
+        };
+        let area = style::title(root, &title)?;
         let (legend, area) = area.split_vertically(40);
         style::legend_row(
             &legend,

@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::csv::Table;
-use super::grads::{layer_label, run_name};
+use super::grads::{layer_kinds, layer_label, run_name, with_kind};
 use super::style::{self, font, CAPTION, TICK};
 use super::{de, file_stem, save, DrawResult, Figure};
 use crate::error::Result;
@@ -54,11 +54,12 @@ pub(crate) fn read_steps(path: &Path) -> Result<Vec<(String, Vec<Grid>)>> {
     }
     // (layer, direction) in order of appearance → rows (step, t, norm).
     let mut groups: Vec<(Key, Vec<Cell>)> = Vec::new();
+    let kinds = layer_kinds(path);
     for (line, f) in &t.rows {
         let step = t.int(*line, f, cs)?;
         let ts = t.int(*line, f, ct)?;
         let norm = t.num(*line, f, cn)?;
-        let key = (f[cl].clone(), f[cd].clone());
+        let key = (with_kind(&f[cl], &kinds), f[cd].clone());
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push((step, ts, norm)),
             None => groups.push((key, vec![(step, ts, norm)])),
@@ -132,7 +133,7 @@ pub(crate) fn plot_steps(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
         written.extend(save(
             &fig,
             out_dir,
-            &format!("steps_{}", file_stem(&layer)),
+            &format!("steps_{}", file_stem(layer.split(' ').next().unwrap_or(&layer))),
         )?);
     }
     Ok(written)
@@ -180,7 +181,7 @@ impl Figure for Heatmap {
             chart
                 .configure_mesh()
                 .disable_mesh()
-                .x_desc("time step t (position along the layer's input)")
+                .x_desc("time step t (0-based position along the layer's input, sequence order)")
                 .y_desc("training step (optimizer updates)")
                 .axis_desc_style(font(style::AXIS))
                 .label_style(font(TICK))

@@ -23,14 +23,17 @@
 //!   and `saturated_gate_{gate}_{direction}` per gate (`i`, `f`, `o`; `r`, `z`).
 //!
 //! `steps.csv`, header `step,layer,direction,t,norm`: for every recurrent layer and direction
-//! (`forward`/`reverse`) and every time step `t` (0-based, original time order) the batch mean
-//! of ‖∂L/∂h_t‖₂ (see [`crate::layers::Layer::step_grad_norms`]).
+//! (`forward`/`reverse`) and every time step `t` (0-based position in sequence order, for both
+//! directions) the batch mean of ‖∂L/∂h_t‖₂ (see [`crate::layers::Layer::step_grad_norms`])
+//! over the records that have step `t`: in a variable-length batch a record's padded steps
+//! are left out of the mean ([`crate::layers::rnn::step_means`]), as they are of the gate
+//! saturation, and a step no record has gets no row.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use ndarray::{ArrayD, ArrayViewD, Axis};
+use ndarray::{ArrayD, ArrayViewD};
 
 use super::callbacks::{Callback, CallbackState, Context};
 use crate::activation::Activation;
@@ -285,9 +288,11 @@ impl<T: Float> Callback<T> for GradRecorder<T> {
                 ));
             }
             for (dir, norms) in l.step_grad_norms() {
-                let b = norms.shape()[0].max(1) as f64;
-                for (t, col) in norms.axis_iter(Axis(1)).enumerate() {
-                    step_rows.push(format!("{step},{i},{dir},{t},{}", col.sum() / b));
+                for (t, m) in crate::layers::rnn::step_means(&norms).into_iter().enumerate() {
+                    // a step no record of the batch reaches (all padded) has no row
+                    if !m.is_nan() {
+                        step_rows.push(format!("{step},{i},{dir},{t},{m}"));
+                    }
                 }
             }
         }

@@ -11,8 +11,8 @@ const FLOORS: &[&[&str]] = &[
     &["error"],
     &["system", "bundled", "tensor"],
     &["targets", "activation"],
-    &["spec"],
     &["layers"],
+    &["spec"],
     &["weights"],
     &["keras"],
     &["model"],
@@ -111,7 +111,12 @@ fn crate_uses(code: &str) -> BTreeSet<String> {
                         '{' => depth += 1,
                         '}' if depth == 0 => break,
                         '}' => depth -= 1,
-                        ',' if depth == 0 => at_start = true,
+                        ',' if depth == 0 => {
+                            if at_start && !name.is_empty() {
+                                found.insert(std::mem::take(&mut name));
+                            }
+                            at_start = true;
+                        }
                         c if is_ident(c) && at_start => name.push(c),
                         _ => {
                             if at_start && !name.is_empty() {
@@ -213,6 +218,7 @@ fn every_module_uses_only_lower_floors_so_there_is_no_cycle_and_no_library_modul
 fn the_checker_sees_uses_in_groups_paths_and_not_in_comments_or_tests() {
     let code = code_of(
         "use crate::{error::Error, tensor::{Float, Mode}};\n\
+         use crate::{loss, optim::Optimizer};\n\
          // use crate::cli::x;\n\
          fn f() { crate::model::Sequential::<f32>::new(); }\n\
          #[cfg(test)]\nmod tests { use crate::cli::y; fn g() { if true { } } }\n\
@@ -220,7 +226,7 @@ fn the_checker_sees_uses_in_groups_paths_and_not_in_comments_or_tests() {
          fn h() -> crate::data::Dataset { todo!() }\n",
     );
     let uses: Vec<String> = crate_uses(&code).into_iter().collect();
-    assert_eq!(uses, ["data", "error", "model", "tensor"]);
+    assert_eq!(uses, ["data", "error", "loss", "model", "optim", "tensor"]);
 }
 
 #[test]
@@ -244,4 +250,100 @@ fn uses_of_higher_or_same_floors_and_unplaced_modules_are_caught() {
         "a module without a floor"
     );
     assert!(edge("main", "cli").is_empty());
+}
+
+/// The modules of `src/cli/` every subcommand may use: the command enum, the shared argument
+/// groups and the shared output helpers.
+const CLI_SHARED: &[&str] = &["mod", "args", "format"];
+
+/// The most lines a file of `src/cli/` may have: a subcommand parses, calls the library and
+/// formats; a longer file holds library logic (or wants to be a folder).
+const CLI_MAX_LINES: usize = 250;
+
+/// `src/cli/`'s files, each with its subcommand (the file's stem, or its folder's name).
+fn cli_files() -> Vec<(String, PathBuf)> {
+    let cli = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli");
+    let mut files = Vec::new();
+    rust_files(&cli, &mut files);
+    files
+        .into_iter()
+        .map(|f| {
+            let first = f.strip_prefix(&cli).unwrap().components().next().unwrap();
+            let sub = first.as_os_str().to_string_lossy();
+            (sub.trim_end_matches(".rs").to_string(), f)
+        })
+        .collect()
+}
+
+/// The `src/cli/` modules a piece of code of `src/cli/` names (`crate::cli::x`, `super::x`,
+/// `cli::{x, y}`).
+fn cli_uses(code: &str) -> BTreeSet<String> {
+    // only paths into `cli` count: hide every other `crate::` path first
+    let only_cli = code
+        .replace("crate::", "CRATE::")
+        .replace("CRATE::cli::", "crate::")
+        .replace("super::", "crate::");
+    crate_uses(&only_cli)
+}
+
+fn cli_problems(files: &[(String, PathBuf)]) -> Vec<String> {
+    let subs: BTreeSet<&str> = files
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .filter(|s| !CLI_SHARED.contains(s))
+        .collect();
+    let mut problems = Vec::new();
+    for (sub, f) in files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let lines = text.lines().count();
+        if lines > CLI_MAX_LINES {
+            problems.push(format!(
+                "{} has {lines} lines (at most {CLI_MAX_LINES}): move its logic into the library",
+                f.display()
+            ));
+        }
+        if CLI_SHARED.contains(&sub.as_str()) {
+            continue;
+        }
+        for used in cli_uses(&code_of(&text)) {
+            if used != *sub && subs.contains(used.as_str()) {
+                problems.push(format!(
+                    "{} (subcommand {sub}) uses the subcommand file {used}: move what both need into the library, or into cli/args.rs or cli/format.rs",
+                    f.display()
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn no_cli_subcommand_uses_another_and_every_cli_file_is_short() {
+    let files = cli_files();
+    assert!(files.iter().any(|(s, _)| s == "predict"), "{files:?}");
+    let problems = cli_problems(&files);
+    assert!(
+        problems.is_empty(),
+        "src/cli/ is not a set of thin front ends:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_cli_check_sees_uses_of_other_subcommands_in_paths_and_groups() {
+    let code = "use crate::cli::args::DataArgs;\nuse crate::cli::{format, train::Args};\nfn f() { super::evaluate::run(); crate::plot::x(); }\n";
+    let uses: Vec<String> = cli_uses(code).into_iter().collect();
+    assert_eq!(uses, ["args", "evaluate", "format", "train"]);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("predict.rs");
+    std::fs::write(&p, code).unwrap();
+    let files = vec![
+        ("predict".to_string(), p.clone()),
+        ("train".to_string(), p.clone()),
+        ("evaluate".to_string(), p.clone()),
+        ("args".to_string(), p),
+    ];
+    let problems = cli_problems(&files);
+    // predict uses train and evaluate; train uses evaluate; evaluate uses train
+    assert_eq!(problems.len(), 4, "{problems:?}");
 }

@@ -32,6 +32,7 @@ mod props_models;
 mod props_readers;
 mod rnn_props;
 mod rnn_torch;
+mod run_api;
 mod run_folders;
 mod saliency_gradcheck;
 mod stream_predict;

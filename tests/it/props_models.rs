@@ -40,6 +40,7 @@ fn rnn() -> impl Strategy<Value = RnnSpec> {
             } else {
                 RnnInit::Keras
             },
+            ..Default::default()
         })
 }
 

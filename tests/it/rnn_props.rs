@@ -23,6 +23,7 @@ fn rnn(units: usize, rs: bool, act: Activation) -> RnnSpec {
         return_sequences: rs,
         activation: act,
         init: RnnInit::Keras,
+        ..Default::default()
     }
 }
 

@@ -13,53 +13,163 @@
 //!     the 1 in `bias_ih_l0` and leaves `bias_hh_l0` zero.
 //! - `pytorch`: every weight and bias U(−1/√U, 1/√U), as `torch.nn.RNN/LSTM/GRU`.
 //!
-//! Draw order from the layer's rng: `weight_ih`, `weight_hh`, then (pytorch) `bias_ih`,
-//! `bias_hh`.
+//! - `recurrent_init` overrides `weight_hh`: `orthogonal` (as Keras), `identity` (`simple_rnn`
+//!   only: `W_hh = I`, Le et al. 2015's IRNN), `pytorch` (U(−1/√U, 1/√U)).
+//! - `bias_init` overrides the biases: `keras` (as above), `zeros`, `chrono` (gated cells:
+//!   [`set_chrono`] with `T = chrono_t_max`, default the input length).
+//!
+//! Draw order from the layer's rng: `weight_ih`, `weight_hh` (none for identity), then the
+//! biases (pytorch: `bias_ih`, `bias_hh`; chrono: one draw per unit).
 
 use ndarray::{s, Array2, ArrayD, Axis, IxDyn};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::layers::gemm::mat_mul;
+use crate::layers::rnn::RnnInit;
 use crate::layers::{glorot_limit, par_draws, uniform};
-use crate::spec::RnnInit;
+use crate::error::ShapeIssue;
+use crate::layers::registry::LayerSpec;
+use crate::layers::rnn::{BiasInit, RecurrentInit, RnnSpec};
 use crate::tensor::Float;
 
-/// The four initial parameter values `[weight_ih, weight_hh, bias_ih, bias_hh]`.
+/// The four initial parameter values `[weight_ih, weight_hh, bias_ih, bias_hh]` of a layer
+/// with options `rnn` (`init`, and `recurrent_init` / `bias_init` / `chrono_t_max` overriding
+/// it) over an input of `length` steps, or why the options do not fit the cell.
 ///
 /// # Shapes
 /// - returns `(G·U, F)`, `(G·U, U)`, `(G·U)`, `(G·U)` with `G = gates`, `U = units`,
 ///   `F = features`.
 pub fn init_params<T: Float>(
-    init: RnnInit,
+    rnn: &RnnSpec,
     gates: usize,
     is_lstm: bool,
     features: usize,
-    units: usize,
+    length: usize,
     rng: &mut ChaCha8Rng,
-) -> [ArrayD<T>; 4] {
-    let gu = gates * units;
-    match init {
-        RnnInit::Keras => {
-            let w_ih = uniform(&[gu, features], glorot_limit(features, gu), rng);
-            let w_hh = orthogonal_as::<T>(gu, units, rng).into_dyn();
-            let mut b_ih = ArrayD::zeros(IxDyn(&[gu]));
-            if is_lstm {
-                for j in units..2 * units {
-                    b_ih[j] = T::one();
-                }
+) -> Result<[ArrayD<T>; 4], ShapeIssue> {
+    let (units, gu) = (rnn.units, gates * rnn.units);
+    let k = 1.0 / (units as f64).sqrt();
+    let recurrent = rnn.recurrent_init.unwrap_or(match rnn.init {
+        RnnInit::Keras => RecurrentInit::Orthogonal,
+        RnnInit::Pytorch => RecurrentInit::Pytorch,
+    });
+    if recurrent == RecurrentInit::Identity && gates > 1 {
+        return Err(ShapeIssue::Invalid(
+            "recurrent_init identity is for simple_rnn (IRNN); gated cells take orthogonal or \
+             pytorch"
+                .into(),
+        ));
+    }
+    let t_max = match rnn.bias_init {
+        Some(BiasInit::Chrono) => {
+            if gates == 1 {
+                return Err(ShapeIssue::Invalid(
+                    "bias_init chrono sets gate biases and simple_rnn has no gates; use keras \
+                     or zeros"
+                        .into(),
+                ));
             }
-            [w_ih, w_hh, b_ih, ArrayD::zeros(IxDyn(&[gu]))]
+            let t = rnn.chrono_t_max.unwrap_or(length);
+            if t < 3 {
+                return Err(ShapeIssue::Invalid(format!(
+                    "chrono_t_max must be at least 3 (biases ln U(1, T−1)), got {t}"
+                )));
+            }
+            t
         }
-        RnnInit::Pytorch => {
-            let k = 1.0 / (units as f64).sqrt();
-            let w_ih = uniform(&[gu, features], k, rng);
-            let w_hh = uniform(&[gu, units], k, rng);
+        _ => 0,
+    };
+    let w_ih = match rnn.init {
+        RnnInit::Keras => uniform(&[gu, features], glorot_limit(features, gu), rng),
+        RnnInit::Pytorch => uniform(&[gu, features], k, rng),
+    };
+    let w_hh = match recurrent {
+        RecurrentInit::Orthogonal => orthogonal_as::<T>(gu, units, rng).into_dyn(),
+        RecurrentInit::Pytorch => uniform(&[gu, units], k, rng),
+        RecurrentInit::Identity => Array2::<T>::eye(units).into_dyn(),
+    };
+    let zeros = || ArrayD::<T>::zeros(IxDyn(&[gu]));
+    let biases = match (rnn.bias_init, rnn.init) {
+        (None, RnnInit::Pytorch) => {
             let b_ih = uniform(&[gu], k, rng);
-            let b_hh = uniform(&[gu], k, rng);
-            [w_ih, w_hh, b_ih, b_hh]
+            (b_ih, uniform(&[gu], k, rng))
+        }
+        (None, RnnInit::Keras) | (Some(BiasInit::Keras), _) => {
+            let mut b_ih = zeros();
+            if is_lstm {
+                b_ih.slice_mut(s![units..2 * units]).fill(T::one());
+            }
+            (b_ih, zeros())
+        }
+        (Some(BiasInit::Zeros), _) => (zeros(), zeros()),
+        (Some(BiasInit::Chrono), _) => {
+            let (mut b_ih, mut b_hh) = (zeros(), zeros());
+            set_chrono(gates, &mut b_ih, &mut b_hh, t_max as f64, rng);
+            (b_ih, b_hh)
+        }
+    };
+    Ok([w_ih, w_hh, biases.0, biases.1])
+}
+
+/// A recurrent layer (or the one a `bidirectional` wraps) with `bias_init: chrono` and no
+/// `chrono_t_max` takes `T` from its input length, so it cannot be built at an unknown (null)
+/// length: that is a [`ShapeIssue::NeedsFixedLength`].
+pub fn check_unknown_length(spec: &LayerSpec) -> Result<(), ShapeIssue> {
+    let rnn = match spec {
+        LayerSpec::SimpleRnn(r) | LayerSpec::Lstm(r) | LayerSpec::Gru(r) => r,
+        LayerSpec::Bidirectional(b) => b.layer.rnn(),
+        _ => return Ok(()),
+    };
+    if rnn.bias_init == Some(BiasInit::Chrono) && rnn.chrono_t_max.is_none() {
+        return Err(ShapeIssue::NeedsFixedLength(
+            "bias_init chrono takes T from the input length, which is null here: give \
+             chrono_t_max (the longest dependency to remember, in steps)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Chrono initialisation's gate biases (Tallec & Ollivier 2018, "Can recurrent neural
+/// networks warp time?"): `b_j = ln u_j` with `u_j ~ U(1, t_max − 1)` iid per unit, so the
+/// characteristic memory `1/(1 − σ(b_j)) ≈ u_j` steps spreads over `1 … t_max − 1`. Needs
+/// `t_max > 2` (a smaller `t_max` gives all zeros: `ln 1`).
+pub fn chrono_draws(units: usize, t_max: f64, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    let hi = (t_max - 1.0).max(1.0);
+    (0..units)
+        .map(|_| (1.0 + (hi - 1.0) * rng.random::<f64>()).ln())
+        .collect()
+}
+
+/// Sets chrono gate biases in one direction's `bias_ih` / `bias_hh` (`(G·U)` each, PyTorch
+/// gate order) from [`chrono_draws`] `b`: LSTM (`G = 4`, gates i, f, g, o) forget gate
+/// `b_f = b` and input gate `b_i = −b`; GRU (`G = 3`, gates r, z, n) update gate `b_z = b`
+/// (`h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}`, so z near 1 keeps the state). The same slices of
+/// `bias_hh` are zeroed, so the sums PyTorch and Keras act on are exactly these values; the
+/// other biases are left as they are. Returns false (and changes nothing) for a cell without
+/// gates (`G = 1`).
+pub fn set_chrono<T: Float>(
+    gates: usize,
+    b_ih: &mut ArrayD<T>,
+    b_hh: &mut ArrayD<T>,
+    t_max: f64,
+    rng: &mut ChaCha8Rng,
+) -> bool {
+    if gates == 1 || gates == 0 {
+        return false;
+    }
+    let units = b_ih.len() / gates;
+    let b = chrono_draws(units, t_max, rng);
+    for (j, &v) in b.iter().enumerate() {
+        b_ih[units + j] = T::lit(v);
+        b_hh[units + j] = T::zero();
+        if gates == 4 {
+            b_ih[j] = T::lit(-v);
+            b_hh[j] = T::zero();
         }
     }
+    true
 }
 
 /// A standard normal sample (Box–Muller). Consumes exactly two `u64` draws (four 32-bit words
@@ -246,6 +356,63 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
+    fn spec(init: RnnInit, units: usize) -> RnnSpec {
+        RnnSpec {
+            units,
+            init,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn chrono_biases_are_log_uniform_on_1_to_t_max_minus_1() {
+        // Kolmogorov–Smirnov against the CDF of ln U(1, T−1): P(b ≤ x) = (eˣ − 1) / (T − 2).
+        let (units, t_max) = (4000, 200.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut b = chrono_draws(units, t_max, &mut rng);
+        b.sort_by(f64::total_cmp);
+        assert!(b[0] >= 0.0 && b[units - 1] <= (t_max - 1.0f64).ln());
+        let d = b
+            .iter()
+            .enumerate()
+            .map(|(k, &x)| {
+                let f = (x.exp() - 1.0) / (t_max - 2.0);
+                (f - k as f64 / units as f64)
+                    .abs()
+                    .max((f - (k + 1) as f64 / units as f64).abs())
+            })
+            .fold(0.0f64, f64::max);
+        // 1.63/√n is the 1% critical value; a uniform (not log-uniform) draw gives d ≈ 0.5.
+        assert!(d < 1.63 / (units as f64).sqrt(), "KS distance {d}");
+        // the median memory 1/(1 − σ(b)) ≈ eᵇ is near the middle of 1 … T−1
+        let median = b[units / 2].exp();
+        assert!((median - t_max / 2.0).abs() < 0.05 * t_max, "{median}");
+    }
+
+    #[test]
+    fn chrono_sets_the_lstm_forget_and_input_and_the_gru_update_gate() {
+        let u = 5;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut ih = ArrayD::<f64>::from_elem(IxDyn(&[4 * u]), 0.25);
+        let mut hh = ArrayD::<f64>::from_elem(IxDyn(&[4 * u]), 0.5);
+        assert!(set_chrono(4, &mut ih, &mut hh, 50.0, &mut rng));
+        for j in 0..u {
+            assert!(ih[u + j] >= 0.0 && ih[u + j] <= 49f64.ln());
+            assert_eq!(ih[j], -ih[u + j]);
+            assert_eq!((hh[j], hh[u + j]), (0.0, 0.0));
+            // cell candidate and output gate untouched
+            assert_eq!((ih[2 * u + j], hh[3 * u + j]), (0.25, 0.5));
+        }
+        let mut ih = ArrayD::<f64>::zeros(IxDyn(&[3 * u]));
+        let mut hh = ArrayD::<f64>::from_elem(IxDyn(&[3 * u]), 0.5);
+        assert!(set_chrono(3, &mut ih, &mut hh, 50.0, &mut rng));
+        assert!((0..u).all(|j| ih[u + j] > 0.0 && hh[u + j] == 0.0 && ih[j] == 0.0));
+        let mut ih = ArrayD::<f64>::zeros(IxDyn(&[u]));
+        let mut hh = ih.clone();
+        assert!(!set_chrono(1, &mut ih, &mut hh, 50.0, &mut rng));
+        assert!(ih.iter().all(|&v| v == 0.0));
+    }
+
     #[test]
     fn orthogonal_has_orthonormal_columns_and_rows() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -332,7 +499,8 @@ mod tests {
                 let mut rng = ChaCha8Rng::seed_from_u64(3);
                 let q = orthogonal(4 * 160, 160, &mut rng);
                 let s = orthogonal(150, 150, &mut rng);
-                let p = init_params::<f32>(RnnInit::Keras, 4, true, 70, 100, &mut rng);
+                let p = init_params::<f32>(&spec(RnnInit::Keras, 100), 4, true, 70, 10, &mut rng)
+                    .unwrap();
                 let u = uniform::<f32>(&[300, 200], 0.1, &mut rng);
                 (q, s, p, u, rng.get_word_pos())
             })
@@ -369,7 +537,8 @@ mod tests {
     #[test]
     fn keras_init_sets_lstm_forget_bias_in_bias_ih() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let [w_ih, w_hh, b_ih, b_hh] = init_params::<f64>(RnnInit::Keras, 4, true, 5, 3, &mut rng);
+        let [w_ih, w_hh, b_ih, b_hh] =
+            init_params::<f64>(&spec(RnnInit::Keras, 3), 4, true, 5, 10, &mut rng).unwrap();
         assert_eq!(w_ih.shape(), &[12, 5]);
         assert_eq!(w_hh.shape(), &[12, 3]);
         let l = glorot_limit(5, 12);
@@ -380,7 +549,8 @@ mod tests {
         );
         assert!(b_hh.iter().all(|&v| v == 0.0));
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let ps = init_params::<f64>(RnnInit::Pytorch, 3, false, 5, 4, &mut rng);
+        let ps =
+            init_params::<f64>(&spec(RnnInit::Pytorch, 4), 3, false, 5, 10, &mut rng).unwrap();
         for p in &ps {
             assert!(p.iter().all(|v| v.abs() <= 0.5));
             assert!(p.iter().any(|&v| v != 0.0));

@@ -36,29 +36,34 @@
 //! discarded), so the unmasked path is unchanged.
 //!
 //! Per-step record (when [`Layer::set_record_step_grads`] is on): `‖dh_t‖₂` per batch item and
-//! time, the total gradient reaching `h_t` as defined above, `(B, L)` in original time order.
+//! time, the total gradient reaching `h_t` as defined above, `(B, L)` in original time order
+//! (`t` 0-based in sequence order for both directions); NaN at a masked record's padded steps
+//! `t ≥ L_b`, which are no steps of it (batch means skip them:
+//! [`step_means`]). Gate saturation likewise counts real steps only.
 //!
-//! Everything is deterministic: the only reductions are GEMMs (fixed blocking, no threads) and
-//! row sums in a fixed order.
+//! Everything is deterministic: the only reductions are GEMMs (parallel over the rayon pool, each
+//! element of the product summed in the same blocked order at any thread count; see
+//! [`crate::layers::gemm`]) and row sums in a fixed order.
 
 pub mod bidirectional;
 pub mod gru;
 pub mod init;
 pub mod lstm;
 pub mod simple_rnn;
+pub mod spec;
 
 use std::ops::AddAssign;
 
 use ndarray::{s, Array2, Array3, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Ix3};
 use rand_chacha::ChaCha8Rng;
 
-pub use bidirectional::Bidirectional;
+pub use bidirectional::{Bidirectional, BidirectionalSpec, MergeMode};
+pub use spec::{BiasInit, RecurrentInit, RecurrentSpec, RnnInit, RnnSpec};
 
 use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::gemm::mat_mul;
 use crate::layers::{no_forward, Layer, Param};
-use crate::spec::{RecurrentSpec, RnnSpec};
 use crate::tensor::{view1, view1_mut, view2, view2_mut, Float, Mode};
 
 /// `tanh` for the cells: exact in f64 (gradient checks, PyTorch comparison); in f32 the
@@ -73,6 +78,43 @@ pub(crate) fn tanh<T: Float>(x: T) -> T {
 #[inline(always)]
 pub(crate) fn sigmoid<T: Float>(x: T) -> T {
     x.gate_sigmoid()
+}
+
+/// Batch mean of recorded per-step norms `(B, L)` (see [`Layer::step_grad_norms`]) per time
+/// step `t`, over the records for which `t` is a real step (NaN entries, a masked record's
+/// padded steps, are skipped); NaN where no record has step `t`.
+pub fn step_means(norms: &ndarray::Array2<f64>) -> Vec<f64> {
+    norms
+        .axis_iter(Axis(1))
+        .map(|col| {
+            let (sum, n) = col
+                .iter()
+                .filter(|v| !v.is_nan())
+                .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+            if n == 0 {
+                f64::NAN
+            } else {
+                sum / n as f64
+            }
+        })
+        .collect()
+}
+
+/// The first/last ratio of one direction's per-step norms `norms[t]` (`t` 0-based in sequence
+/// order for both directions): ‖∂L/∂h‖ at the step farthest from the output over the step
+/// nearest it, in processing order: `t = 0 / t = L−1` for the forward direction,
+/// `t = L−1 / t = 0` for the reverse one. NaN if the nearest is 0 or there are no steps. The
+/// one definition used by `seqgrad grad`, `seqgrad gradflow` and their docs.
+pub fn first_last_ratio(norms: &[f64], reverse: bool) -> f64 {
+    let (Some(&a), Some(&b)) = (norms.first(), norms.last()) else {
+        return f64::NAN;
+    };
+    let (far, near) = if reverse { (b, a) } else { (a, b) };
+    if near == 0.0 {
+        f64::NAN
+    } else {
+        far / near
+    }
 }
 
 /// Which recurrent cell.
@@ -262,30 +304,19 @@ impl<T: Float> Recurrent<T> {
         direction: Direction,
         rng: &mut ChaCha8Rng,
     ) -> std::result::Result<Self, ShapeIssue> {
+        spec::plan(spec, direction.suffix(), input)?;
         let cell = CellKind::from_spec(spec)?;
         let rnn: &RnnSpec = spec.rnn();
-        if rnn.units == 0 {
-            return Err(ShapeIssue::Invalid("units must be at least 1".into()));
-        }
-        let features = sequence_features(input)?;
+        let features = input[1];
         let g = cell.gates();
-        // Sizes first: nothing is allocated for options that cannot fit.
-        let gu = g.checked_mul(rnn.units).ok_or_else(|| {
-            ShapeIssue::Invalid(format!(
-                "units {} times {g} gates overflows usize",
-                rnn.units
-            ))
-        })?;
-        crate::layers::checked_elems("weight_ih_l0", &[gu, features])?;
-        crate::layers::checked_elems("weight_hh_l0", &[gu, rnn.units])?;
         let [w_ih, w_hh, b_ih, b_hh] = init::init_params(
-            rnn.init,
+            rnn,
             g,
             cell == CellKind::Lstm,
             features,
-            rnn.units,
+            input[0],
             rng,
-        );
+        )?;
         let sfx = direction.suffix();
         let params = [
             Param::new(format!("weight_ih_l0{sfx}"), w_ih),
@@ -658,11 +689,15 @@ impl<T: Float> Layer<T> for Recurrent<T> {
             }
             if let Some(n) = norms.as_mut() {
                 for (r, row) in dh.rows().into_iter().enumerate() {
-                    n[[r, t]] = row
-                        .iter()
-                        .map(|v| v.to_f64c() * v.to_f64c())
-                        .sum::<f64>()
-                        .sqrt();
+                    // A padded step is no step of its record: NaN, not the passed-through dh.
+                    n[[r, t]] = if live(r, t) {
+                        row.iter()
+                            .map(|v| v.to_f64c() * v.to_f64c())
+                            .sum::<f64>()
+                            .sqrt()
+                    } else {
+                        f64::NAN
+                    };
                 }
             }
             let g_t = block(gates, t, b * gu);
@@ -818,12 +853,27 @@ impl<T: Float> Layer<T> for Recurrent<T> {
         };
         let u = self.units;
         let (lo, hi) = (T::lit(0.01), T::lit(0.99));
+        let b = cache.batch.max(1);
+        // Row t·B + r of the gate buffer is record r at time t; padded steps (t ≥ L_r) hold
+        // gates that were computed but not used, and are left out.
+        let live = |row: usize| {
+            cache
+                .lens
+                .as_deref()
+                .is_none_or(|n| row / b < n[row % b])
+        };
         sigmoid_gates
             .iter()
             .map(|&(k, name)| {
-                let block = cache.gates.slice(s![.., k * u..(k + 1) * u]);
-                let sat = block.iter().filter(|&&v| v < lo || v > hi).count();
-                let frac = sat as f64 / block.len().max(1) as f64;
+                let (mut sat, mut all) = (0usize, 0usize);
+                for (row, g) in cache.gates.outer_iter().enumerate() {
+                    if live(row) {
+                        let g = g.slice(s![k * u..(k + 1) * u]);
+                        sat += g.iter().filter(|&&v| v < lo || v > hi).count();
+                        all += u;
+                    }
+                }
+                let frac = sat as f64 / all.max(1) as f64;
                 (self.direction.name().to_string(), name.to_string(), frac)
             })
             .collect()

@@ -5,7 +5,7 @@
 //! indices of the train/validation/test splits in a compact form (`"0-4,7,9-12"`: 0-based
 //! indices of the records in file order, as ranges).
 //!
-//! `evaluate --run RUN --split test|valid|train` reads it back to score exactly the saved split
+//! `evaluate --run RUN --split test|valid|train` ([`crate::run::Run::evaluate_split`]) reads it back to score exactly the saved split
 //! ([`load`], [`RunConfig::resolve_data`], [`expand`]); `predict --rc-average` reads
 //! `rc_augment` from it.
 
@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::spec::ModelSpec;
 use crate::train::TrainConfig;
+
+use super::DataOptions;
 
 /// The file name in a run folder.
 pub const FILE: &str = "config.json";
@@ -65,14 +67,20 @@ pub struct DataSettings {
 }
 
 impl DataSettings {
-    pub fn read_options(&self) -> ReadOptions {
-        ReadOptions {
+    /// The data options the run read its files with.
+    pub fn options(&self) -> DataOptions {
+        DataOptions {
             label_column: self.label_column.clone(),
             sequence_column: self.sequence_column.clone(),
+            crop: self.crop,
+            pad: self.pad,
             multi_label: self.multi_label,
-            require_labels: true,
             format: Some(self.format),
         }
+    }
+
+    pub fn read_options(&self) -> ReadOptions {
+        self.options().read_options()
     }
 
     pub fn policy(&self) -> LengthPolicy {
@@ -187,8 +195,18 @@ pub struct RunConfig {
 /// The batch size `train` evaluates the test split with (and `evaluate --split` uses by default).
 pub const EVAL_BATCH_SIZE: usize = 256;
 
-/// Everything [`write`] needs besides the flags.
+/// Everything [`write`] records about a `train` run.
 pub struct RunFacts<'a> {
+    /// The model file as given (`--model`).
+    pub model_path: &'a Path,
+    /// The data file as given (`--data`).
+    pub data_path: &'a Path,
+    /// The separate validation file (`--valid`), if any.
+    pub valid_path: Option<&'a Path>,
+    /// How the data files were read.
+    pub data: &'a DataOptions,
+    pub val_split: f64,
+    pub test_split: f64,
     pub spec: &'a ModelSpec,
     pub cfg: &'a TrainConfig,
     pub labels: &'a Labels,
@@ -200,8 +218,8 @@ pub struct RunFacts<'a> {
 }
 
 /// Writes `out/config.json` (atomically) for a `train` run.
-pub fn write(out: &Path, a: &crate::cli::train::Args, f: &RunFacts<'_>) -> Result<()> {
-    let d = &a.data_args;
+pub fn write(out: &Path, f: &RunFacts<'_>) -> Result<()> {
+    let d = f.data;
     let cfg = RunConfig {
         seqgrad_version: env!("CARGO_PKG_VERSION").into(),
         command_line: std::env::args_os()
@@ -210,11 +228,11 @@ pub fn write(out: &Path, a: &crate::cli::train::Args, f: &RunFacts<'_>) -> Resul
         working_dir: std::env::current_dir()
             .ok()
             .map(|p| p.display().to_string()),
-        model: FileRef::of(&a.model)?,
+        model: FileRef::of(f.model_path)?,
         model_spec: f.spec.clone(),
-        data: FileRef::of(&a.data)?,
+        data: FileRef::of(f.data_path)?,
         data_settings: DataSettings {
-            format: d.format.unwrap_or_else(|| Format::of(&a.data)),
+            format: d.format.unwrap_or_else(|| Format::of(f.data_path)),
             label_column: d.label_column.clone(),
             sequence_column: d.sequence_column.clone(),
             multi_label: f.labels.multi_label,
@@ -222,7 +240,7 @@ pub fn write(out: &Path, a: &crate::cli::train::Args, f: &RunFacts<'_>) -> Resul
             pad: d.pad,
             records: f.records,
         },
-        valid_data: a.valid.as_deref().map(FileRef::of).transpose()?,
+        valid_data: f.valid_path.map(FileRef::of).transpose()?,
         classes: f.labels.classes.clone(),
         multi_label: f.labels.multi_label,
         seed: f.cfg.seed,
@@ -232,8 +250,12 @@ pub fn write(out: &Path, a: &crate::cli::train::Args, f: &RunFacts<'_>) -> Resul
         optimizer: OptimizerSettings::of(&f.cfg.optimizer),
         clip_norm: f.cfg.clip_norm,
         clip_value: f.cfg.clip_value,
-        val_split: if a.valid.is_some() { 0.0 } else { a.val_split },
-        test_split: a.test_split,
+        val_split: if f.valid_path.is_some() {
+            0.0
+        } else {
+            f.val_split
+        },
+        test_split: f.test_split,
         rc_augment: f.cfg.rc_augment,
         threads: rayon::current_num_threads(),
         eval_batch_size: EVAL_BATCH_SIZE,
@@ -243,7 +265,7 @@ pub fn write(out: &Path, a: &crate::cli::train::Args, f: &RunFacts<'_>) -> Resul
             valid: compact(&f.split.valid),
             test: compact(&f.split.test),
             train_records: f.split.train.len(),
-            valid_records: if a.valid.is_some() {
+            valid_records: if f.valid_path.is_some() {
                 f.valid_records
             } else {
                 f.split.valid.len()
@@ -356,16 +378,6 @@ pub fn expand(s: &str, len: usize) -> Result<Vec<usize>> {
     Ok(out)
 }
 
-/// A clap value parser for counts that must be at least 1 (`--epochs`, `--batch-size`): the
-/// error names the flag, e.g. `invalid value '0' for '--epochs <EPOCHS>': must be at least 1`.
-pub fn at_least_one(s: &str) -> std::result::Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("{s:?} is not a whole number")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,12 +398,5 @@ mod tests {
         assert!(expand("0-18446744073709551615", 13).is_err());
         assert!(expand("13", 13).is_err());
         assert!(expand("0-12,0-12", 13).is_err());
-    }
-
-    #[test]
-    fn at_least_one_refuses_zero() {
-        assert_eq!(at_least_one("3"), Ok(3));
-        assert_eq!(at_least_one("0").unwrap_err(), "must be at least 1");
-        assert!(at_least_one("-1").is_err());
     }
 }
