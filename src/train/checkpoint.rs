@@ -762,7 +762,7 @@ pub fn load_run_weights<T: Float>(model: &mut Sequential<T>, run: &Path) -> Resu
         .collect::<Result<_>>()?;
     if json.is_none() && tensors.is_empty() {
         return Err(Error::Usage(format!(
-            "{msg}; it has no weights yet (no epoch finished)"
+            "{msg}; it has no weights.safetensors yet (no epoch finished)"
         )));
     }
     crate::weights::load(model, &dir.join("weights.safetensors"))?;
