@@ -390,8 +390,10 @@ pub fn apply_chrono<T: Float>(model: &mut Sequential<T>, index: usize, seed: u64
     let mut changed = false;
     for sfx in ["", "_reverse"] {
         let pos = |name: String| params.iter().position(|p| p.name == name);
-        let (Some(i), Some(h)) = (pos(format!("bias_ih_l0{sfx}")), pos(format!("bias_hh_l0{sfx}")))
-        else {
+        let (Some(i), Some(h)) = (
+            pos(format!("bias_ih_l0{sfx}")),
+            pos(format!("bias_hh_l0{sfx}")),
+        ) else {
             continue;
         };
         // G from weight_hh's shape (G·U, U).
@@ -554,7 +556,11 @@ pub fn variants(cfg: &GradflowConfig) -> Vec<Variant> {
             Ok((_, cell, bi)) => (vec![cell], vec![bi], vec![Init::Model]),
             Err(_) => return out,
         },
-        None => (cfg.cells.clone(), cfg.bidirectional.clone(), cfg.inits.clone()),
+        None => (
+            cfg.cells.clone(),
+            cfg.bidirectional.clone(),
+            cfg.inits.clone(),
+        ),
     };
     for &cell in &cells {
         for &bidirectional in &bis {
@@ -612,7 +618,11 @@ fn train_config(cfg: &GradflowConfig, seed: u64) -> TrainConfig {
 }
 
 /// The training and held-out sets of one length and seed.
-fn datasets(cfg: &GradflowConfig, length: usize, seed: u64) -> Result<(Dataset<f32>, Dataset<f32>)> {
+fn datasets(
+    cfg: &GradflowConfig,
+    length: usize,
+    seed: u64,
+) -> Result<(Dataset<f32>, Dataset<f32>)> {
     let width = task_motifs().iter().map(|m| m.width()).max().unwrap_or(0);
     let (train_seed, test_seed) = data_seeds(seed, length);
     let train_offset = if cfg.curriculum {
@@ -723,7 +733,13 @@ pub fn shortcut_spec(length: usize) -> ModelSpec {
 pub fn shortcut_accuracy(cfg: &GradflowConfig, length: usize, seed: u64) -> Result<f64> {
     let (train_set, test_set) = datasets(cfg, length, seed)?;
     let mut model = Sequential::<f32>::from_spec(&shortcut_spec(length), seed)?;
-    train::fit(&mut model, &train_set, None, false, &train_config(cfg, seed))?;
+    train::fit(
+        &mut model,
+        &train_set,
+        None,
+        false,
+        &train_config(cfg, seed),
+    )?;
     accuracy_of(&mut model, &test_set)
 }
 
@@ -747,7 +763,10 @@ pub fn shortcut_line(cfg: &GradflowConfig) -> Result<String> {
             let n = cfg.seeds.len();
             let st = Stat::arithmetic(&acc[i * n..(i + 1) * n]);
             if n > 1 {
-                format!("{:.3} [{:.3}, {:.3}] at length {l}", st.mean, st.min, st.max)
+                format!(
+                    "{:.3} [{:.3}, {:.3}] at length {l}",
+                    st.mean, st.min, st.max
+                )
             } else {
                 format!("{:.3} at length {l}", st.mean)
             }
@@ -959,7 +978,15 @@ pub struct TableRow {
 
 /// Groups the per-seed rows by variant and direction (in their order of first appearance).
 pub fn aggregate(rows: &[SummaryRow]) -> Vec<TableRow> {
-    let key = |r: &SummaryRow| (r.cell, r.bidirectional, r.length, r.init, r.direction.clone());
+    let key = |r: &SummaryRow| {
+        (
+            r.cell,
+            r.bidirectional,
+            r.length,
+            r.init,
+            r.direction.clone(),
+        )
+    };
     let mut keys = Vec::new();
     for r in rows {
         if !keys.contains(&key(r)) {

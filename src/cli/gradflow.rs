@@ -94,10 +94,12 @@ impl Args {
         let model = self.model.as_ref().map(ModelSpec::from_file).transpose()?;
         let lengths = match (&self.lengths, &model) {
             (Some(l), _) => l.clone(),
-            (None, Some(m)) => m.input_shape.first().copied().flatten().map_or_else(
-                || GradflowConfig::default().lengths,
-                |l| vec![l],
-            ),
+            (None, Some(m)) => m
+                .input_shape
+                .first()
+                .copied()
+                .flatten()
+                .map_or_else(|| GradflowConfig::default().lengths, |l| vec![l]),
             (None, None) => GradflowConfig::default().lengths,
         };
         let cfg = GradflowConfig {

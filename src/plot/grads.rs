@@ -130,7 +130,8 @@ pub(crate) fn mark_coinciding(lines: &mut [Line]) {
         let same = (0..k).find(|&j| {
             lines[j].points.len() == lines[k].points.len()
                 && lines[j].points.iter().zip(&lines[k].points).all(|(a, b)| {
-                    a.0 == b.0 && (a.1 == b.1 || (a.1 - b.1).abs() <= 1e-9 * a.1.abs().max(b.1.abs()))
+                    a.0 == b.0
+                        && (a.1 == b.1 || (a.1 - b.1).abs() <= 1e-9 * a.1.abs().max(b.1.abs()))
                 })
         });
         if let Some(j) = same {

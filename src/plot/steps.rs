@@ -133,7 +133,10 @@ pub(crate) fn plot_steps(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
         written.extend(save(
             &fig,
             out_dir,
-            &format!("steps_{}", file_stem(layer.split(' ').next().unwrap_or(&layer))),
+            &format!(
+                "steps_{}",
+                file_stem(layer.split(' ').next().unwrap_or(&layer))
+            ),
         )?);
     }
     Ok(written)

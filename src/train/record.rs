@@ -256,7 +256,10 @@ impl<T: Float> Callback<T> for GradRecorder<T> {
                 ));
             }
             for (dir, norms) in l.step_grad_norms() {
-                for (t, m) in crate::layers::rnn::step_means(&norms).into_iter().enumerate() {
+                for (t, m) in crate::layers::rnn::step_means(&norms)
+                    .into_iter()
+                    .enumerate()
+                {
                     // a step no record of the batch reaches (all padded) has no row
                     if !m.is_nan() {
                         step_rows.push(format!("{step},{i},{dir},{t},{m}"));

@@ -122,7 +122,12 @@ fn gradflow_writes_long_and_summary_csvs_and_prints_the_table() {
     assert_eq!(acc_of.len(), 2);
     let row = table
         .iter()
-        .find(|l| l.starts_with("gru") && l.contains(" uni ") && l.contains("chrono") && l.contains(" 20 "))
+        .find(|l| {
+            l.starts_with("gru")
+                && l.contains(" uni ")
+                && l.contains("chrono")
+                && l.contains(" 20 ")
+        })
         .unwrap();
     let (lo, hi) = (acc_of[0].min(acc_of[1]), acc_of[0].max(acc_of[1]));
     assert!(
@@ -152,7 +157,10 @@ fn gradflow_writes_long_and_summary_csvs_and_prints_the_table() {
     std::fs::remove_file(d.path().join("gf/gradflow_bidirectional_chrono.png")).unwrap();
     let o = seqgrad(&["gradflow", "--plot-only", "--out", "gf"], d.path());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(d.path().join("gf/gradflow_bidirectional_chrono.png").exists());
+    assert!(d
+        .path()
+        .join("gf/gradflow_bidirectional_chrono.png")
+        .exists());
 }
 
 #[test]
@@ -177,7 +185,10 @@ fn gradflow_bad_flags_are_one_line_errors() {
     )
     .unwrap();
     fails_with(
-        &seqgrad(&["gradflow", "--model", "dense.json", "--out", "x"], d.path()),
+        &seqgrad(
+            &["gradflow", "--model", "dense.json", "--out", "x"],
+            d.path(),
+        ),
         &["--model", "no recurrent layer"],
     );
     std::fs::write(
@@ -188,7 +199,15 @@ fn gradflow_bad_flags_are_one_line_errors() {
     .unwrap();
     fails_with(
         &seqgrad(
-            &["gradflow", "--model", "fixed.json", "--lengths", "50", "--out", "x"],
+            &[
+                "gradflow",
+                "--model",
+                "fixed.json",
+                "--lengths",
+                "50",
+                "--out",
+                "x",
+            ],
             d.path(),
         ),
         &["--model", "40", "--lengths"],
@@ -320,7 +339,10 @@ fn grad_record_steps_and_gradflow_give_the_same_per_step_numbers() {
             .find(|l| l.contains(&format!("layers.1 {}", c.direction)))
             .unwrap_or_else(|| panic!("{out}"));
         assert!(line.contains(&format!("t=0 {:.3e}", c.norms[0])), "{line}");
-        assert!(line.contains(&format!("t=15 {:.3e}", c.norms[15])), "{line}");
+        assert!(
+            line.contains(&format!("t=15 {:.3e}", c.norms[15])),
+            "{line}"
+        );
         assert!(
             line.ends_with(&format!("(first/last {:.2e})", c.ratio())),
             "{line} vs {}",
@@ -388,7 +410,10 @@ fn padded_steps_are_left_out_of_step_norms_and_gate_saturation() {
     let b = alone(x.slice(s![1..2, ..short, ..]));
     for (k, (dir, gate, frac)) in sat.iter().enumerate() {
         let want = (a[k].2 * l as f64 + b[k].2 * short as f64) / (l + short) as f64;
-        assert!((frac - want).abs() < 1e-12, "{dir} {gate}: {frac} vs {want}");
+        assert!(
+            (frac - want).abs() < 1e-12,
+            "{dir} {gate}: {frac} vs {want}"
+        );
     }
 }
 
@@ -484,15 +509,21 @@ fn model_files_choose_the_recurrent_initialisation() {
     .to_string();
     assert!(e.contains("chrono_t_max") && e.contains("null"), "{e}");
     // what does not make sense is refused
-    let e = build("20", r#"{"type": "simple_rnn", "units": 3, "bias_init": "chrono"}"#)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = build(
+        "20",
+        r#"{"type": "simple_rnn", "units": 3, "bias_init": "chrono"}"#,
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(e.contains("no gates"), "{e}");
-    let e = build("20", r#"{"type": "lstm", "units": 3, "recurrent_init": "identity"}"#)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = build(
+        "20",
+        r#"{"type": "lstm", "units": 3, "recurrent_init": "identity"}"#,
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(e.contains("identity") && e.contains("simple_rnn"), "{e}");
     // zeros, identity, and keras' forget bias 1 by default
     let m = build(
@@ -508,7 +539,11 @@ fn model_files_choose_the_recurrent_initialisation() {
     let m = build("20", r#"{"type": "lstm", "units": 3}"#).unwrap();
     let b = param(&m, "layers.0.bias_ih_l0");
     assert!((0..12).all(|j| b[j] == if (3..6).contains(&j) { 1.0 } else { 0.0 }));
-    let m = build("20", r#"{"type": "lstm", "units": 3, "bias_init": "zeros"}"#).unwrap();
+    let m = build(
+        "20",
+        r#"{"type": "lstm", "units": 3, "bias_init": "zeros"}"#,
+    )
+    .unwrap();
     assert!(param(&m, "layers.0.bias_ih_l0").iter().all(|&v| v == 0.0));
 }
 

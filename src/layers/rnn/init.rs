@@ -25,9 +25,9 @@ use ndarray::{s, Array2, ArrayD, Axis, IxDyn};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::error::ShapeIssue;
 use crate::layers::gemm::mat_mul;
 use crate::layers::{glorot_limit, par_draws, uniform};
-use crate::error::ShapeIssue;
 use crate::spec::{BiasInit, LayerSpec, RecurrentInit, RnnInit, RnnSpec};
 use crate::tensor::Float;
 
@@ -547,8 +547,7 @@ mod tests {
         );
         assert!(b_hh.iter().all(|&v| v == 0.0));
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let ps =
-            init_params::<f64>(&spec(RnnInit::Pytorch, 4), 3, false, 5, 10, &mut rng).unwrap();
+        let ps = init_params::<f64>(&spec(RnnInit::Pytorch, 4), 3, false, 5, 10, &mut rng).unwrap();
         for p in &ps {
             assert!(p.iter().all(|v| v.abs() <= 0.5));
             assert!(p.iter().any(|&v| v != 0.0));

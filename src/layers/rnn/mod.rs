@@ -318,14 +318,8 @@ impl<T: Float> Recurrent<T> {
         })?;
         crate::layers::checked_elems("weight_ih_l0", &[gu, features])?;
         crate::layers::checked_elems("weight_hh_l0", &[gu, rnn.units])?;
-        let [w_ih, w_hh, b_ih, b_hh] = init::init_params(
-            rnn,
-            g,
-            cell == CellKind::Lstm,
-            features,
-            input[0],
-            rng,
-        )?;
+        let [w_ih, w_hh, b_ih, b_hh] =
+            init::init_params(rnn, g, cell == CellKind::Lstm, features, input[0], rng)?;
         let sfx = direction.suffix();
         let params = [
             Param::new(format!("weight_ih_l0{sfx}"), w_ih),
@@ -865,12 +859,7 @@ impl<T: Float> Layer<T> for Recurrent<T> {
         let b = cache.batch.max(1);
         // Row t·B + r of the gate buffer is record r at time t; padded steps (t ≥ L_r) hold
         // gates that were computed but not used, and are left out.
-        let live = |row: usize| {
-            cache
-                .lens
-                .as_deref()
-                .is_none_or(|n| row / b < n[row % b])
-        };
+        let live = |row: usize| cache.lens.as_deref().is_none_or(|n| row / b < n[row % b]);
         sigmoid_gates
             .iter()
             .map(|&(k, name)| {
