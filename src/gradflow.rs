@@ -192,7 +192,7 @@ impl Default for GradflowConfig {
             bidirectional: vec![false, true],
             inits: vec![Init::Keras, Init::Chrono],
             seeds: vec![1, 2, 3],
-            steps: 1000,
+            steps: 600,
             batch_size: 32,
             lr: 0.003,
             test_count: 500,

@@ -20,6 +20,7 @@ use super::{create_dir, save, DrawResult, Figure};
 use crate::error::Result;
 
 /// One measured curve (the geometric mean over seeds of its norms per t).
+#[derive(Clone)]
 struct Curve {
     cell: String,
     bidirectional: bool,
@@ -31,6 +32,7 @@ struct Curve {
 }
 
 /// Mean held-out accuracy of one cell, layer kind, length and init.
+#[derive(Clone)]
 struct Accuracy {
     cell: String,
     bidirectional: bool,
@@ -210,15 +212,7 @@ pub fn plot_gradflow(csv: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
             let mine: Vec<Curve> = curves
                 .iter()
                 .filter(|c| c.bidirectional == bi && c.init == *init)
-                .map(|c| Curve {
-                    cell: c.cell.clone(),
-                    bidirectional: c.bidirectional,
-                    length: c.length,
-                    init: c.init.clone(),
-                    stage: c.stage.clone(),
-                    direction: c.direction.clone(),
-                    points: c.points.clone(),
-                })
+                .cloned()
                 .collect();
             if mine.is_empty() {
                 continue;
@@ -265,14 +259,7 @@ pub fn plot_gradflow(csv: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
                 accuracy: accuracy
                     .iter()
                     .filter(|a| a.bidirectional == bi && a.init == *init)
-                    .map(|a| Accuracy {
-                        cell: a.cell.clone(),
-                        bidirectional: a.bidirectional,
-                        length: a.length,
-                        init: a.init.clone(),
-                        sum: a.sum,
-                        n: a.n,
-                    })
+                    .cloned()
                     .collect(),
             };
             written.extend(save(&fig, out_dir, &stem)?);
