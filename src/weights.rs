@@ -198,10 +198,9 @@ fn write_sorted_json(v: &serde_json::Value, out: &mut Vec<u8>) {
     }
 }
 
-/// Writes a file atomically: a temporary file in the same folder, flushed, then renamed over
-/// `path`. Readers see the old file or the new one, never a partial one; on any failure the
-/// temporary file is removed and `path` is untouched.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// A fresh temporary path beside `path` (`.{name}.tmp-{pid}-{n}`, same folder, so a rename
+/// over `path` is atomic): where atomic writes put their bytes first.
+pub fn temp_path_for(path: &Path) -> std::path::PathBuf {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path
         .parent()
@@ -212,7 +211,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+/// Writes a file atomically: a temporary file in the same folder, flushed, then renamed over
+/// `path`. Readers see the old file or the new one, never a partial one; on any failure the
+/// temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path_for(path);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -114,15 +114,7 @@ impl Sink {
                 closed: false,
             });
         };
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "out".into());
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let tmp = crate::weights::temp_path_for(path);
         let f = std::fs::File::create(&tmp).map_err(|e| Error::io(path, e))?;
         Ok(Sink::File {
             path: path.to_path_buf(),
