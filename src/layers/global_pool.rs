@@ -15,10 +15,117 @@ use std::marker::PhantomData;
 
 use ndarray::{Array2, ArrayD, ArrayViewD, Axis, Ix3, Zip};
 
+use rand_chacha::ChaCha8Rng;
+
 use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::keras_config::KerasOpts;
 use crate::layers::pool::PoolOp;
+use crate::layers::registry::{
+    EmptySpec, Issue, LayerBytes, LayerKind, MemoryIo, Planned, TimeAxisHint,
+};
 use crate::layers::{no_forward, Layer};
 use crate::tensor::{fmt_shape, Float, Mode};
+
+/// The shape rule of both global pools: `(length ≥ 1, channels)` → `(channels)`.
+fn plan(input: &[usize]) -> Issue<Planned> {
+    match input {
+        [l, c] if *l > 0 => Ok(Planned::new(vec![*c])),
+        [_, _] => Err(ShapeIssue::TooShort {
+            what: "global pooling window".into(),
+            needed: 1,
+            got: 0,
+        }),
+        _ => Err(ShapeIssue::NeedsSequence {
+            got: input.to_vec(),
+        }),
+    }
+}
+
+/// Keras `GlobalMaxPooling1D` / `GlobalAveragePooling1D` options.
+fn from_keras(o: &mut KerasOpts<'_>) -> Result<EmptySpec> {
+    o.channels_last()?;
+    o.require_bool("keepdims", false, "the pooled axis is always dropped")?;
+    Ok(EmptySpec {})
+}
+
+fn removed_time_axis(kind: &str, h: &TimeAxisHint) -> String {
+    format!(
+        "{}: remove the {kind} or move it after {}",
+        h.removed(kind),
+        h.needs
+    )
+}
+
+/// The `global_maxpool1d` kind (registry entry).
+pub struct GlobalMaxKind;
+
+impl LayerKind for GlobalMaxKind {
+    type Spec = EmptySpec;
+    const KERAS: &'static [&'static str] = &["GlobalMaxPooling1D", "GlobalMaxPool1D"];
+
+    fn plan(_s: &EmptySpec, input: &[usize]) -> Issue<Planned> {
+        plan(input)
+    }
+
+    /// The arg-max index (`usize`) of every output.
+    fn memory(_s: &EmptySpec, io: &MemoryIo<'_>) -> LayerBytes {
+        LayerBytes {
+            cache: io.output_elems() * std::mem::size_of::<usize>() as f64,
+            ..io.output_only()
+        }
+    }
+
+    fn build<T: Float>(
+        _s: &EmptySpec,
+        input: &[usize],
+        _seed: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Issue<Box<dyn Layer<T>>> {
+        Ok(Box::new(GlobalPool1d::<T>::new(PoolOp::Max, input)?))
+    }
+
+    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<EmptySpec> {
+        from_keras(o)
+    }
+
+    fn removed_time_axis(_s: &EmptySpec, name: &'static str, h: &TimeAxisHint) -> String {
+        removed_time_axis(name, h)
+    }
+}
+
+/// The `global_avgpool1d` kind (registry entry).
+pub struct GlobalAvgKind;
+
+impl LayerKind for GlobalAvgKind {
+    type Spec = EmptySpec;
+    const KERAS: &'static [&'static str] = &["GlobalAveragePooling1D", "GlobalAvgPool1D"];
+
+    fn plan(_s: &EmptySpec, input: &[usize]) -> Issue<Planned> {
+        plan(input)
+    }
+
+    /// Nothing besides its output.
+    fn memory(_s: &EmptySpec, io: &MemoryIo<'_>) -> LayerBytes {
+        io.output_only()
+    }
+
+    fn build<T: Float>(
+        _s: &EmptySpec,
+        input: &[usize],
+        _seed: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Issue<Box<dyn Layer<T>>> {
+        Ok(Box::new(GlobalPool1d::<T>::new(PoolOp::Avg, input)?))
+    }
+
+    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<EmptySpec> {
+        from_keras(o)
+    }
+
+    fn removed_time_axis(_s: &EmptySpec, name: &'static str, h: &TimeAxisHint) -> String {
+        removed_time_axis(name, h)
+    }
+}
 
 /// What backward needs from the last forward pass.
 struct GlobalPoolCache {
@@ -42,11 +149,7 @@ pub struct GlobalPool1d<T: Float> {
 impl<T: Float> GlobalPool1d<T> {
     /// Builds the layer for a per-sample input `[length, channels]`.
     pub fn new(op: PoolOp, input: &[usize]) -> std::result::Result<Self, ShapeIssue> {
-        if input.len() != 2 {
-            return Err(ShapeIssue::NeedsSequence {
-                got: input.to_vec(),
-            });
-        }
+        plan(input)?;
         Ok(GlobalPool1d {
             op,
             cache: None,

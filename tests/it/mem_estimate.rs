@@ -2,7 +2,7 @@
 //! for every layer type and every bundled model; `summary` handles a 936M-parameter model without
 //! allocating it; `train`, `evaluate`, `predict` and `grad` refuse a run that does not fit (an
 //! injected limit, and a real `ulimit -v`), on one line with the estimate, the available memory
-//! and a batch size that fits; the estimate is within ±30% of the measured peak RSS.
+//! and a batch size that fits; the estimate is within ±15% of the measured peak RSS.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -25,6 +25,7 @@ pub const EVERY_LAYER: &str = r#"{"input_shape": [60, 4], "layers": [
   {"type": "avgpool1d", "pool_size": 2},
   {"type": "dropout", "rate": 0.3},
   {"type": "activation", "activation": "tanh"},
+  {"type": "layer_norm", "epsilon": 0.001},
   {"type": "dense", "units": 7},
   {"type": "simple_rnn", "units": 4, "activation": "relu", "return_sequences": true},
   {"type": "gru", "units": 3, "return_sequences": true},
@@ -379,10 +380,10 @@ fn write_data(path: &Path, n: usize, len: usize) {
 }
 
 #[test]
-fn estimate_is_within_30_percent_of_the_measured_peak_rss() {
+fn estimate_is_within_15_percent_of_the_measured_peak_rss() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    // Three models where activations dominate: conv-heavy, LSTM, GRU.
+    // Models where activations dominate: conv-heavy, LSTM, GRU, and one with layer_norm.
     let models = [
         (
             "conv",
@@ -404,6 +405,14 @@ fn estimate_is_within_30_percent_of_the_measured_peak_rss() {
                {"type": "dropout", "rate": 0.2}, {"type": "flatten"}, {"type": "dense", "units": 16, "activation": "relu"},
                {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
             150,
+        ),
+        (
+            "norm",
+            r#"{"input_shape": [300, 4], "layers": [{"type": "conv1d", "filters": 48, "kernel_size": 9, "activation": "relu"},
+               {"type": "layer_norm"}, {"type": "maxpool1d", "pool_size": 3},
+               {"type": "bidirectional", "layer": {"type": "gru", "units": 32, "return_sequences": true}},
+               {"type": "layer_norm"}, {"type": "global_avgpool1d"}, {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
+            300,
         ),
     ];
     let batch = 256;
@@ -461,13 +470,13 @@ fn estimate_is_within_30_percent_of_the_measured_peak_rss() {
                 memory::fmt_bytes(e),
                 memory::fmt_bytes(m)
             ));
-            if !(0.7..=1.3).contains(&ratio) {
+            if !(0.85..=1.15).contains(&ratio) {
                 bad.push(format!("{name} {cmd}: {ratio:.2}"));
             }
         }
     }
     eprintln!("{table}");
-    assert!(bad.is_empty(), "outside ±30%: {bad:?}\n{table}");
+    assert!(bad.is_empty(), "outside ±15%: {bad:?}\n{table}");
 }
 
 /// A data file whose one-hot encoding does not fit is a one-line error (exit 2), not an
@@ -524,4 +533,28 @@ fn a_data_set_that_does_not_fit_is_refused_before_it_is_encoded() {
         !p.join("run").join("weights.safetensors").exists(),
         "nothing trained"
     );
+}
+
+/// `summary` adds Keras' parameter count when it differs: Keras keeps one recurrent bias per
+/// gate (PyTorch two), except the GRU with `reset_after`, which has both.
+#[test]
+fn summary_notes_the_keras_parameter_count_when_it_differs() {
+    let seed =
+        memory::plan(&ModelSpec::from_file(root().join("models/seed.json")).unwrap()).unwrap();
+    assert_eq!(seed.param_count(), 164_802);
+    assert_eq!(seed.keras_param_count(), 164_602);
+    let table = memory::summary_table(&seed);
+    assert!(
+        table.contains("Total params: 164,802\nKeras counts 164,602"),
+        "{table}"
+    );
+    let gru = ModelSpec::from_json(
+        r#"{"input_shape": [8, 4], "layers": [{"type": "bidirectional", "layer": {"type": "gru", "units": 3}},
+            {"type": "dense", "units": 2}]}"#,
+        "gru",
+    )
+    .unwrap();
+    let p = memory::plan(&gru).unwrap();
+    assert_eq!(p.param_count(), p.keras_param_count());
+    assert!(!memory::summary_table(&p).contains("Keras counts"));
 }
