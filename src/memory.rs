@@ -10,18 +10,15 @@
 //! counted from what the code actually keeps (each layer kind's memory rule,
 //! [`LayerSpec::memory`], next to its forward cache in the layer's file):
 //!
-//! - parameters: value **and** gradient (every [`Param`](crate::Param) owns both), plus in
+//! - parameters: value **and** gradient (every [`Param`](crate::Param) owns both; inference
+//!   never writes the zeroed gradients, so they are not resident and are not counted), plus in
 //!   training the optimizer state (2 slots, Adam's `m` and `v`, the largest seqgrad has), the
 //!   best-weights snapshot of early stopping, and the bytes of the weights file being written;
-//! - per layer, what its forward pass caches for backward, for the whole batch:
-//!   `conv1d` its im2col patches `(B·L', K·C)`, the GEMM weight `(K·C, F)` and its output;
-//!   `dense` a copy of its input and its output; max pooling its arg-max indices (`usize`);
-//!   recurrent layers the time-major input, every step's gates (GRU also `Ĥ`), all hidden
-//!   states (LSTM also all cell states); `bidirectional` both directions and both outputs;
-//!   dropout its mask (one bit per element); an activation layer its output;
-//! - the buffers backward keeps for the next step (conv `dX̂`), and the
-//!   largest transient of any one layer's backward pass (incoming and outgoing gradient, conv's
-//!   per-block `dŴ` partials, recurrent `dA`/`dĤ`);
+//! - per layer, what its forward pass caches for backward, the buffers backward keeps for the
+//!   next pass, its inference buffers and the transient of its backward pass, for the whole
+//!   batch: each layer kind's memory rule, in its file (conv1d's patches, recurrent states and
+//!   gates, dense's input copy …); a layer's input and output are alive together, and backward
+//!   holds the incoming and outgoing gradients besides the largest transient;
 //! - in training, the validation pass that follows each epoch (evaluation mode at batch
 //!   `max(B, 256)`) while the training buffers are still held;
 //! - for inference, loading the weights file (its bytes and an f64 copy of every tensor);
@@ -186,7 +183,13 @@ pub fn estimate(plan: &Plan, batch: usize, workload: Workload, elem_bytes: usize
     let s = elem_bytes as f64;
     let b = batch.max(1) as f64;
     let p = plan.param_count() as f64;
-    let param_bytes = 2.0 * p * s;
+    // Every parameter owns a gradient, allocated zeroed: inference never writes it, so its
+    // pages are never resident (the estimate is of the peak resident set).
+    let param_bytes = if workload == Workload::Inference {
+        p * s
+    } else {
+        2.0 * p * s
+    };
     let (state, acts) = match workload {
         Workload::Train => {
             // Adam m and v, the best-weights snapshot; at the end the weights file (its
@@ -225,6 +228,19 @@ pub fn estimate(plan: &Plan, batch: usize, workload: Workload, elem_bytes: usize
         baseline_bytes: BASELINE_BYTES,
         total_bytes: to_u64(peak).saturating_add(BASELINE_BYTES),
     }
+}
+
+/// The peak memory of `seqgrad bench` on `plan` at `batch` samples: repeated training steps
+/// (forward, backward, an Adam step; no validation, snapshot or files) when `train`, else
+/// repeated inference passes (`Mode::Infer`), on a model built from its spec (no weights file).
+pub fn estimate_steps(plan: &Plan, batch: usize, train: bool, elem_bytes: usize) -> u64 {
+    let s = elem_bytes as f64;
+    let b = batch.max(1) as f64;
+    let p = plan.param_count() as f64;
+    // Values and gradients (resident only once written, in training), and Adam's m and v.
+    let state = if train { 4.0 * p * s } else { p * s };
+    let acts = pass_bytes(plan, b, s, train, train);
+    to_u64(state + acts).saturating_add(BASELINE_BYTES)
 }
 
 /// Refuses a run of `spec` at `batch` samples (f32) whose estimated peak exceeds the available

@@ -41,36 +41,36 @@ fn plan(input: &[usize]) -> Issue<Planned> {
     }
 }
 
-/// Keras `GlobalMaxPooling1D` / `GlobalAveragePooling1D` options.
-fn from_keras(o: &mut KerasOpts<'_>) -> Result<EmptySpec> {
-    o.channels_last()?;
-    o.require_bool("keepdims", false, "the pooled axis is always dropped")?;
-    Ok(EmptySpec {})
-}
+/// The `global_maxpool1d` (`MAX`) and `global_avgpool1d` kinds (registry entries).
+pub struct GlobalPoolKind<const MAX: bool>;
 
-fn removed_time_axis(kind: &str, h: &TimeAxisHint) -> String {
-    format!(
-        "{}: remove the {kind} or move it after {}",
-        h.removed(kind),
-        h.needs
-    )
-}
+/// `global_maxpool1d`.
+pub type GlobalMaxKind = GlobalPoolKind<true>;
+/// `global_avgpool1d`.
+pub type GlobalAvgKind = GlobalPoolKind<false>;
 
-/// The `global_maxpool1d` kind (registry entry).
-pub struct GlobalMaxKind;
-
-impl LayerKind for GlobalMaxKind {
+impl<const MAX: bool> LayerKind for GlobalPoolKind<MAX> {
     type Spec = EmptySpec;
-    const KERAS: &'static [&'static str] = &["GlobalMaxPooling1D", "GlobalMaxPool1D"];
+    const KERAS: &'static [&'static str] = if MAX {
+        &["GlobalMaxPooling1D", "GlobalMaxPool1D"]
+    } else {
+        &["GlobalAveragePooling1D", "GlobalAvgPool1D"]
+    };
 
     fn plan(_s: &EmptySpec, input: &[usize]) -> Issue<Planned> {
         plan(input)
     }
 
-    /// The arg-max index (`usize`) of every output.
+    /// The max keeps the arg-max index (`usize`) of every output; the average nothing besides
+    /// its output.
     fn memory(_s: &EmptySpec, io: &MemoryIo<'_>) -> LayerBytes {
+        let idx = if MAX {
+            io.output_elems() * std::mem::size_of::<usize>() as f64
+        } else {
+            0.0
+        };
         LayerBytes {
-            cache: io.output_elems() * std::mem::size_of::<usize>() as f64,
+            cache: idx,
             ..io.output_only()
         }
     }
@@ -81,49 +81,23 @@ impl LayerKind for GlobalMaxKind {
         _seed: u64,
         _rng: &mut ChaCha8Rng,
     ) -> Issue<Box<dyn Layer<T>>> {
-        Ok(Box::new(GlobalPool1d::<T>::new(PoolOp::Max, input)?))
+        let op = if MAX { PoolOp::Max } else { PoolOp::Avg };
+        Ok(Box::new(GlobalPool1d::<T>::new(op, input)?))
     }
 
+    /// Keras `GlobalMaxPooling1D` / `GlobalAveragePooling1D` options.
     fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<EmptySpec> {
-        from_keras(o)
+        o.channels_last()?;
+        o.require_bool("keepdims", false, "the pooled axis is always dropped")?;
+        Ok(EmptySpec {})
     }
 
     fn removed_time_axis(_s: &EmptySpec, name: &'static str, h: &TimeAxisHint) -> String {
-        removed_time_axis(name, h)
-    }
-}
-
-/// The `global_avgpool1d` kind (registry entry).
-pub struct GlobalAvgKind;
-
-impl LayerKind for GlobalAvgKind {
-    type Spec = EmptySpec;
-    const KERAS: &'static [&'static str] = &["GlobalAveragePooling1D", "GlobalAvgPool1D"];
-
-    fn plan(_s: &EmptySpec, input: &[usize]) -> Issue<Planned> {
-        plan(input)
-    }
-
-    /// Nothing besides its output.
-    fn memory(_s: &EmptySpec, io: &MemoryIo<'_>) -> LayerBytes {
-        io.output_only()
-    }
-
-    fn build<T: Float>(
-        _s: &EmptySpec,
-        input: &[usize],
-        _seed: u64,
-        _rng: &mut ChaCha8Rng,
-    ) -> Issue<Box<dyn Layer<T>>> {
-        Ok(Box::new(GlobalPool1d::<T>::new(PoolOp::Avg, input)?))
-    }
-
-    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<EmptySpec> {
-        from_keras(o)
-    }
-
-    fn removed_time_axis(_s: &EmptySpec, name: &'static str, h: &TimeAxisHint) -> String {
-        removed_time_axis(name, h)
+        format!(
+            "{}: remove the {name} or move it after {}",
+            h.removed(name),
+            h.needs
+        )
     }
 }
 
@@ -149,7 +123,12 @@ pub struct GlobalPool1d<T: Float> {
 impl<T: Float> GlobalPool1d<T> {
     /// Builds the layer for a per-sample input `[length, channels]`.
     pub fn new(op: PoolOp, input: &[usize]) -> std::result::Result<Self, ShapeIssue> {
-        plan(input)?;
+        // Any length: the length is checked per input (`plan`, `output_shape`).
+        if input.len() != 2 {
+            return Err(ShapeIssue::NeedsSequence {
+                got: input.to_vec(),
+            });
+        }
         Ok(GlobalPool1d {
             op,
             cache: None,

@@ -70,8 +70,16 @@ impl PoolSpec {
     }
 }
 
-/// The shape rule of both pools.
+/// The shape rule of both pools: [`check`], then the window geometry.
 fn plan(s: &PoolSpec, input: &[usize]) -> Issue<Planned> {
+    check(s, input)?;
+    let (out, _) = geometry(s.pool_size, s.stride(), s.padding, input[0])?;
+    Ok(Planned::new(vec![out, input[1]]))
+}
+
+/// The options and the input's rank (what a pool layer is built for; the length is checked
+/// per input by the geometry).
+fn check(s: &PoolSpec, input: &[usize]) -> Issue<()> {
     if s.pool_size == 0 {
         return Err(ShapeIssue::Invalid(
             "pool_size must be at least 1, got 0".into(),
@@ -82,13 +90,12 @@ fn plan(s: &PoolSpec, input: &[usize]) -> Issue<Planned> {
             "strides must be at least 1, got 0".into(),
         ));
     }
-    let [len, c] = *input else {
+    if input.len() != 2 {
         return Err(ShapeIssue::NeedsSequence {
             got: input.to_vec(),
         });
-    };
-    let (out, _) = geometry(s.pool_size, s.stride(), s.padding, len)?;
-    Ok(Planned::new(vec![out, c]))
+    }
+    Ok(())
 }
 
 /// Output length and left padding of pool windows on `len` steps, or why they do not fit.
@@ -110,33 +117,34 @@ fn geometry(pool: usize, stride: usize, padding: Padding, len: usize) -> Issue<(
     })
 }
 
-/// Keras `MaxPooling1D` / `AveragePooling1D` options.
-fn from_keras(o: &mut KerasOpts<'_>) -> Result<PoolSpec> {
-    let pool_size = o.int("pool_size", Some(2))?;
-    let strides = o.opt_int("strides")?;
-    let padding = o.padding(false)?;
-    o.channels_last()?;
-    Ok(PoolSpec {
-        pool_size,
-        strides,
-        padding,
-    })
-}
+/// The `maxpool1d` (`MAX`) and `avgpool1d` kinds (registry entries).
+pub struct PoolKind<const MAX: bool>;
 
-/// The `maxpool1d` kind (registry entry).
-pub struct MaxPoolKind;
+/// `maxpool1d`.
+pub type MaxPoolKind = PoolKind<true>;
+/// `avgpool1d`.
+pub type AvgPoolKind = PoolKind<false>;
 
-impl LayerKind for MaxPoolKind {
+impl<const MAX: bool> LayerKind for PoolKind<MAX> {
     type Spec = PoolSpec;
-    const KERAS: &'static [&'static str] = &["MaxPooling1D", "MaxPool1D"];
+    const KERAS: &'static [&'static str] = if MAX {
+        &["MaxPooling1D", "MaxPool1D"]
+    } else {
+        &["AveragePooling1D", "AvgPool1D"]
+    };
 
     fn plan(s: &PoolSpec, input: &[usize]) -> Issue<Planned> {
         plan(s, input)
     }
 
-    /// The arg-max index (`usize`) of every output, in every mode.
+    /// Max pooling keeps the arg-max index (`usize`) of every output, in every mode; average
+    /// pooling nothing besides its output.
     fn memory(_s: &PoolSpec, io: &MemoryIo<'_>) -> LayerBytes {
-        let idx = io.output_elems() * std::mem::size_of::<usize>() as f64;
+        let idx = if MAX {
+            io.output_elems() * std::mem::size_of::<usize>() as f64
+        } else {
+            0.0
+        };
         LayerBytes {
             cache: idx,
             ..io.output_only()
@@ -149,41 +157,21 @@ impl LayerKind for MaxPoolKind {
         _seed: u64,
         _rng: &mut ChaCha8Rng,
     ) -> Issue<Box<dyn Layer<T>>> {
-        Ok(Box::new(Pool1d::<T>::new(PoolOp::Max, s, input)?))
+        let op = if MAX { PoolOp::Max } else { PoolOp::Avg };
+        Ok(Box::new(Pool1d::<T>::new(op, s, input)?))
     }
 
+    /// Keras `MaxPooling1D` / `AveragePooling1D` options.
     fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<PoolSpec> {
-        from_keras(o)
-    }
-}
-
-/// The `avgpool1d` kind (registry entry).
-pub struct AvgPoolKind;
-
-impl LayerKind for AvgPoolKind {
-    type Spec = PoolSpec;
-    const KERAS: &'static [&'static str] = &["AveragePooling1D", "AvgPool1D"];
-
-    fn plan(s: &PoolSpec, input: &[usize]) -> Issue<Planned> {
-        plan(s, input)
-    }
-
-    /// Nothing besides its output.
-    fn memory(_s: &PoolSpec, io: &MemoryIo<'_>) -> LayerBytes {
-        io.output_only()
-    }
-
-    fn build<T: Float>(
-        s: &PoolSpec,
-        input: &[usize],
-        _seed: u64,
-        _rng: &mut ChaCha8Rng,
-    ) -> Issue<Box<dyn Layer<T>>> {
-        Ok(Box::new(Pool1d::<T>::new(PoolOp::Avg, s, input)?))
-    }
-
-    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<PoolSpec> {
-        from_keras(o)
+        let pool_size = o.int("pool_size", Some(2))?;
+        let strides = o.opt_int("strides")?;
+        let padding = o.padding(false)?;
+        o.channels_last()?;
+        Ok(PoolSpec {
+            pool_size,
+            strides,
+            padding,
+        })
     }
 }
 
@@ -234,7 +222,7 @@ impl<T: Float> Pool1d<T> {
         spec: &PoolSpec,
         input: &[usize],
     ) -> std::result::Result<Self, ShapeIssue> {
-        plan(spec, input)?;
+        check(spec, input)?;
         Ok(Pool1d {
             op,
             pool: spec.pool_size,

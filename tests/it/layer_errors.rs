@@ -416,7 +416,7 @@ fn flatten_before_a_sequence_rnn_suggests_moving_it_after() {
           {"type": "dense", "units": 2, "activation": "softmax"}]}"#);
     assert!(
         last.contains("remove the Flatten so the recurrent layer gets (31, 8)")
-            && !last.contains("move the Flatten"),
+            && !last.contains("move the Flatten after"),
         "{last}"
     );
 }

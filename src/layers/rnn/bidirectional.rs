@@ -72,17 +72,22 @@ impl LayerKind for BidirectionalKind {
         Ok(Planned { output, params })
     }
 
-    /// Two directions, each keeping its own output for the merge; both backward passes run at
-    /// once, each with its own input gradient.
+    /// Two directions; `concat` writes each into its half of the output, `mul` caches both
+    /// directions' outputs for backward. Both backward passes run at once, each with its own
+    /// input gradient.
     fn memory(s: &BidirectionalSpec, io: &MemoryIo<'_>) -> LayerBytes {
         let Ok(cell) = CellKind::from_spec(&s.layer) else {
             return io.output_only();
         };
         let one = rnn_spec::direction_bytes(cell, s.layer.rnn().units, io);
-        let cache = 2.0 * (one.cache + one.out);
+        let outs = if s.merge_mode == MergeMode::Mul {
+            2.0 * one.out
+        } else {
+            0.0
+        };
         LayerBytes {
-            cache,
-            infer: cache,
+            cache: 2.0 * one.cache + outs,
+            infer: 2.0 * one.infer,
             keep: 2.0 * one.keep,
             tmp: 2.0 * one.tmp + 2.0 * io.input_elems() * io.elem,
             ..io.output_only()
