@@ -574,13 +574,22 @@ fn summary_notes_the_keras_parameter_count_when_it_differs() {
 #[ignore = "heavy: 1.2 GB peak; run with --ignored"]
 fn w3_bench_peak_is_within_15_percent_of_the_estimate() {
     let d = tempfile::tempdir().unwrap();
-    let plan = memory::plan(&ModelSpec::from_file(root().join("models/danq.json")).unwrap()).unwrap();
+    let plan =
+        memory::plan(&ModelSpec::from_file(root().join("models/danq.json")).unwrap()).unwrap();
     let mut table = String::from("W3     mode     estimate  measured  ratio\n");
     let mut bad = Vec::new();
     for (mode, train) in [("train", true), ("infer", false)] {
         let measured = peak_rss(
             &[
-                "bench", "--workload", "w3", "--mode", mode, "--seconds", "0", "--threads", "2",
+                "bench",
+                "--workload",
+                "w3",
+                "--mode",
+                mode,
+                "--seconds",
+                "0",
+                "--threads",
+                "2",
             ],
             d.path(),
         );
