@@ -260,10 +260,9 @@ impl<T: Float> Trainer<'_, T> {
             .into_iter()
             .map(|(n, p)| (n, p.value.clone()))
             .collect();
-        let names: Vec<String> = weights.iter().map(|(n, _)| n.clone()).collect();
         let mut state: Vec<(String, ArrayD<T>)> = st
             .optimizer
-            .state_tensors(&names)?
+            .state_tensors()?
             .into_iter()
             .map(|(n, a)| (format!("optimizer.{n}"), a.to_owned()))
             .collect();
