@@ -775,7 +775,7 @@ mod tests {
         a.grad.fill(0.5);
         b.grad.fill(-1.0);
         let mut opt = Optimizer::<f32>::new(c);
-        let names = vec!["layers.0.a".to_string(), "layers.1.b".to_string()];
+        let names = ["layers.0.a".to_string(), "layers.1.b".to_string()];
         opt.step(vec![(names[0].clone(), &mut a), (names[1].clone(), &mut b)]);
         let saved: Vec<(String, ArrayD<f32>)> = opt
             .state_tensors()

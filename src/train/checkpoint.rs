@@ -164,7 +164,7 @@ fn safetensors_content<A: Float>(
         offset = end;
     }
     let mut json = serde_json::to_vec(&header).unwrap_or_default();
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     let len = 8 + json.len() as u64 + offset as u64;
