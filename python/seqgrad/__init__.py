@@ -115,10 +115,14 @@ class Model:
         return cls(_seqgrad.Model.from_spec_json(json.dumps(spec), seed, dtype))
 
     @classmethod
-    def from_keras(cls, path: PathLike, seed: int = 0, dtype: str = "float32") -> "Model":
-        """A Keras 3 model (``.keras`` archive or model JSON) with its weights when the file
-        holds them, read by seqgrad's Keras loader (as ``seqgrad convert``)."""
-        return cls(_seqgrad.Model.from_keras(_path(path), seed, dtype))
+    def from_keras(
+        cls, path: PathLike, seed: int = 0, dtype: str = "float32", weights: Optional[PathLike] = None
+    ) -> "Model":
+        """A Keras 3 model (``.keras`` archive or model JSON), read by seqgrad's Keras loader
+        (as ``seqgrad convert``), with the archive's weights, or those of ``weights`` (Keras
+        variables as safetensors, as ``convert --keras-weights``); seeded weights without."""
+        w = None if weights is None else _path(weights)
+        return cls(_seqgrad.Model.from_keras(_path(path), seed, dtype, w))
 
     # description
     @property

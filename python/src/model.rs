@@ -205,13 +205,16 @@ impl Model {
         })
     }
 
-    /// A Keras model (`.keras` archive or model JSON), with its weights when the file has them.
+    /// A Keras model (`.keras` archive or model JSON), with its weights: from `weights` (Keras
+    /// variables as safetensors, as `convert --keras-weights`) or the archive's own.
     #[staticmethod]
-    fn from_keras(path: PathBuf, seed: u64, dtype: &str) -> PyResult<Model> {
+    #[pyo3(signature = (path, seed, dtype, weights=None))]
+    fn from_keras(path: PathBuf, seed: u64, dtype: &str, weights: Option<PathBuf>) -> PyResult<Model> {
+        let w = weights.as_deref();
         let net = if is_f64(dtype)? {
-            Net::F64(run::convert::load_keras(&path, None, seed).py()?)
+            Net::F64(run::convert::load_keras(&path, w, seed).py()?)
         } else {
-            Net::F32(run::convert::load_keras(&path, None, seed).py()?)
+            Net::F32(run::convert::load_keras(&path, w, seed).py()?)
         };
         Ok(Model { net })
     }
