@@ -19,7 +19,8 @@ and ``seed.vars.safetensors``: ``seed.keras``'s variables exactly as
 ``keras/`` prefix), so plain ``cargo test`` (no HDF5 library, no Python) runs
 ``seqgrad convert --keras-weights`` + ``predict`` on the seed model against Keras.
 
-Run: KERAS_BACKEND=torch python python/keras_fixtures.py  (Keras 3, torch, h5py, safetensors)
+Run: KERAS_BACKEND=torch python python/keras_fixtures.py  (Keras 3, torch, h5py, safetensors);
+``--only NAME …`` writes just those models' files.
 """
 
 import json
@@ -153,6 +154,20 @@ def models():
             L.Dense(2, activation="softmax"),
         ])
 
+    def conv_layer_norm():
+        # LayerNormalization on a sequence (Keras' epsilon 1e-3) and on flat features.
+        return keras.Sequential([
+            keras.Input((11, 4)),
+            L.Conv1D(5, 3, activation="relu"),
+            L.LayerNormalization(),
+            L.GRU(4, return_sequences=True),
+            L.LayerNormalization(epsilon=1e-5),
+            L.GlobalAveragePooling1D(),
+            L.Dense(3),
+            L.LayerNormalization(),
+            L.Dense(2, activation="softmax"),
+        ])
+
     return {
         "conv_same_stride": (conv_same_stride, (23, 4)),
         "pools_same": (pools_same, (17, 3)),
@@ -164,6 +179,7 @@ def models():
         "stacked_rnns": (stacked_rnns, (16, 4)),
         "functional_chain": (functional_chain, (15, 4)),
         "seed_small": (seed_small, (40, 4)),
+        "conv_layer_norm": (conv_layer_norm, (11, 4)),
     }
 
 
@@ -211,8 +227,12 @@ def one_hot_batch(rng, batch, shape, dtype):
 
 
 def main():
+    # `--only NAME …`: (re)write just those models' fixtures, nothing else.
+    only = sys.argv[sys.argv.index("--only") + 1:] if "--only" in sys.argv else None
     os.makedirs(OUT, exist_ok=True)
     for name, (build, shape) in models().items():
+        if only is not None and name not in only:
+            continue
         for floatx, dtype, tag in [("float32", np.float32, "f32"), ("float64", np.float64, "f64")]:
             # Both: the global dtype policy, once used, no longer follows floatx.
             keras.config.set_floatx(floatx)
@@ -235,6 +255,8 @@ def main():
                 with open(os.path.join(OUT, f"{name}.json"), "w") as f:
                     f.write(m.to_json() + "\n")
             print(f"{name} {tag}: output {tuple(y.shape)}, {len(tensors) - 4} variables")
+    if only is not None:
+        return
     # The seed model, saved as a .keras archive by Keras.
     keras.config.set_floatx("float32")
     keras.config.set_dtype_policy("float32")

@@ -143,6 +143,12 @@ def cases():
          bidi(rnn("gru", 3, False), "ave"), dense(3, "softmax")])
     add("stack_dense3d_bigru_sum", [6, 4],
         [dense(5, "tanh"), bidi(rnn("gru", 4, True), "sum"), bidi(rnn("simple_rnn", 3, False), "mul"), dense(2)])
+    # layer_norm: on (length, channels) and (features), in a stack, with Keras' epsilon.
+    add("layer_norm_seq", [6, 4], [{"type": "layer_norm"}])
+    add("layer_norm_flat", [5], [{"type": "layer_norm", "epsilon": 0.001}])
+    add("conv_layer_norm_bigru", [9, 3],
+        [conv(4, 3, activation="relu"), {"type": "layer_norm"},
+         bidi(rnn("gru", 3, True), "concat"), {"type": "layer_norm"}, dense(2, "softmax")])
     # the seed model (models/seed.json), shrunk: same layers and input, fewer units.
     add("seed_small", [40, 4],
         [conv(8, 10, activation="relu"), pool("maxpool1d", 5, 5),
@@ -344,6 +350,9 @@ def write_case(name, spec, inp, seed, out_dir):
                 ls = spec["layers"][int(pname.split(".")[1])]
                 if ls.get("activation") == "relu" or ls.get("layer", {}).get("activation") == "relu":
                     p.add_(0.6 if "_ih_" in pname or "_hh_" not in pname else 0.0)
+            elif spec["layers"][int(pname.split(".")[1])]["type"] == "layer_norm":
+                # layer_norm's weight starts at 1: move it off, so its gradient role is seen
+                p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
     model.eval()
     x = make_input([BATCH, *spec["input_shape"]], inp, gen)
     with torch.no_grad():
@@ -371,6 +380,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="run the self-checks only")
     ap.add_argument("--out", default=OUT, help="fixture folder (default tests/fixtures/parity)")
+    ap.add_argument("--case", action="append", default=[],
+                    help="(re)write only the named case(s), leaving the others as they are")
     args = ap.parse_args()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
@@ -379,6 +390,15 @@ def main():
     assert len(names) == len(set(names)), "duplicate case names"
     self_check(all_cases)
     if args.check:
+        return
+    if args.case:
+        unknown = set(args.case) - set(names)
+        if unknown:
+            raise SystemExit(f"unknown case(s): {sorted(unknown)}")
+        for name, spec, inp in all_cases:
+            if name in args.case:
+                write_case(name, spec, inp, zlib.crc32(name.encode()), args.out)
+        print(f"wrote {len(args.case)} case(s) x 2 dtypes to {os.path.relpath(args.out, ROOT)}")
         return
     if os.path.isdir(args.out):
         shutil.rmtree(args.out)

@@ -57,6 +57,7 @@ _ALIASES = {
     "Dense": "dense", "Linear": "dense", "Flatten": "flatten", "Dropout": "dropout",
     "Activation": "activation", "SimpleRNN": "simple_rnn", "RNN": "simple_rnn",
     "LSTM": "lstm", "GRU": "gru", "Bidirectional": "bidirectional",
+    "LayerNormalization": "layer_norm", "LayerNorm": "layer_norm",
 }
 
 
@@ -303,7 +304,7 @@ def _out_shape(kind: str, spec: dict, shape: List[int]) -> List[int]:
         return shape[:-1] + [spec["units"]]
     if kind == "flatten":
         return [math.prod(shape)]
-    if kind in ("dropout", "activation"):
+    if kind in ("dropout", "activation", "layer_norm"):
         return list(shape)
     if kind in _CELLS:
         need_seq()
@@ -338,6 +339,9 @@ def build_layer(spec: dict, shape: List[int]) -> nn.Module:
         return nn.Dropout(float(spec.get("rate", 0.0)))
     if kind == "activation":
         return Activation(spec)
+    if kind == "layer_norm":
+        # over the last (channel) axis; parameters weight (C), bias (C) as seqgrad's
+        return nn.LayerNorm(shape[-1], eps=float(spec.get("epsilon", 1e-5)))
     if kind in _CELLS:
         return _CELLS[kind](shape[-1], spec)
     if kind == "bidirectional":

@@ -1,13 +1,12 @@
 //! [`Sequential`]: a stack of layers whose shapes are validated when it is built.
 //!
-//! Building walks the layers with the per-sample shape: each layer either gives its output
-//! shape or a [`ShapeIssue`], which becomes a [`BuildError`] naming the layer index and type,
-//! the shape it needs, the shape it got, which layer produced that shape, and the fix.
+//! Building first plans the model ([`crate::spec::plan`], the one shape planner: every layer
+//! kind's rule gives its output shape or a [`ShapeIssue`], which becomes a [`BuildError`] naming
+//! the layer index and type, the shape it needs, the shape it got, which layer produced that
+//! shape, and the fix), then builds each layer for the input the plan found.
 //!
-//! A `null` input length (`input_shape: [null, C]`) builds a model for any length: the shapes
-//! are checked with the length unknown (each layer is probed at two lengths; a sequence output
-//! keeps an unknown length, a flat output must not depend on the length, so `flatten` and the
-//! like are refused with the fix). [`Sequential::forward_logits_masked`] runs a batch of
+//! A `null` input length (`input_shape: [null, C]`) builds a model for any length (see
+//! [`crate::spec::plan`] for how the shapes are checked). [`Sequential::forward_logits_masked`] runs a batch of
 //! records padded to the batch's length with per-record lengths (PyTorch's
 //! `pack_padded_sequence` semantics; `docs/variable-length.md`).
 //!
@@ -21,9 +20,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::activation::Activation;
 use crate::error::{BuildError, Error, Result, ShapeIssue};
-use crate::layers::rnn::{Direction, Recurrent};
-use crate::layers::{self, Layer, Param};
-use crate::spec::{LayerSpec, ModelSpec, RecurrentSpec};
+use crate::layers::{Layer, Param};
+use crate::spec::{LayerSpec, ModelSpec, Plan};
+
+pub use crate::spec::plan::{fmt_dims, group};
 use crate::tensor::AsBatch;
 use crate::tensor::{check_batched, fmt_shape, l2_norm, Float, Mode};
 
@@ -37,6 +37,8 @@ pub struct Sequential<T: Float> {
     dims: Vec<Vec<Option<usize>>>,
     /// The input shape with an unknown length written as 0.
     input0: Vec<usize>,
+    /// The shapes and parameters the model was built from.
+    plan: Plan,
     /// Per-record lengths of the last masked forward pass: the input's, then every layer's
     /// output's (`None` for a layer whose output has no time axis). `None` after an unmasked
     /// forward.
@@ -61,50 +63,15 @@ type Masks = (Vec<usize>, Vec<Option<Vec<usize>>>);
 /// A per-layer output observer (`forward_logits_observed`).
 type Observer<'a, T> = &'a mut dyn FnMut(usize, &ArrayD<T>);
 
-/// Builds one layer from its spec for a per-sample input shape.
+/// Builds one layer from its spec for a per-sample input shape (the registry's
+/// [`LayerSpec::build`]).
 pub fn build_layer<T: Float>(
     spec: &LayerSpec,
     input: &[usize],
     seed: u64,
     rng: &mut ChaCha8Rng,
 ) -> std::result::Result<Box<dyn Layer<T>>, ShapeIssue> {
-    use layers::pool::{Pool1d, PoolOp};
-    Ok(match spec {
-        LayerSpec::Dense(s) => Box::new(layers::dense::Dense::new(s, input, rng)?),
-        LayerSpec::Conv1d(s) => Box::new(layers::conv1d::Conv1d::new(s, input, rng)?),
-        LayerSpec::Maxpool1d(s) => Box::new(Pool1d::new(PoolOp::Max, s, input)?),
-        LayerSpec::Avgpool1d(s) => Box::new(Pool1d::new(PoolOp::Avg, s, input)?),
-        LayerSpec::GlobalMaxpool1d(_) => {
-            Box::new(layers::global_pool::GlobalPool1d::new(PoolOp::Max, input)?)
-        }
-        LayerSpec::GlobalAvgpool1d(_) => {
-            Box::new(layers::global_pool::GlobalPool1d::new(PoolOp::Avg, input)?)
-        }
-        LayerSpec::Flatten(_) => Box::new(layers::flatten::Flatten::new(input)?),
-        LayerSpec::Dropout(s) => Box::new(layers::dropout::Dropout::new(s, seed)?.for_input(input)),
-        LayerSpec::Activation(s) => {
-            Box::new(layers::activation_layer::ActivationLayer::new(s, input)?)
-        }
-        LayerSpec::SimpleRnn(s) => Box::new(Recurrent::new(
-            &RecurrentSpec::SimpleRnn(s.clone()),
-            input,
-            Direction::Forward,
-            rng,
-        )?),
-        LayerSpec::Lstm(s) => Box::new(Recurrent::new(
-            &RecurrentSpec::Lstm(s.clone()),
-            input,
-            Direction::Forward,
-            rng,
-        )?),
-        LayerSpec::Gru(s) => Box::new(Recurrent::new(
-            &RecurrentSpec::Gru(s.clone()),
-            input,
-            Direction::Forward,
-            rng,
-        )?),
-        LayerSpec::Bidirectional(s) => Box::new(layers::rnn::Bidirectional::new(s, input, rng)?),
-    })
+    spec.build(input, seed, rng)
 }
 
 impl<T: Float> Sequential<T> {
@@ -114,55 +81,37 @@ impl<T: Float> Sequential<T> {
     /// whose flat output would depend on the length (`flatten`) is a [`BuildError`] with
     /// [`ShapeIssue::NeedsFixedLength`] saying what to use instead.
     pub fn from_spec(spec: &ModelSpec, seed: u64) -> Result<Self> {
-        let input0 = check_input_shape(spec)?;
+        // The shapes, and any error, come from the one planner; the layers are then built for
+        // the inputs it found.
+        let plan = crate::spec::plan(spec)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers: Vec<Box<dyn Layer<T>>> = Vec::with_capacity(spec.layers.len());
-        let mut dims: Vec<Vec<Option<usize>>> = Vec::with_capacity(spec.layers.len());
-        for (index, ls) in spec.layers.iter().enumerate() {
-            let input = dims.last().unwrap_or(&spec.input_shape).clone();
+        for (index, lp) in plan.layers.iter().enumerate() {
             let layer_seed =
                 seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(index as u64 + 1));
-            let built = symbolic_output(
-                ls,
-                &input,
-                |concrete| {
-                    if input.first() == Some(&None) {
-                        layers::rnn::init::check_unknown_length(ls)?;
-                    }
-                    // Shape-keeping layers that check their input are built for any length.
-                    let any = [0, concrete.last().copied().unwrap_or(0)];
-                    let keep = input[0].is_none()
-                        && matches!(ls, LayerSpec::Dropout(_) | LayerSpec::Activation(_));
-                    build_layer::<T>(ls, if keep { &any } else { concrete }, layer_seed, &mut rng)
-                },
-                |l, concrete| l.output_shape(concrete),
-            );
-            match built {
-                Ok((layer, out)) => {
-                    layers.push(layer);
-                    dims.push(out);
-                }
-                Err(issue) => {
-                    let shapes: Vec<Vec<usize>> = dims.iter().map(|d| zero_unknown(d)).collect();
-                    let hint = hint_for(spec, &shapes, ls, &issue);
-                    return Err(BuildError {
-                        index,
-                        kind: ls.kind(),
-                        input: zero_unknown(&input),
-                        issue,
-                        hint,
-                    }
-                    .into());
-                }
-            }
+            let input = plan.build_input(index);
+            let layer = lp
+                .spec
+                .build::<T>(&input, layer_seed, &mut rng)
+                .map_err(|issue| BuildError {
+                    index,
+                    kind: lp.spec.kind(),
+                    input: lp.input.clone(),
+                    issue,
+                    hint: None,
+                })?;
+            layers.push(layer);
         }
         let head = layers.last_mut().and_then(|l| l.take_output_activation());
+        let dims: Vec<Vec<Option<usize>>> =
+            plan.layers.iter().map(|l| l.output_dims.clone()).collect();
         Ok(Sequential {
             spec: spec.clone(),
             layers,
-            shapes: dims.iter().map(|d| zero_unknown(d)).collect(),
+            shapes: plan.layers.iter().map(|l| l.output.clone()).collect(),
             dims,
-            input0,
+            input0: plan.input_shape.clone(),
+            plan,
             masks: None,
             layer_lengths: None,
             head,
@@ -643,109 +592,13 @@ impl<T: Float> Sequential<T> {
 
     /// A Keras-like table: index, layer (type), output shape, parameters, share of all.
     pub fn summary(&self) -> String {
-        summary_table(
-            &self.spec.input_shape,
-            self.spec
-                .layers
-                .iter()
-                .zip(&self.dims)
-                .zip(&self.layers)
-                .map(|((spec, shape), l)| (spec, shape.as_slice(), l.param_count())),
-        )
+        crate::spec::plan::summary_table(&self.plan)
     }
-}
 
-/// The summary table from each layer's spec, per-sample output shape and parameter count
-/// (shared by [`Sequential::summary`] and `memory::summary_table`, which plans without
-/// allocating): index, layer (type, with its activation), output shape, parameters, share.
-pub(crate) fn summary_table<'a>(
-    input_shape: &[Option<usize>],
-    layers: impl Iterator<Item = (&'a LayerSpec, &'a [Option<usize>], usize)> + Clone,
-) -> String {
-    let total: usize = layers.clone().map(|(_, _, p)| p).sum();
-    let mut rows: Vec<[String; 5]> = vec![[
-        "#".into(),
-        "Layer (type)".into(),
-        "Output shape".into(),
-        "Param #".into(),
-        "Share".into(),
-    ]];
-    rows.push([
-        "".into(),
-        "input".into(),
-        fmt_dims(input_shape),
-        "0".into(),
-        "".into(),
-    ]);
-    for (i, (spec, shape, p)) in layers.enumerate() {
-        let share = if total > 0 {
-            format!("{:.1}%", 100.0 * p as f64 / total as f64)
-        } else {
-            "-".into()
-        };
-        let mut kind = spec.kind();
-        let activation = match spec {
-            LayerSpec::Dense(d) => {
-                if shape.len() == 2 {
-                    kind = "dense (per time step)".into();
-                }
-                d.activation
-            }
-            LayerSpec::Conv1d(c) => c.activation,
-            _ => Activation::Linear,
-        };
-        if activation != Activation::Linear {
-            kind = format!("{kind}, {}", activation.name());
-        }
-        rows.push([i.to_string(), kind, fmt_dims(shape), group(p), share]);
+    /// The shapes and parameters the model was built from.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
-    let w: Vec<usize> = (0..5)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let rule = "─".repeat(w.iter().sum::<usize>() + 8);
-    let mut out = format!("{rule}\n");
-    for (k, r) in rows.iter().enumerate() {
-        out.push_str(&format!(
-            "{:>w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}\n",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            w0 = w[0],
-            w1 = w[1],
-            w2 = w[2],
-            w3 = w[3],
-            w4 = w[4]
-        ));
-        if k == 0 {
-            out.push_str(&format!("{rule}\n"));
-        }
-    }
-    out.push_str(&format!("{rule}\nTotal params: {}\n", group(total)));
-    out
-}
-
-/// A per-sample shape with an unknown length shown as `?`: `(?, 4)`.
-pub fn fmt_dims(dims: &[Option<usize>]) -> String {
-    let parts: Vec<String> = dims
-        .iter()
-        .map(|d| d.map_or_else(|| "?".to_string(), |d| d.to_string()))
-        .collect();
-    format!("({})", parts.join(", "))
-}
-
-/// A concrete per-sample shape with a 0 length (unknown) shown as `?`: `(?, 4)`.
-fn fmt_sym(shape: &[usize]) -> String {
-    match shape {
-        [0, c] => format!("(?, {c})"),
-        _ => fmt_shape(shape),
-    }
-}
-
-/// A shape with `None` (unknown length) written as 0.
-pub(crate) fn zero_unknown(dims: &[Option<usize>]) -> Vec<usize> {
-    dims.iter().map(|d| d.unwrap_or(0)).collect()
 }
 
 /// Zeroes positions `t ≥ lengths[b]` of a `(B, L, C)` array (anything else is left alone).
@@ -762,182 +615,6 @@ pub fn zero_past<T: Float>(a: &mut ArrayD<T>, lengths: &[usize]) {
                 .fill(T::zero());
         }
     }
-}
-
-/// Validates a spec's input shape; returns it with an unknown length written as 0.
-pub(crate) fn check_input_shape(spec: &ModelSpec) -> Result<Vec<usize>> {
-    let shape = &spec.input_shape;
-    let bad = || Error::Spec {
-        path: "input_shape".into(),
-        msg: format!(
-            "input_shape must be [length, channels] (length a number or null for any length) \
-             or [features] with no zero, got [{}]",
-            shape
-                .iter()
-                .map(|d| d.map_or_else(|| "null".to_string(), |d| d.to_string()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let ok = match shape.as_slice() {
-        [Some(f)] => *f > 0,
-        [l, Some(c)] => *c > 0 && *l != Some(0),
-        _ => false,
-    };
-    if !ok {
-        return Err(bad());
-    }
-    let concrete = zero_unknown(shape);
-    let check: Vec<usize> = concrete.iter().map(|&d| d.max(1)).collect();
-    if let Err(issue) = layers::checked_elems("input_shape", &check) {
-        return Err(Error::Spec {
-            path: "input_shape".into(),
-            msg: issue.to_string(),
-        });
-    }
-    Ok(concrete)
-}
-
-/// The two lengths a layer is probed at when the input length is unknown.
-const PROBE_LENGTHS: [usize; 2] = [4096, 8191];
-
-/// A layer's symbolic output shape for a symbolic input shape (`None` = unknown length), and
-/// what `make` returns (the built layer, or `()` for a plan). With a known length this is
-/// `output_shape`; with an unknown one the layer is made for one probe length and asked for its
-/// output at two: a sequence output keeps an unknown length, a flat output must be the same at
-/// both (else the layer needs a fixed length).
-pub(crate) fn symbolic_output<L>(
-    spec: &LayerSpec,
-    input: &[Option<usize>],
-    make: impl FnOnce(&[usize]) -> std::result::Result<L, ShapeIssue>,
-    shape_for: impl Fn(&L, &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue>,
-) -> std::result::Result<(L, Vec<Option<usize>>), ShapeIssue> {
-    let fixed_fix = "with input length null end the sequence part with global_maxpool1d / \
-                     global_avgpool1d or a recurrent layer with return_sequences false";
-    if input.iter().all(Option::is_some) {
-        let concrete = zero_unknown(input);
-        let l = make(&concrete)?;
-        let out = shape_for(&l, &concrete)?;
-        layers::checked_elems("output", &out)?;
-        return Ok((l, out.into_iter().map(Some).collect()));
-    }
-    let [None, Some(c)] = *input else {
-        return Err(ShapeIssue::Invalid(format!(
-            "input {} has an unknown length where seqgrad cannot take one",
-            fmt_dims(input)
-        )));
-    };
-    if let LayerSpec::Flatten(_) = spec {
-        return Err(ShapeIssue::NeedsFixedLength(format!(
-            "flatten needs a fixed length; {fixed_fix}"
-        )));
-    }
-    let [pa, pb] = PROBE_LENGTHS;
-    let probe_issue = |e: ShapeIssue| match e {
-        ShapeIssue::TooShort { what, needed, .. } => ShapeIssue::NeedsFixedLength(format!(
-            "{what} {needed} is longer than the {pa} positions a null-length model is checked \
-             with; give input_shape a fixed length"
-        )),
-        other => other,
-    };
-    let l = make(&[pa, c]).map_err(probe_issue)?;
-    let oa = shape_for(&l, &[pa, c]).map_err(probe_issue)?;
-    let ob = shape_for(&l, &[pb, c]).map_err(probe_issue)?;
-    layers::checked_elems("output", &ob)?;
-    match (oa.as_slice(), ob.as_slice()) {
-        ([_, ca], [_, cb]) if ca == cb => Ok((l, vec![None, Some(*ca)])),
-        ([fa], [fb]) if fa == fb => Ok((l, vec![Some(*fa)])),
-        _ => Err(ShapeIssue::NeedsFixedLength(format!(
-            "{} would give an output whose size depends on the input length; {fixed_fix}",
-            spec.kind()
-        ))),
-    }
-}
-
-/// Thousands separators: 46929039 → "46,929,039".
-pub fn group(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-/// Explains where a wrong shape came from and how to fix it.
-pub(crate) fn hint_for(
-    spec: &ModelSpec,
-    shapes: &[Vec<usize>],
-    layer: &LayerSpec,
-    issue: &ShapeIssue,
-) -> Option<String> {
-    let ShapeIssue::NeedsSequence { got } = issue else {
-        return None;
-    };
-    let input_shape = zero_unknown(&spec.input_shape);
-    if got.len() != 1 {
-        return None;
-    }
-    let needs = if layer.is_recurrent() {
-        "a recurrent layer"
-    } else {
-        "this layer"
-    };
-    // The last layer that turned a (length, features) input into a flat one.
-    let culprit = (0..shapes.len()).rev().find(|&j| {
-        let before = if j == 0 { &input_shape } else { &shapes[j - 1] };
-        before.len() == 2 && shapes[j].len() == 1
-    });
-    let Some(j) = culprit else {
-        return Some(format!(
-            "the model input {} has no time axis; {needs} needs (length, features): \
-             set input_shape to [length, channels]",
-            fmt_sym(&input_shape)
-        ));
-    };
-    let what = &spec.layers[j];
-    let kind = what.kind();
-    let before = fmt_sym(if j == 0 { &input_shape } else { &shapes[j - 1] });
-    let after = fmt_sym(&shapes[j]);
-    let this = if layer.is_recurrent() {
-        "the recurrent layer"
-    } else {
-        "this layer"
-    };
-    let removed = format!("{kind} (#{j}) removed the time axis, turning {before} into {after}");
-    let removed_rs = format!(
-        "{kind} (#{j}) with return_sequences=false removed the time axis, turning {before} into \
-         {after}"
-    );
-    Some(match what {
-        LayerSpec::Flatten(_) => format!(
-            "Flatten (#{j}) removed the time axis, turning {before} into {after}: remove the \
-             Flatten so {this} gets {before} as (length, features){}",
-            if layer.is_recurrent() {
-                "; to classify the whole sequence, set return_sequences=false on the last \
-                 recurrent layer"
-            } else {
-                ""
-            }
-        ),
-        LayerSpec::GlobalMaxpool1d(_) | LayerSpec::GlobalAvgpool1d(_) => {
-            format!("{removed}: remove the {kind} or move it after {needs}")
-        }
-        LayerSpec::Bidirectional(_) => format!(
-            "{removed_rs}: set return_sequences=true in the wrapped layer of layer #{j} so it \
-             outputs (length, units)"
-        ),
-        LayerSpec::SimpleRnn(_) | LayerSpec::Lstm(_) | LayerSpec::Gru(_) => {
-            format!(
-                "{removed_rs}: set return_sequences=true on layer #{j} so it outputs \
-                 (length, units)"
-            )
-        }
-        _ => format!("{removed}: remove layer #{j} or reorder the layers"),
-    })
 }
 
 /// Builds a model in Rust, layer by layer, with the same validation as a model file.

@@ -22,8 +22,24 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::activation::Activation;
 use crate::error::{Error, Result};
+use crate::layers::registry::LAYER_TYPES;
+
+pub mod plan;
+
+// Every layer kind's spec lives in its layer's file; these are the paths the rest of the crate
+// (and users) name them by.
+pub use crate::layers::activation_layer::ActivationSpec;
+pub use crate::layers::conv1d::Conv1dSpec;
+pub use crate::layers::dense::DenseSpec;
+pub use crate::layers::dropout::DropoutSpec;
+pub use crate::layers::layer_norm::LayerNormSpec;
+pub use crate::layers::pool::PoolSpec;
+pub use crate::layers::registry::{EmptySpec, LayerSpec, Padding};
+pub use crate::layers::rnn::{
+    BiasInit, BidirectionalSpec, MergeMode, RecurrentInit, RecurrentSpec, RnnInit, RnnSpec,
+};
+pub use plan::{plan, plan_for_length, LayerPlan, Plan};
 
 /// A whole model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,33 +111,6 @@ impl ModelSpec {
         serde_json::to_string_pretty(self).expect("model spec serialises") // ok: plain structs of numbers, strings, enums
     }
 }
-
-/// Layer type spellings (lower case, `_`/`-`/space removed) → the model-file type name.
-const LAYER_TYPES: &[(&str, &str)] = &[
-    ("conv1d", "conv1d"),
-    ("maxpool1d", "maxpool1d"),
-    ("maxpooling1d", "maxpool1d"),
-    ("avgpool1d", "avgpool1d"),
-    ("averagepooling1d", "avgpool1d"),
-    ("averagepool1d", "avgpool1d"),
-    ("avgpooling1d", "avgpool1d"),
-    ("globalmaxpool1d", "global_maxpool1d"),
-    ("globalmaxpooling1d", "global_maxpool1d"),
-    ("globalavgpool1d", "global_avgpool1d"),
-    ("globalaveragepooling1d", "global_avgpool1d"),
-    ("globalaveragepool1d", "global_avgpool1d"),
-    ("globalavgpooling1d", "global_avgpool1d"),
-    ("dense", "dense"),
-    ("linear", "dense"),
-    ("flatten", "flatten"),
-    ("dropout", "dropout"),
-    ("activation", "activation"),
-    ("simplernn", "simple_rnn"),
-    ("rnn", "simple_rnn"),
-    ("lstm", "lstm"),
-    ("gru", "gru"),
-    ("bidirectional", "bidirectional"),
-];
 
 /// Activation names (lower case, `_`/`-` removed) → the model-file name.
 const ACTIVATIONS: &[(&str, &str)] = &[
@@ -219,332 +208,10 @@ fn required(e: serde_json::Error) -> String {
     }
 }
 
-/// One layer of the model file, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum LayerSpec {
-    #[serde(alias = "Conv1D", alias = "Conv1d")]
-    Conv1d(Conv1dSpec),
-    #[serde(alias = "MaxPooling1D", alias = "MaxPool1D", alias = "MaxPool1d")]
-    Maxpool1d(PoolSpec),
-    #[serde(alias = "AveragePooling1D", alias = "AvgPool1D", alias = "AvgPool1d")]
-    Avgpool1d(PoolSpec),
-    #[serde(alias = "GlobalMaxPooling1D", alias = "GlobalMaxPool1D")]
-    GlobalMaxpool1d(EmptySpec),
-    #[serde(alias = "GlobalAveragePooling1D", alias = "GlobalAvgPool1D")]
-    GlobalAvgpool1d(EmptySpec),
-    #[serde(alias = "Dense", alias = "Linear")]
-    Dense(DenseSpec),
-    #[serde(alias = "Flatten")]
-    Flatten(EmptySpec),
-    #[serde(alias = "Dropout")]
-    Dropout(DropoutSpec),
-    #[serde(alias = "Activation")]
-    Activation(ActivationSpec),
-    #[serde(alias = "SimpleRNN", alias = "RNN")]
-    SimpleRnn(RnnSpec),
-    #[serde(alias = "LSTM")]
-    Lstm(RnnSpec),
-    #[serde(alias = "GRU")]
-    Gru(RnnSpec),
-    #[serde(alias = "Bidirectional")]
-    Bidirectional(BidirectionalSpec),
-}
-
-impl LayerSpec {
-    /// The type name as written in model files (`bidirectional(lstm)` for the wrapper).
-    pub fn kind(&self) -> String {
-        match self {
-            LayerSpec::Conv1d(_) => "conv1d".into(),
-            LayerSpec::Maxpool1d(_) => "maxpool1d".into(),
-            LayerSpec::Avgpool1d(_) => "avgpool1d".into(),
-            LayerSpec::GlobalMaxpool1d(_) => "global_maxpool1d".into(),
-            LayerSpec::GlobalAvgpool1d(_) => "global_avgpool1d".into(),
-            LayerSpec::Dense(_) => "dense".into(),
-            LayerSpec::Flatten(_) => "flatten".into(),
-            LayerSpec::Dropout(_) => "dropout".into(),
-            LayerSpec::Activation(_) => "activation".into(),
-            LayerSpec::SimpleRnn(_) => "simple_rnn".into(),
-            LayerSpec::Lstm(_) => "lstm".into(),
-            LayerSpec::Gru(_) => "gru".into(),
-            LayerSpec::Bidirectional(b) => format!("bidirectional({})", b.layer.kind()),
-        }
-    }
-
-    /// True for layers that need a sequence input (recurrent layers and the wrapper).
-    pub fn is_recurrent(&self) -> bool {
-        matches!(
-            self,
-            LayerSpec::SimpleRnn(_)
-                | LayerSpec::Lstm(_)
-                | LayerSpec::Gru(_)
-                | LayerSpec::Bidirectional(_)
-        )
-    }
-}
-
-/// Options without fields (`flatten`, global pools).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmptySpec {}
-
-/// `valid` (no padding) or `same` (Keras: output length `ceil(L / stride)`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Padding {
-    #[default]
-    Valid,
-    Same,
-}
-
-/// `conv1d`. Weight `(filters, in_channels, kernel_size)` as PyTorch; bias `(filters)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Conv1dSpec {
-    /// Required.
-    pub filters: usize,
-    /// Required.
-    pub kernel_size: usize,
-    /// Default 1.
-    #[serde(default = "one")]
-    pub strides: usize,
-    /// Default `valid`.
-    #[serde(default)]
-    pub padding: Padding,
-    /// Default 1.
-    #[serde(default = "one")]
-    pub dilation_rate: usize,
-    /// Default `linear`.
-    #[serde(default)]
-    pub activation: Activation,
-    /// Default true.
-    #[serde(default = "yes")]
-    pub use_bias: bool,
-}
-
-fn one() -> usize {
-    1
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn tanh() -> Activation {
-    Activation::Tanh
-}
-
-impl Default for Conv1dSpec {
-    fn default() -> Self {
-        Conv1dSpec {
-            filters: 0,
-            kernel_size: 0,
-            strides: 1,
-            padding: Padding::Valid,
-            dilation_rate: 1,
-            activation: Activation::Linear,
-            use_bias: true,
-        }
-    }
-}
-
-/// `maxpool1d` / `avgpool1d`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PoolSpec {
-    /// Default 2 (Keras).
-    pub pool_size: usize,
-    /// Default: `pool_size`.
-    pub strides: Option<usize>,
-    /// Default `valid`.
-    pub padding: Padding,
-}
-
-impl Default for PoolSpec {
-    fn default() -> Self {
-        PoolSpec {
-            pool_size: 2,
-            strides: None,
-            padding: Padding::Valid,
-        }
-    }
-}
-
-impl PoolSpec {
-    /// The effective stride (defaults to the pool size).
-    pub fn stride(&self) -> usize {
-        self.strides.unwrap_or(self.pool_size)
-    }
-}
-
-/// `dense`: on `(features)` input, or on `(length, features)` applied at every time step.
-/// Weight `(units, in_features)` as PyTorch; bias `(units)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DenseSpec {
-    /// Required.
-    pub units: usize,
-    /// Default `linear`.
-    #[serde(default)]
-    pub activation: Activation,
-    /// Default true.
-    #[serde(default = "yes")]
-    pub use_bias: bool,
-}
-
-impl Default for DenseSpec {
-    fn default() -> Self {
-        DenseSpec {
-            units: 0,
-            activation: Activation::Linear,
-            use_bias: true,
-        }
-    }
-}
-
-/// `dropout`: inverted dropout, identity in eval mode.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DropoutSpec {
-    /// Fraction of inputs set to zero in training, in [0, 1).
-    pub rate: f64,
-}
-
-/// `activation`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ActivationSpec {
-    pub activation: Activation,
-}
-
-/// Weight initialisation of recurrent layers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RnnInit {
-    /// Keras: Glorot-uniform input weights, orthogonal recurrent weights, zero biases, LSTM
-    /// forget-gate bias 1.
-    #[default]
-    Keras,
-    /// PyTorch: every weight and bias U(−1/√units, 1/√units).
-    Pytorch,
-}
-
-/// `simple_rnn`, `lstm`, `gru`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RnnSpec {
-    /// Required.
-    pub units: usize,
-    /// Default false: output the last step `(units)`; true: `(length, units)`.
-    #[serde(default)]
-    pub return_sequences: bool,
-    /// `simple_rnn` only: `tanh` (default) or `relu`.
-    #[serde(default = "tanh")]
-    pub activation: Activation,
-    /// Default `keras`.
-    #[serde(default)]
-    pub init: RnnInit,
-    /// The initial biases: `keras` (zeros, LSTM forget gate 1), `zeros` or `chrono` (gated
-    /// cells); default: as `init` has them. See `docs/rnn.md`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bias_init: Option<BiasInit>,
-    /// chrono's `T` (at least 3): gate biases `ln U(1, T−1)`. Default: the layer's input length;
-    /// required when that is null.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chrono_t_max: Option<usize>,
-    /// The initial recurrent weights `weight_hh`: `orthogonal` (Keras), `identity`
-    /// (`simple_rnn` only, IRNN) or `pytorch` (U(−1/√units, 1/√units)); default: as `init`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recurrent_init: Option<RecurrentInit>,
-}
-
-/// Initial biases of a recurrent layer (`bias_init`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BiasInit {
-    /// Zeros, and 1 on the LSTM forget gate (Keras' `unit_forget_bias`).
-    Keras,
-    Zeros,
-    /// Tallec & Ollivier 2018: LSTM `b_f ~ ln U(1, T−1)`, `b_i = −b_f`; GRU
-    /// `b_z ~ ln U(1, T−1)`; other biases zero.
-    Chrono,
-}
-
-/// Initial recurrent weights of a recurrent layer (`recurrent_init`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecurrentInit {
-    Orthogonal,
-    Identity,
-    Pytorch,
-}
-
-impl Default for RnnSpec {
-    fn default() -> Self {
-        RnnSpec {
-            units: 0,
-            return_sequences: false,
-            activation: Activation::Tanh,
-            init: RnnInit::Keras,
-            bias_init: None,
-            chrono_t_max: None,
-            recurrent_init: None,
-        }
-    }
-}
-
-/// The cell a `bidirectional` layer wraps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum RecurrentSpec {
-    #[serde(alias = "SimpleRNN", alias = "RNN")]
-    SimpleRnn(RnnSpec),
-    #[serde(alias = "LSTM")]
-    Lstm(RnnSpec),
-    #[serde(alias = "GRU")]
-    Gru(RnnSpec),
-}
-
-impl RecurrentSpec {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RecurrentSpec::SimpleRnn(_) => "simple_rnn",
-            RecurrentSpec::Lstm(_) => "lstm",
-            RecurrentSpec::Gru(_) => "gru",
-        }
-    }
-
-    pub fn rnn(&self) -> &RnnSpec {
-        match self {
-            RecurrentSpec::SimpleRnn(s) | RecurrentSpec::Lstm(s) | RecurrentSpec::Gru(s) => s,
-        }
-    }
-}
-
-/// How `bidirectional` merges the two directions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MergeMode {
-    /// Forward first, then backward, on the feature axis (default).
-    #[default]
-    Concat,
-    Sum,
-    Mul,
-    Ave,
-}
-
-/// `bidirectional`: wraps a recurrent layer; backward-direction parameters carry `_reverse`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BidirectionalSpec {
-    pub layer: RecurrentSpec,
-    #[serde(default)]
-    pub merge_mode: MergeMode,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activation::Activation;
 
     #[test]
     fn parses_the_user_story_model_with_defaults() {

@@ -12,11 +12,67 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
 use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::keras_config::KerasOpts;
+use crate::layers::registry::{Issue, LayerBytes, LayerKind, MemoryIo, Planned};
 use crate::layers::{no_forward, Layer};
-use crate::spec::ActivationSpec;
 use crate::tensor::{check_batched, fmt_shape, Float, Mode};
+
+/// `activation`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActivationSpec {
+    pub activation: Activation,
+}
+
+/// The `activation` kind (registry entry).
+pub struct ActivationKind;
+
+impl LayerKind for ActivationKind {
+    type Spec = ActivationSpec;
+    const KERAS: &'static [&'static str] = &["Activation"];
+
+    fn plan(_s: &ActivationSpec, input: &[usize]) -> Issue<Planned> {
+        if input.is_empty() {
+            return Err(ShapeIssue::Rank {
+                expected: "(features) or (length, features)".into(),
+                got: Vec::new(),
+            });
+        }
+        Ok(Planned::new(input.to_vec()))
+    }
+
+    /// Training and gradient passes cache the output.
+    fn memory(_s: &ActivationSpec, io: &MemoryIo<'_>) -> LayerBytes {
+        LayerBytes {
+            cache: io.output_elems() * io.elem,
+            ..io.output_only()
+        }
+    }
+
+    fn build<T: Float>(
+        s: &ActivationSpec,
+        input: &[usize],
+        _seed: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Issue<Box<dyn Layer<T>>> {
+        Ok(Box::new(ActivationLayer::<T>::new(s, input)?))
+    }
+
+    fn any_length(_s: &ActivationSpec) -> bool {
+        true
+    }
+
+    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<ActivationSpec> {
+        Ok(ActivationSpec {
+            activation: o.activation("activation", "linear")?,
+        })
+    }
+}
 
 /// An activation layer (no parameters).
 pub struct ActivationLayer<T: Float> {
@@ -30,12 +86,7 @@ pub struct ActivationLayer<T: Float> {
 impl<T: Float> ActivationLayer<T> {
     /// Builds the layer for any per-sample input shape.
     pub fn new(spec: &ActivationSpec, input: &[usize]) -> std::result::Result<Self, ShapeIssue> {
-        if input.is_empty() {
-            return Err(ShapeIssue::Rank {
-                expected: "(features) or (length, features)".into(),
-                got: Vec::new(),
-            });
-        }
+        ActivationKind::plan(spec, input)?;
         Ok(ActivationLayer {
             activation: spec.activation,
             input: input.to_vec(),

@@ -35,12 +35,196 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use serde::{Deserialize, Serialize};
+
 use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::gemm::mat_mul;
-use crate::layers::{glorot_limit, no_forward, uniform, Layer, Param};
-use crate::spec::{Conv1dSpec, Padding};
+use crate::layers::keras_config::{KerasOpts, KerasVars};
+use crate::layers::registry::{
+    with_activation, Issue, LayerBytes, LayerKind, MemoryIo, Padding, Planned,
+};
+use crate::layers::{checked_elems, glorot_limit, no_forward, one, uniform, yes, Layer, Param};
 use crate::tensor::{fmt_shape, from_vec, view1, view1_mut, view3, view3_mut, Float, Mode};
+
+/// `conv1d`. Weight `(filters, in_channels, kernel_size)` as PyTorch; bias `(filters)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conv1dSpec {
+    /// Required.
+    pub filters: usize,
+    /// Required.
+    pub kernel_size: usize,
+    /// Default 1.
+    #[serde(default = "one")]
+    pub strides: usize,
+    /// Default `valid`.
+    #[serde(default)]
+    pub padding: Padding,
+    /// Default 1.
+    #[serde(default = "one")]
+    pub dilation_rate: usize,
+    /// Default `linear`.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Default true.
+    #[serde(default = "yes")]
+    pub use_bias: bool,
+}
+
+impl Default for Conv1dSpec {
+    fn default() -> Self {
+        Conv1dSpec {
+            filters: 0,
+            kernel_size: 0,
+            strides: 1,
+            padding: Padding::Valid,
+            dilation_rate: 1,
+            activation: Activation::Linear,
+            use_bias: true,
+        }
+    }
+}
+
+/// The `conv1d` kind (registry entry).
+pub struct Conv1dKind;
+
+impl LayerKind for Conv1dKind {
+    type Spec = Conv1dSpec;
+    const KERAS: &'static [&'static str] = &["Conv1D", "Convolution1D"];
+
+    fn plan(s: &Conv1dSpec, input: &[usize]) -> Issue<Planned> {
+        for (name, v) in [
+            ("filters", s.filters),
+            ("kernel_size", s.kernel_size),
+            ("strides", s.strides),
+            ("dilation_rate", s.dilation_rate),
+        ] {
+            if v == 0 {
+                return Err(ShapeIssue::Invalid(format!(
+                    "{name} must be at least 1, got 0"
+                )));
+            }
+        }
+        let [len, c] = *input else {
+            return Err(ShapeIssue::NeedsSequence {
+                got: input.to_vec(),
+            });
+        };
+        let out = output_len(s.kernel_size, s.strides, s.dilation_rate, s.padding, len)?;
+        let w = [s.filters, c, s.kernel_size];
+        checked_elems("weight", &w)?;
+        let p = Planned::new(vec![out, s.filters]).param("weight", &w);
+        Ok(if s.use_bias {
+            p.param("bias", &[s.filters])
+        } else {
+            p
+        })
+    }
+
+    /// Forward keeps the im2col patches `(B·L', K·C)`, the GEMM weight `(K·C, F)` and what the
+    /// activation's backward needs (relu one byte per output, linear nothing, others the
+    /// output). Backward works in the incoming gradient in place (`Layer::backward_owned`),
+    /// makes `dŴ (K·C, F)` in one GEMM and, when the input gradient is wanted, keeps its `dX̂`
+    /// buffer (like the patches) for the next pass.
+    fn memory(s: &Conv1dSpec, io: &MemoryIo<'_>) -> LayerBytes {
+        let e = io.elem;
+        let (ch, k, f) = (io.input[1] as f64, s.kernel_size as f64, s.filters as f64);
+        let rows = io.batch * io.output[0] as f64;
+        let cols = rows * k * ch;
+        let act = match s.activation {
+            Activation::Relu => rows * f,
+            Activation::Linear => 0.0,
+            _ => rows * f * e,
+        };
+        LayerBytes {
+            cache: (cols + k * ch * f) * e + act,
+            infer: (cols + k * ch * f) * e,
+            keep: if io.input_grad { cols * e } else { 0.0 },
+            tmp: k * ch * f * e,
+            ..io.output_only()
+        }
+    }
+
+    fn build<T: Float>(
+        s: &Conv1dSpec,
+        input: &[usize],
+        _seed: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Issue<Box<dyn Layer<T>>> {
+        Ok(Box::new(Conv1d::new(s, input, rng)?))
+    }
+
+    fn summary_kind(s: &Conv1dSpec, name: &'static str, _output: &[Option<usize>]) -> String {
+        with_activation(name, s.activation)
+    }
+
+    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<Conv1dSpec> {
+        let filters = o.int("filters", None)?;
+        let kernel_size = o.int("kernel_size", None)?;
+        let strides = o.int("strides", Some(1))?;
+        let padding = o.padding(false)?;
+        let dilation_rate = o.int("dilation_rate", Some(1))?;
+        let groups = o.int("groups", Some(1))?;
+        o.require(
+            "groups",
+            groups,
+            1,
+            "grouped convolutions are not implemented",
+        )?;
+        o.channels_last()?;
+        let activation = o.activation("activation", "linear")?;
+        let use_bias = o.boolean("use_bias", true)?;
+        Ok(Conv1dSpec {
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            dilation_rate,
+            activation,
+            use_bias,
+        })
+    }
+
+    /// Keras `kernel (k, in, out)` → `weight (out, in, k)`, `bias` as is.
+    fn keras_weights(s: &Conv1dSpec, vars: &mut KerasVars<'_>) -> Result<()> {
+        let v = vars.take("", if s.use_bias { 2 } else { 1 })?;
+        let k = vars.expect_rank(&v[0], 3, "kernel")?;
+        vars.put("weight", k.permuted_axes(ndarray::IxDyn(&[2, 1, 0])));
+        if s.use_bias {
+            vars.put("bias", v[1].clone());
+        }
+        Ok(())
+    }
+}
+
+/// Output length of a `conv1d` of kernel `k`, stride `st`, dilation `d` on `len` steps, or why
+/// the input is too short (or why the kernel's span does not fit in memory arithmetic at all).
+pub fn output_len(k: usize, st: usize, d: usize, padding: Padding, len: usize) -> Issue<usize> {
+    match window_geometry(len, k, st, d, padding) {
+        Some((out, _)) => Ok(out),
+        None if padding == Padding::Same && len > 0 => Err(ShapeIssue::Invalid(format!(
+            "kernel_size {k} with dilation_rate {d} and strides {st} spans more positions than \
+             seqgrad can index (usize overflow)"
+        ))),
+        None if (k - 1).checked_mul(d).is_none() => Err(ShapeIssue::Invalid(format!(
+            "kernel span (kernel_size {k}, dilation_rate {d}) overflows usize; it is longer \
+             than the input length {len}"
+        ))),
+        None => {
+            let what = if d == 1 {
+                "kernel_size".to_string()
+            } else {
+                format!("kernel span (kernel_size {k}, dilation_rate {d}) of")
+            };
+            Err(ShapeIssue::TooShort {
+                what,
+                needed: (k - 1).saturating_mul(d).saturating_add(1),
+                got: len,
+            })
+        }
+    }
+}
 
 /// Rows of the patch matrix per parallel GEMM block (a constant, so the arithmetic does not
 /// depend on the thread count).
@@ -133,29 +317,9 @@ impl<T: Float> Conv1d<T> {
         input: &[usize],
         rng: &mut ChaCha8Rng,
     ) -> std::result::Result<Self, ShapeIssue> {
-        for (name, v) in [
-            ("filters", spec.filters),
-            ("kernel_size", spec.kernel_size),
-            ("strides", spec.strides),
-            ("dilation_rate", spec.dilation_rate),
-        ] {
-            if v == 0 {
-                return Err(ShapeIssue::Invalid(format!(
-                    "{name} must be at least 1, got 0"
-                )));
-            }
-        }
-        let in_channels = match input {
-            [_, c] => *c,
-            _ => {
-                return Err(ShapeIssue::NeedsSequence {
-                    got: input.to_vec(),
-                })
-            }
-        };
+        Conv1dKind::plan(spec, input)?;
+        let in_channels = input[1];
         let (f, k) = (spec.filters, spec.kernel_size);
-        // Geometry and sizes first: nothing is allocated for options that cannot work.
-        let len = input[0];
         let mut layer = Conv1d {
             filters: f,
             kernel: k,
@@ -172,8 +336,6 @@ impl<T: Float> Conv1d<T> {
             need_input_grad: true,
             lengths: None,
         };
-        layer.output_len(len)?;
-        crate::layers::checked_elems("weight", &[f, in_channels, k])?;
         let limit = glorot_limit(in_channels * k, f * k);
         let weight = Param::new("weight", uniform(&[f, in_channels, k], limit, rng));
         layer.weight = weight;
@@ -188,25 +350,9 @@ impl<T: Float> Conv1d<T> {
             .saturating_add(1)
     }
 
-    /// Output length for an input of `len` steps, or why it is too short (or why the kernel's
-    /// span does not fit in memory arithmetic at all).
+    /// Output length for an input of `len` steps, or why it is too short ([`output_len`]).
     pub fn output_len(&self, len: usize) -> std::result::Result<usize, ShapeIssue> {
-        match window_geometry(len, self.kernel, self.stride, self.dilation, self.padding) {
-            Some((out, _)) => Ok(out),
-            None if self.padding == Padding::Same && len > 0 => Err(ShapeIssue::Invalid(format!(
-                "kernel_size {} with dilation_rate {} and strides {} spans more positions than \
-                 seqgrad can index (usize overflow)",
-                self.kernel, self.dilation, self.stride
-            ))),
-            None if (self.kernel - 1).checked_mul(self.dilation).is_none() => {
-                Err(ShapeIssue::Invalid(format!(
-                    "kernel span (kernel_size {}, dilation_rate {}) overflows usize; it is longer \
-                     than the input length {len}",
-                    self.kernel, self.dilation
-                )))
-            }
-            None => Err(self.too_short(len)),
-        }
+        output_len(self.kernel, self.stride, self.dilation, self.padding, len)
     }
 
     /// Per record `(L_b, L'_b, P_b)` for the lengths set by [`Layer::set_lengths`] (`None`
@@ -241,22 +387,6 @@ impl<T: Float> Conv1d<T> {
             })
             .collect::<Result<Vec<_>>>()
             .map(Some)
-    }
-
-    fn too_short(&self, len: usize) -> ShapeIssue {
-        let what = if self.dilation == 1 {
-            "kernel_size".to_string()
-        } else {
-            format!(
-                "kernel span (kernel_size {}, dilation_rate {}) of",
-                self.kernel, self.dilation
-            )
-        };
-        ShapeIssue::TooShort {
-            what,
-            needed: self.span(),
-            got: len,
-        }
     }
 
     /// `Ŵ[k·C + c, f] = W[f, c, k]`.

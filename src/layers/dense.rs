@@ -18,12 +18,122 @@ use std::ops::AddAssign;
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rand_chacha::ChaCha8Rng;
 
+use serde::{Deserialize, Serialize};
+
 use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::gemm::mat_mul;
-use crate::layers::{glorot_limit, no_forward, uniform, Layer, Param};
-use crate::spec::DenseSpec;
+use crate::layers::keras_config::{KerasOpts, KerasVars};
+use crate::layers::registry::{with_activation, Issue, LayerBytes, LayerKind, MemoryIo, Planned};
+use crate::layers::{checked_elems, glorot_limit, no_forward, uniform, Layer, Param};
 use crate::tensor::{fmt_shape, reshape, view1, view1_mut, view2, view2_mut, Float, Mode};
+
+/// `dense`: on `(features)` input, or on `(length, features)` applied at every time step.
+/// Weight `(units, in_features)` as PyTorch; bias `(units)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenseSpec {
+    /// Required.
+    pub units: usize,
+    /// Default `linear`.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Default true.
+    #[serde(default = "crate::layers::yes")]
+    pub use_bias: bool,
+}
+
+impl Default for DenseSpec {
+    fn default() -> Self {
+        DenseSpec {
+            units: 0,
+            activation: Activation::Linear,
+            use_bias: true,
+        }
+    }
+}
+
+/// The `dense` kind (registry entry).
+pub struct DenseKind;
+
+impl LayerKind for DenseKind {
+    type Spec = DenseSpec;
+    const KERAS: &'static [&'static str] = &["Dense"];
+
+    fn plan(s: &DenseSpec, input: &[usize]) -> Issue<Planned> {
+        if s.units == 0 {
+            return Err(ShapeIssue::Invalid("units must be at least 1".into()));
+        }
+        let (output, f) = match input {
+            [f] => (vec![s.units], *f),
+            [l, f] => (vec![*l, s.units], *f),
+            _ => {
+                return Err(ShapeIssue::Rank {
+                    expected: "(features) or (length, features)".into(),
+                    got: input.to_vec(),
+                })
+            }
+        };
+        checked_elems("weight", &[s.units, f])?;
+        let p = Planned::new(output).param("weight", &[s.units, f]);
+        Ok(if s.use_bias {
+            p.param("bias", &[s.units])
+        } else {
+            p
+        })
+    }
+
+    /// Training caches a copy of the input and the output; backward's `dZ` is like the output.
+    /// Inference keeps nothing.
+    fn memory(_s: &DenseSpec, io: &MemoryIo<'_>) -> LayerBytes {
+        let (inp, out) = (io.input_elems(), io.output_elems());
+        LayerBytes {
+            cache: (inp + out) * io.elem,
+            tmp: out * io.elem,
+            ..io.output_only()
+        }
+    }
+
+    fn build<T: Float>(
+        s: &DenseSpec,
+        input: &[usize],
+        _seed: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Issue<Box<dyn Layer<T>>> {
+        Ok(Box::new(Dense::new(s, input, rng)?))
+    }
+
+    fn summary_kind(s: &DenseSpec, name: &'static str, output: &[Option<usize>]) -> String {
+        let kind = if output.len() == 2 {
+            "dense (per time step)"
+        } else {
+            name
+        };
+        with_activation(kind, s.activation)
+    }
+
+    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<DenseSpec> {
+        let units = o.int("units", None)?;
+        let activation = o.activation("activation", "linear")?;
+        let use_bias = o.boolean("use_bias", true)?;
+        Ok(DenseSpec {
+            units,
+            activation,
+            use_bias,
+        })
+    }
+
+    /// Keras `kernel (in, units)` → `weight (units, in)`, `bias` as is.
+    fn keras_weights(s: &DenseSpec, vars: &mut KerasVars<'_>) -> Result<()> {
+        let v = vars.take("", if s.use_bias { 2 } else { 1 })?;
+        let k = vars.expect_rank(&v[0], 2, "kernel")?;
+        vars.put("weight", k.reversed_axes());
+        if s.use_bias {
+            vars.put("bias", v[1].clone());
+        }
+        Ok(())
+    }
+}
 
 /// What backward needs from the last forward pass.
 struct DenseCache<T> {
@@ -57,19 +167,8 @@ impl<T: Float> Dense<T> {
         input: &[usize],
         rng: &mut ChaCha8Rng,
     ) -> std::result::Result<Self, ShapeIssue> {
-        if spec.units == 0 {
-            return Err(ShapeIssue::Invalid("units must be at least 1".into()));
-        }
-        let in_features = match input {
-            [f] | [_, f] => *f,
-            _ => {
-                return Err(ShapeIssue::Rank {
-                    expected: "(features) or (length, features)".into(),
-                    got: input.to_vec(),
-                })
-            }
-        };
-        crate::layers::checked_elems("weight", &[spec.units, in_features])?;
+        DenseKind::plan(spec, input)?;
+        let in_features = input[input.len() - 1];
         let limit = glorot_limit(in_features, spec.units);
         let weight = Param::new("weight", uniform(&[spec.units, in_features], limit, rng));
         let bias = spec.use_bias.then(|| Param::zeros("bias", &[spec.units]));

@@ -19,10 +19,71 @@ use ndarray::{ArrayD, ArrayViewD};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::keras_config::KerasOpts;
+use crate::layers::registry::{Issue, LayerBytes, LayerKind, MemoryIo, Planned};
 use crate::layers::{no_forward, Layer};
-use crate::spec::DropoutSpec;
 use crate::tensor::{check_batched, fmt_shape, Float, Mode};
+
+/// `dropout`: inverted dropout, identity in eval mode.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DropoutSpec {
+    /// Fraction of inputs set to zero in training, in [0, 1).
+    pub rate: f64,
+}
+
+/// The `dropout` kind (registry entry).
+pub struct DropoutKind;
+
+impl LayerKind for DropoutKind {
+    type Spec = DropoutSpec;
+    const KERAS: &'static [&'static str] = &["Dropout"];
+
+    fn plan(s: &DropoutSpec, input: &[usize]) -> Issue<Planned> {
+        if !(s.rate >= 0.0 && s.rate < 1.0) {
+            return Err(ShapeIssue::Invalid(format!(
+                "rate must be in [0, 1), got {}",
+                s.rate
+            )));
+        }
+        Ok(Planned::new(input.to_vec()))
+    }
+
+    /// Training keeps one mask bit per element; evaluation passes its input through.
+    fn memory(s: &DropoutSpec, io: &MemoryIo<'_>) -> LayerBytes {
+        let mask = if io.train && s.rate > 0.0 {
+            (io.output_elems() / 64.0).ceil() * 8.0
+        } else {
+            0.0
+        };
+        LayerBytes {
+            cache: mask,
+            ..io.output_only()
+        }
+    }
+
+    fn build<T: Float>(
+        s: &DropoutSpec,
+        input: &[usize],
+        seed: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Issue<Box<dyn Layer<T>>> {
+        Ok(Box::new(Dropout::<T>::new(s, seed)?.for_input(input)))
+    }
+
+    fn any_length(_s: &DropoutSpec) -> bool {
+        true
+    }
+
+    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<DropoutSpec> {
+        Ok(DropoutSpec {
+            rate: o.float("rate", 0.0)?,
+        })
+    }
+}
 
 /// What backward needs from the last forward pass.
 struct DropoutCache<T> {
@@ -53,12 +114,7 @@ impl<T: Float> Dropout<T> {
     /// Builds the layer; `seed` is this layer's own seed (the model derives it from the model
     /// seed and the layer index).
     pub fn new(spec: &DropoutSpec, seed: u64) -> std::result::Result<Self, ShapeIssue> {
-        if !(spec.rate >= 0.0 && spec.rate < 1.0) {
-            return Err(ShapeIssue::Invalid(format!(
-                "rate must be in [0, 1), got {}",
-                spec.rate
-            )));
-        }
+        DropoutKind::plan(spec, &[])?;
         Ok(Dropout {
             rate: spec.rate,
             seed,

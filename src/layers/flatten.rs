@@ -9,7 +9,13 @@ use std::marker::PhantomData;
 
 use ndarray::{ArrayD, ArrayViewD};
 
+use rand_chacha::ChaCha8Rng;
+
 use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::keras_config::KerasOpts;
+use crate::layers::registry::{
+    EmptySpec, Issue, LayerBytes, LayerKind, MemoryIo, Planned, TimeAxisHint,
+};
 use crate::layers::{checked_elems, no_forward, Layer};
 use crate::tensor::{check_batched, fmt_shape, owned_as, Float, Mode};
 
@@ -23,16 +29,74 @@ pub struct Flatten<T: Float> {
     _t: PhantomData<T>,
 }
 
-impl<T: Float> Flatten<T> {
-    /// Builds the layer for a per-sample input `[length, channels]` or `[features]`.
-    pub fn new(input: &[usize]) -> std::result::Result<Self, ShapeIssue> {
+/// The `flatten` kind (registry entry).
+pub struct FlattenKind;
+
+impl LayerKind for FlattenKind {
+    type Spec = EmptySpec;
+    const KERAS: &'static [&'static str] = &["Flatten"];
+
+    fn plan(_s: &EmptySpec, input: &[usize]) -> Issue<Planned> {
         if input.is_empty() {
             return Err(ShapeIssue::Rank {
                 expected: "(length, channels) or (features)".into(),
                 got: Vec::new(),
             });
         }
-        checked_elems("flattened input", input)?;
+        Ok(Planned::new(vec![checked_elems("flattened input", input)?]))
+    }
+
+    /// Nothing besides its output.
+    fn memory(_s: &EmptySpec, io: &MemoryIo<'_>) -> LayerBytes {
+        io.output_only()
+    }
+
+    fn build<T: Float>(
+        _s: &EmptySpec,
+        input: &[usize],
+        _seed: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Issue<Box<dyn Layer<T>>> {
+        Ok(Box::new(Flatten::<T>::new(input)?))
+    }
+
+    fn needs_fixed_length(_s: &EmptySpec) -> Option<String> {
+        Some("flatten needs a fixed length".into())
+    }
+
+    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<EmptySpec> {
+        o.channels_last()?;
+        Ok(EmptySpec {})
+    }
+
+    /// Remove the flatten; when the model would then end in a sequence, move it after the
+    /// last recurrent layer instead.
+    fn removed_time_axis(_s: &EmptySpec, _name: &'static str, h: &TimeAxisHint) -> String {
+        let removed = h.removed("Flatten");
+        match (h.recurrent, h.move_after) {
+            (true, Some(r)) => format!(
+                "{removed}: move the Flatten after layer #{r} (the last recurrent layer) so {} \
+                 gets {} as (length, features) and the model still ends in a flat output; or \
+                 remove it and set return_sequences=false on the last recurrent layer",
+                h.this, h.before
+            ),
+            (true, None) => format!(
+                "{removed}: remove the Flatten so {} gets {} as (length, features); to classify \
+                 the whole sequence, set return_sequences=false on the last recurrent layer",
+                h.this, h.before
+            ),
+            (false, _) => format!(
+                "{removed}: remove the Flatten so {} gets {} as (length, features)",
+                h.this, h.before
+            ),
+        }
+    }
+}
+
+impl<T: Float> Flatten<T> {
+    /// Builds the layer for a per-sample input `[length, channels]` or `[features]`.
+    pub fn new(input: &[usize]) -> std::result::Result<Self, ShapeIssue> {
+        FlattenKind::plan(&EmptySpec {}, input)?;
         Ok(Flatten {
             input: Some(input.to_vec()),
             cache: None,

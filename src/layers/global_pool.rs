@@ -15,10 +15,91 @@ use std::marker::PhantomData;
 
 use ndarray::{Array2, ArrayD, ArrayViewD, Axis, Ix3, Zip};
 
+use rand_chacha::ChaCha8Rng;
+
 use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::keras_config::KerasOpts;
 use crate::layers::pool::PoolOp;
+use crate::layers::registry::{
+    EmptySpec, Issue, LayerBytes, LayerKind, MemoryIo, Planned, TimeAxisHint,
+};
 use crate::layers::{no_forward, Layer};
 use crate::tensor::{fmt_shape, Float, Mode};
+
+/// The shape rule of both global pools: `(length ≥ 1, channels)` → `(channels)`.
+fn plan(input: &[usize]) -> Issue<Planned> {
+    match input {
+        [l, c] if *l > 0 => Ok(Planned::new(vec![*c])),
+        [_, _] => Err(ShapeIssue::TooShort {
+            what: "global pooling window".into(),
+            needed: 1,
+            got: 0,
+        }),
+        _ => Err(ShapeIssue::NeedsSequence {
+            got: input.to_vec(),
+        }),
+    }
+}
+
+/// The `global_maxpool1d` (`MAX`) and `global_avgpool1d` kinds (registry entries).
+pub struct GlobalPoolKind<const MAX: bool>;
+
+/// `global_maxpool1d`.
+pub type GlobalMaxKind = GlobalPoolKind<true>;
+/// `global_avgpool1d`.
+pub type GlobalAvgKind = GlobalPoolKind<false>;
+
+impl<const MAX: bool> LayerKind for GlobalPoolKind<MAX> {
+    type Spec = EmptySpec;
+    const KERAS: &'static [&'static str] = if MAX {
+        &["GlobalMaxPooling1D", "GlobalMaxPool1D"]
+    } else {
+        &["GlobalAveragePooling1D", "GlobalAvgPool1D"]
+    };
+
+    fn plan(_s: &EmptySpec, input: &[usize]) -> Issue<Planned> {
+        plan(input)
+    }
+
+    /// The max keeps the arg-max index (`usize`) of every output; the average nothing besides
+    /// its output.
+    fn memory(_s: &EmptySpec, io: &MemoryIo<'_>) -> LayerBytes {
+        let idx = if MAX {
+            io.output_elems() * std::mem::size_of::<usize>() as f64
+        } else {
+            0.0
+        };
+        LayerBytes {
+            cache: idx,
+            ..io.output_only()
+        }
+    }
+
+    fn build<T: Float>(
+        _s: &EmptySpec,
+        input: &[usize],
+        _seed: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Issue<Box<dyn Layer<T>>> {
+        let op = if MAX { PoolOp::Max } else { PoolOp::Avg };
+        Ok(Box::new(GlobalPool1d::<T>::new(op, input)?))
+    }
+
+    /// Keras `GlobalMaxPooling1D` / `GlobalAveragePooling1D` options.
+    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<EmptySpec> {
+        o.channels_last()?;
+        o.require_bool("keepdims", false, "the pooled axis is always dropped")?;
+        Ok(EmptySpec {})
+    }
+
+    fn removed_time_axis(_s: &EmptySpec, name: &'static str, h: &TimeAxisHint) -> String {
+        format!(
+            "{}: remove the {name} or move it after {}",
+            h.removed(name),
+            h.needs
+        )
+    }
+}
 
 /// What backward needs from the last forward pass.
 struct GlobalPoolCache {
@@ -42,6 +123,7 @@ pub struct GlobalPool1d<T: Float> {
 impl<T: Float> GlobalPool1d<T> {
     /// Builds the layer for a per-sample input `[length, channels]`.
     pub fn new(op: PoolOp, input: &[usize]) -> std::result::Result<Self, ShapeIssue> {
+        // Any length: the length is checked per input (`plan`, `output_shape`).
         if input.len() != 2 {
             return Err(ShapeIssue::NeedsSequence {
                 got: input.to_vec(),

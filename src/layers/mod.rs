@@ -23,8 +23,23 @@ pub mod dropout;
 pub mod flatten;
 pub mod gemm;
 pub mod global_pool;
+pub mod keras_config;
+pub mod layer_norm;
 pub mod pool;
+pub mod registry;
 pub mod rnn;
+
+pub use registry::{EmptySpec, LayerKind, LayerSpec, Padding, Planned};
+
+/// serde default: 1.
+pub(crate) fn one() -> usize {
+    1
+}
+
+/// serde default: true.
+pub(crate) fn yes() -> bool {
+    true
+}
 
 /// A named parameter and its gradient (same shape). Names and shapes follow PyTorch
 /// (`weight`, `bias`, `weight_ih_l0`, `weight_hh_l0_reverse` …); the model prefixes

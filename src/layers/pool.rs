@@ -31,11 +31,149 @@ use std::marker::PhantomData;
 use ndarray::{ArrayD, ArrayViewD};
 use rayon::prelude::*;
 
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::conv1d::window_geometry;
+use crate::layers::keras_config::KerasOpts;
+use crate::layers::registry::{Issue, LayerBytes, LayerKind, MemoryIo, Padding, Planned};
 use crate::layers::{no_forward, Layer};
-use crate::spec::{Padding, PoolSpec};
 use crate::tensor::{fmt_shape, from_vec, Float, Mode};
+
+/// `maxpool1d` / `avgpool1d`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSpec {
+    /// Default 2 (Keras).
+    pub pool_size: usize,
+    /// Default: `pool_size`.
+    pub strides: Option<usize>,
+    /// Default `valid`.
+    pub padding: Padding,
+}
+
+impl Default for PoolSpec {
+    fn default() -> Self {
+        PoolSpec {
+            pool_size: 2,
+            strides: None,
+            padding: Padding::Valid,
+        }
+    }
+}
+
+impl PoolSpec {
+    /// The effective stride (defaults to the pool size).
+    pub fn stride(&self) -> usize {
+        self.strides.unwrap_or(self.pool_size)
+    }
+}
+
+/// The shape rule of both pools: [`check`], then the window geometry.
+fn plan(s: &PoolSpec, input: &[usize]) -> Issue<Planned> {
+    check(s, input)?;
+    let (out, _) = geometry(s.pool_size, s.stride(), s.padding, input[0])?;
+    Ok(Planned::new(vec![out, input[1]]))
+}
+
+/// The options and the input's rank (what a pool layer is built for; the length is checked
+/// per input by the geometry).
+fn check(s: &PoolSpec, input: &[usize]) -> Issue<()> {
+    if s.pool_size == 0 {
+        return Err(ShapeIssue::Invalid(
+            "pool_size must be at least 1, got 0".into(),
+        ));
+    }
+    if s.stride() == 0 {
+        return Err(ShapeIssue::Invalid(
+            "strides must be at least 1, got 0".into(),
+        ));
+    }
+    if input.len() != 2 {
+        return Err(ShapeIssue::NeedsSequence {
+            got: input.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// Output length and left padding of pool windows on `len` steps, or why they do not fit.
+fn geometry(pool: usize, stride: usize, padding: Padding, len: usize) -> Issue<(usize, usize)> {
+    window_geometry(len, pool, stride, 1, padding).ok_or_else(|| {
+        if padding == Padding::Same && len > 0 {
+            // `same` geometry only fails when `(L' − 1)·s + p` overflows.
+            ShapeIssue::Invalid(format!(
+                "pool_size {pool} with strides {stride} spans more positions than seqgrad can \
+                 index (usize overflow)"
+            ))
+        } else {
+            ShapeIssue::TooShort {
+                what: "pool_size".into(),
+                needed: pool,
+                got: len,
+            }
+        }
+    })
+}
+
+/// The `maxpool1d` (`MAX`) and `avgpool1d` kinds (registry entries).
+pub struct PoolKind<const MAX: bool>;
+
+/// `maxpool1d`.
+pub type MaxPoolKind = PoolKind<true>;
+/// `avgpool1d`.
+pub type AvgPoolKind = PoolKind<false>;
+
+impl<const MAX: bool> LayerKind for PoolKind<MAX> {
+    type Spec = PoolSpec;
+    const KERAS: &'static [&'static str] = if MAX {
+        &["MaxPooling1D", "MaxPool1D"]
+    } else {
+        &["AveragePooling1D", "AvgPool1D"]
+    };
+
+    fn plan(s: &PoolSpec, input: &[usize]) -> Issue<Planned> {
+        plan(s, input)
+    }
+
+    /// Max pooling keeps the arg-max index (`usize`) of every output, in every mode; average
+    /// pooling nothing besides its output.
+    fn memory(_s: &PoolSpec, io: &MemoryIo<'_>) -> LayerBytes {
+        let idx = if MAX {
+            io.output_elems() * std::mem::size_of::<usize>() as f64
+        } else {
+            0.0
+        };
+        LayerBytes {
+            cache: idx,
+            ..io.output_only()
+        }
+    }
+
+    fn build<T: Float>(
+        s: &PoolSpec,
+        input: &[usize],
+        _seed: u64,
+        _rng: &mut ChaCha8Rng,
+    ) -> Issue<Box<dyn Layer<T>>> {
+        let op = if MAX { PoolOp::Max } else { PoolOp::Avg };
+        Ok(Box::new(Pool1d::<T>::new(op, s, input)?))
+    }
+
+    /// Keras `MaxPooling1D` / `AveragePooling1D` options.
+    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<PoolSpec> {
+        let pool_size = o.int("pool_size", Some(2))?;
+        let strides = o.opt_int("strides")?;
+        let padding = o.padding(false)?;
+        o.channels_last()?;
+        Ok(PoolSpec {
+            pool_size,
+            strides,
+            padding,
+        })
+    }
+}
 
 /// Which reduction a pooling layer applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,21 +222,7 @@ impl<T: Float> Pool1d<T> {
         spec: &PoolSpec,
         input: &[usize],
     ) -> std::result::Result<Self, ShapeIssue> {
-        if spec.pool_size == 0 {
-            return Err(ShapeIssue::Invalid(
-                "pool_size must be at least 1, got 0".into(),
-            ));
-        }
-        if spec.stride() == 0 {
-            return Err(ShapeIssue::Invalid(
-                "strides must be at least 1, got 0".into(),
-            ));
-        }
-        if input.len() != 2 {
-            return Err(ShapeIssue::NeedsSequence {
-                got: input.to_vec(),
-            });
-        }
+        check(spec, input)?;
         Ok(Pool1d {
             op,
             pool: spec.pool_size,
@@ -121,22 +245,7 @@ impl<T: Float> Pool1d<T> {
     }
 
     fn geometry(&self, len: usize) -> std::result::Result<(usize, usize), ShapeIssue> {
-        window_geometry(len, self.pool, self.stride, 1, self.padding).ok_or_else(|| {
-            if self.padding == Padding::Same && len > 0 {
-                // `same` geometry only fails when `(L' − 1)·s + p` overflows.
-                ShapeIssue::Invalid(format!(
-                    "pool_size {} with strides {} spans more positions than seqgrad can index \
-                     (usize overflow)",
-                    self.pool, self.stride
-                ))
-            } else {
-                ShapeIssue::TooShort {
-                    what: "pool_size".into(),
-                    needed: self.pool,
-                    got: len,
-                }
-            }
-        })
+        geometry(self.pool, self.stride, self.padding, len)
     }
 }
 

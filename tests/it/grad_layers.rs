@@ -1,6 +1,6 @@
 //! Finite-difference gradient checks (f64, worst relative error < 1e-6, random uneven upstream
 //! gradient) for every core layer and every option: conv1d, max/avg pooling, global pooling,
-//! flatten, dropout, the activation layer, and a small stacked model.
+//! flatten, dropout, the activation layer, layer_norm, and a small stacked model.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -12,6 +12,7 @@ use seqgrad::layers::conv1d::Conv1d;
 use seqgrad::layers::dropout::Dropout;
 use seqgrad::layers::flatten::Flatten;
 use seqgrad::layers::global_pool::GlobalPool1d;
+use seqgrad::layers::layer_norm::{LayerNorm, LayerNormSpec};
 use seqgrad::layers::pool::{Pool1d, PoolOp};
 use seqgrad::spec::{
     ActivationSpec, Conv1dSpec, DenseSpec, DropoutSpec, EmptySpec, LayerSpec, Padding, PoolSpec,
@@ -283,4 +284,30 @@ fn stacked_model_gradients() {
         worst.see(&format!("{mode:?}"), &r);
     }
     worst.print("stacked model");
+}
+
+#[test]
+fn layer_norm_gradients() {
+    let mut worst = Worst::new();
+    for epsilon in [1e-5, 1e-3, 0.5] {
+        for input in [vec![5usize, 4], vec![7], vec![3, 1]] {
+            let mut ln = LayerNorm::<f64>::new(&LayerNormSpec { epsilon }, &input).unwrap();
+            assert_eq!(ln.output_shape(&input).unwrap(), input);
+            // Weight and bias off their initial 1 and 0, so both roles are checked.
+            let c = input[input.len() - 1];
+            for (k, p) in ln.params_mut().into_iter().enumerate() {
+                p.value = random_array(&[c], 0.5, 1.5, 10 + k as u64);
+            }
+            let x = random_array(&with_batch(3, &input), -2.0, 2.0, 1);
+            let dy = random_array(&with_batch(3, &input), -1.0, 1.0, 2);
+            let r = check_layer(&mut ln, &x, &dy, Mode::Train).unwrap();
+            if c == 1 {
+                // One feature normalises to 0: the input gradient and the weight's are zero.
+                assert!(r.worst() < TOL, "eps={epsilon} {input:?}: {r}");
+                continue;
+            }
+            worst.see(&format!("eps={epsilon} {input:?}"), &r);
+        }
+    }
+    worst.print("layer_norm");
 }

@@ -28,6 +28,7 @@ const MODELS: &[&str] = &[
     "stacked_rnns",
     "functional_chain",
     "seed_small",
+    "conv_layer_norm",
 ];
 
 fn max_abs_diff(a: &ndarray::ArrayD<f64>, b: &ndarray::ArrayD<f64>) -> f64 {

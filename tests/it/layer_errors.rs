@@ -381,3 +381,42 @@ fn gradcheck_reports_dead_checks() {
     assert!(r.zero_tensors.is_empty(), "{r}");
     assert!(r.worst() < 1e-6, "{r}");
 }
+
+/// A flatten before a recurrent layer that returns sequences: removing the flatten would leave
+/// the model ending in a sequence, so the fix says to move it after the recurrent layer; when
+/// removing it leaves a flat output, the fix stays "remove the Flatten".
+#[test]
+fn flatten_before_a_sequence_rnn_suggests_moving_it_after() {
+    let msg = |json: &str| {
+        let spec = ModelSpec::from_json(json, "m.json").unwrap();
+        let planned = seqgrad::spec::plan(&spec).unwrap_err().to_string();
+        let built = Sequential::<f32>::from_spec(&spec, 0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(planned, built);
+        planned
+    };
+    let seq = msg(r#"{"input_shape": [40, 4], "layers": [
+          {"type": "conv1d", "filters": 8, "kernel_size": 10, "activation": "relu"},
+          {"type": "maxpool1d", "pool_size": 5},
+          {"type": "flatten"},
+          {"type": "bidirectional", "layer": {"type": "lstm", "units": 4, "return_sequences": true}},
+          {"type": "dense", "units": 2, "activation": "softmax"}]}"#);
+    assert!(
+        seq.contains("Flatten (#2) removed the time axis, turning (6, 8) into (48)")
+            && seq.contains("move the Flatten after layer #3 (the last recurrent layer)")
+            && seq.contains("the model still ends in a flat output"),
+        "{seq}"
+    );
+    let last = msg(r#"{"input_shape": [40, 4], "layers": [
+          {"type": "conv1d", "filters": 8, "kernel_size": 10, "activation": "relu"},
+          {"type": "flatten"},
+          {"type": "gru", "units": 4},
+          {"type": "dense", "units": 2, "activation": "softmax"}]}"#);
+    assert!(
+        last.contains("remove the Flatten so the recurrent layer gets (31, 8)")
+            && !last.contains("move the Flatten after"),
+        "{last}"
+    );
+}

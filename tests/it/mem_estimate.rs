@@ -2,7 +2,8 @@
 //! for every layer type and every bundled model; `summary` handles a 936M-parameter model without
 //! allocating it; `train`, `evaluate`, `predict` and `grad` refuse a run that does not fit (an
 //! injected limit, and a real `ulimit -v`), on one line with the estimate, the available memory
-//! and a batch size that fits; the estimate is within ±30% of the measured peak RSS.
+//! and a batch size that fits; the estimate is within ±15% of the measured peak RSS (the table is
+//! in docs/performance.md).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -25,6 +26,7 @@ pub const EVERY_LAYER: &str = r#"{"input_shape": [60, 4], "layers": [
   {"type": "avgpool1d", "pool_size": 2},
   {"type": "dropout", "rate": 0.3},
   {"type": "activation", "activation": "tanh"},
+  {"type": "layer_norm", "epsilon": 0.001},
   {"type": "dense", "units": 7},
   {"type": "simple_rnn", "units": 4, "activation": "relu", "return_sequences": true},
   {"type": "gru", "units": 3, "return_sequences": true},
@@ -275,8 +277,10 @@ fn a_batch_that_does_not_fit_gets_a_batch_size_that_does() {
     let spec = ModelSpec::from_file(p.join("big.json")).unwrap();
     let plan = memory::plan(&spec).unwrap();
     let at = |b| memory::estimate(&plan, b, Workload::Train, 4).total();
-    // A limit between batch 16 and batch 256: refused, and the suggested batch fits.
-    let limit = (at(16) + at(17)) / 2;
+    // A limit between batch 300 and batch 512 (above the validation batch of 256, so the
+    // estimate grows with the batch): refused, and the suggested batch fits.
+    assert!(at(301) > at(300));
+    let limit = (at(300) + at(301)) / 2;
     let out = Command::new(env!("CARGO_BIN_EXE_seqgrad"))
         .args([
             "train",
@@ -285,7 +289,7 @@ fn a_batch_that_does_not_fit_gets_a_batch_size_that_does() {
             "--data",
             "d.csv",
             "--batch-size",
-            "256",
+            "512",
         ])
         .current_dir(p)
         .env(memory::LIMIT_ENV, limit.to_string())
@@ -295,8 +299,8 @@ fn a_batch_that_does_not_fit_gets_a_batch_size_that_does() {
         &out,
         &[
             "not enough memory",
-            "training at batch size 256",
-            "try --batch-size 16 or less",
+            "training at batch size 512",
+            "try --batch-size 300 or less",
         ],
     );
 }
@@ -379,10 +383,10 @@ fn write_data(path: &Path, n: usize, len: usize) {
 }
 
 #[test]
-fn estimate_is_within_30_percent_of_the_measured_peak_rss() {
+fn estimate_is_within_15_percent_of_the_measured_peak_rss() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    // Three models where activations dominate: conv-heavy, LSTM, GRU.
+    // Models where activations dominate: conv-heavy, LSTM, GRU, and one with layer_norm.
     let models = [
         (
             "conv",
@@ -405,6 +409,14 @@ fn estimate_is_within_30_percent_of_the_measured_peak_rss() {
                {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
             150,
         ),
+        (
+            "norm",
+            r#"{"input_shape": [300, 4], "layers": [{"type": "conv1d", "filters": 48, "kernel_size": 9, "activation": "relu"},
+               {"type": "layer_norm"}, {"type": "maxpool1d", "pool_size": 3},
+               {"type": "bidirectional", "layer": {"type": "gru", "units": 32, "return_sequences": true}},
+               {"type": "layer_norm"}, {"type": "global_avgpool1d"}, {"type": "dense", "units": 2, "activation": "softmax"}]}"#,
+            300,
+        ),
     ];
     let batch = 256;
     let mut table = String::from("model  command  estimate  measured  ratio\n");
@@ -412,6 +424,9 @@ fn estimate_is_within_30_percent_of_the_measured_peak_rss() {
     for (name, json, len) in models {
         std::fs::write(p.join(format!("{name}.json")), json).unwrap();
         write_data(&p.join(format!("{name}.csv")), 300, len);
+        // Prediction: two full batches and a part, so the layers' reused buffers reach the
+        // steady state of a long prediction run.
+        write_data(&p.join(format!("{name}_predict.csv")), 600, len);
         let plan = memory::plan(&ModelSpec::from_json(json, name).unwrap()).unwrap();
         let b = batch.to_string();
         let run = format!("run_{name}");
@@ -444,7 +459,7 @@ fn estimate_is_within_30_percent_of_the_measured_peak_rss() {
             "--run",
             &run,
             "--data",
-            &format!("{name}.csv"),
+            &format!("{name}_predict.csv"),
             "--batch-size",
             &b,
             "--threads",
@@ -461,13 +476,13 @@ fn estimate_is_within_30_percent_of_the_measured_peak_rss() {
                 memory::fmt_bytes(e),
                 memory::fmt_bytes(m)
             ));
-            if !(0.7..=1.3).contains(&ratio) {
+            if !(0.85..=1.15).contains(&ratio) {
                 bad.push(format!("{name} {cmd}: {ratio:.2}"));
             }
         }
     }
     eprintln!("{table}");
-    assert!(bad.is_empty(), "outside ±30%: {bad:?}\n{table}");
+    assert!(bad.is_empty(), "outside ±15%: {bad:?}\n{table}");
 }
 
 /// A data file whose one-hot encoding does not fit is a one-line error (exit 2), not an
@@ -524,4 +539,69 @@ fn a_data_set_that_does_not_fit_is_refused_before_it_is_encoded() {
         !p.join("run").join("weights.safetensors").exists(),
         "nothing trained"
     );
+}
+
+/// `summary` adds Keras' parameter count when it differs: Keras keeps one recurrent bias per
+/// gate (PyTorch two), except the GRU with `reset_after`, which has both.
+#[test]
+fn summary_notes_the_keras_parameter_count_when_it_differs() {
+    let seed =
+        memory::plan(&ModelSpec::from_file(root().join("models/seed.json")).unwrap()).unwrap();
+    assert_eq!(seed.param_count(), 164_802);
+    assert_eq!(seed.keras_param_count(), 164_602);
+    let table = memory::summary_table(&seed);
+    assert!(
+        table.contains("Total params: 164,802\nKeras counts 164,602"),
+        "{table}"
+    );
+    let gru = ModelSpec::from_json(
+        r#"{"input_shape": [8, 4], "layers": [{"type": "bidirectional", "layer": {"type": "gru", "units": 3}},
+            {"type": "dense", "units": 2}]}"#,
+        "gru",
+    )
+    .unwrap();
+    let p = memory::plan(&gru).unwrap();
+    assert_eq!(p.param_count(), p.keras_param_count());
+    assert!(!memory::summary_table(&p).contains("Keras counts"));
+}
+
+/// W3 (DanQ, `models/danq.json`, batch 100): `seqgrad bench` training steps and inference passes
+/// against [`memory::estimate_steps`], within ±15%. About 1.2 GB and a minute in a debug build,
+/// so it runs on request: `cargo test --test it w3_ -- --ignored --nocapture`.
+#[test]
+#[ignore = "heavy: 1.2 GB peak; run with --ignored"]
+fn w3_bench_peak_is_within_15_percent_of_the_estimate() {
+    let d = tempfile::tempdir().unwrap();
+    let plan =
+        memory::plan(&ModelSpec::from_file(root().join("models/danq.json")).unwrap()).unwrap();
+    let mut table = String::from("W3     mode     estimate  measured  ratio\n");
+    let mut bad = Vec::new();
+    for (mode, train) in [("train", true), ("infer", false)] {
+        let measured = peak_rss(
+            &[
+                "bench",
+                "--workload",
+                "w3",
+                "--mode",
+                mode,
+                "--seconds",
+                "0",
+                "--threads",
+                "2",
+            ],
+            d.path(),
+        );
+        let est = memory::estimate_steps(&plan, 100, train, 4);
+        let ratio = est as f64 / measured as f64;
+        table.push_str(&format!(
+            "W3     {mode:<8} {:>9} {:>9}  {ratio:.2}\n",
+            memory::fmt_bytes(est),
+            memory::fmt_bytes(measured)
+        ));
+        if !(0.85..=1.15).contains(&ratio) {
+            bad.push(format!("{mode}: {ratio:.2}"));
+        }
+    }
+    eprintln!("{table}");
+    assert!(bad.is_empty(), "outside ±15%: {bad:?}\n{table}");
 }

@@ -198,6 +198,9 @@ fn fixture_set_is_complete_and_small() {
         "stack_conv_bilstm_bigru",
         "seed_small",
         "danq_small",
+        "layer_norm_seq",
+        "layer_norm_flat",
+        "conv_layer_norm_bigru",
     ] {
         assert!(
             names.iter().any(|n| n == prefix),

@@ -17,11 +17,183 @@
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Direction, Recurrent};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::spec::{self as rnn_spec, RecurrentSpec};
+use super::{CellKind, Direction, Recurrent};
 use crate::error::{Error, Result, ShapeIssue};
+use crate::layers::keras_config::{KerasOpts, KerasVars};
+use crate::layers::registry::{Issue, LayerBytes, LayerKind, MemoryIo, Planned, TimeAxisHint};
 use crate::layers::{no_forward, Layer, Param};
-use crate::spec::{BidirectionalSpec, MergeMode};
 use crate::tensor::{Float, Mode};
+
+/// How `bidirectional` merges the two directions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeMode {
+    /// Forward first, then backward, on the feature axis (default).
+    #[default]
+    Concat,
+    Sum,
+    Mul,
+    Ave,
+}
+
+/// `bidirectional`: wraps a recurrent layer; backward-direction parameters carry `_reverse`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BidirectionalSpec {
+    pub layer: RecurrentSpec,
+    #[serde(default)]
+    pub merge_mode: MergeMode,
+}
+
+/// The `bidirectional` kind (registry entry).
+pub struct BidirectionalKind;
+
+impl LayerKind for BidirectionalKind {
+    type Spec = BidirectionalSpec;
+    const KERAS: &'static [&'static str] = &["Bidirectional"];
+
+    /// The wrapped layer's rule twice (the reverse direction's names end in `_reverse`);
+    /// `concat` doubles the features.
+    fn plan(s: &BidirectionalSpec, input: &[usize]) -> Issue<Planned> {
+        let fwd = rnn_spec::plan(&s.layer, "", input)?;
+        let bwd = rnn_spec::plan(&s.layer, "_reverse", input)?;
+        let mut output = fwd.output;
+        if s.merge_mode == MergeMode::Concat {
+            if let Some(last) = output.last_mut() {
+                *last *= 2;
+            }
+        }
+        let mut params = fwd.params;
+        params.extend(bwd.params);
+        Ok(Planned { output, params })
+    }
+
+    /// Two directions; `concat` writes each into its half of the output, `mul` caches both
+    /// directions' outputs for backward. Both backward passes run at once, each with its own
+    /// input gradient.
+    fn memory(s: &BidirectionalSpec, io: &MemoryIo<'_>) -> LayerBytes {
+        let Ok(cell) = CellKind::from_spec(&s.layer) else {
+            return io.output_only();
+        };
+        let one = rnn_spec::direction_bytes(cell, s.layer.rnn().units, io);
+        let outs = if s.merge_mode == MergeMode::Mul {
+            2.0 * one.out
+        } else {
+            0.0
+        };
+        LayerBytes {
+            cache: 2.0 * one.cache + outs,
+            infer: 2.0 * one.infer,
+            keep: 2.0 * one.keep,
+            tmp: 2.0 * one.tmp + 2.0 * io.input_elems() * io.elem,
+            ..io.output_only()
+        }
+    }
+
+    fn build<T: Float>(
+        s: &BidirectionalSpec,
+        input: &[usize],
+        _seed: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Issue<Box<dyn Layer<T>>> {
+        Ok(Box::new(Bidirectional::<T>::new(s, input, rng)?))
+    }
+
+    fn kind(s: &BidirectionalSpec, name: &'static str) -> String {
+        format!("{name}({})", s.layer.kind())
+    }
+
+    fn is_recurrent(_s: &BidirectionalSpec) -> bool {
+        true
+    }
+
+    fn removed_time_axis(s: &BidirectionalSpec, name: &'static str, h: &TimeAxisHint) -> String {
+        rnn_spec::removed_time_axis(&Self::kind(s, name), true, h)
+    }
+
+    fn keras_param_count(s: &BidirectionalSpec, planned: &Planned) -> usize {
+        let half = planned.params.len() / 2;
+        let one = Planned {
+            output: Vec::new(),
+            params: planned.params[..half].to_vec(),
+        };
+        2 * rnn_spec::keras_count(&s.layer, &one)
+    }
+
+    fn from_keras(_class: &str, o: &mut KerasOpts<'_>) -> Result<BidirectionalSpec> {
+        let merge = o.string("merge_mode", "concat")?;
+        let merge_mode = match merge.as_str() {
+            "concat" => MergeMode::Concat,
+            "sum" => MergeMode::Sum,
+            "mul" => MergeMode::Mul,
+            "ave" => MergeMode::Ave,
+            other => {
+                return Err(o.err(format!(
+                    "merge_mode={other} is not supported by seqgrad; it has concat, sum, \
+                     mul, ave"
+                )))
+            }
+        };
+        if o.cfg.get("merge_mode").is_some_and(Value::is_null) {
+            return Err(o.err(
+                "merge_mode=None (two outputs) is not supported by seqgrad; it has concat, \
+                 sum, mul, ave",
+            ));
+        }
+        let inner = o
+            .get("layer")
+            .ok_or_else(|| o.err("has no wrapped layer"))?;
+        let (iclass, icfg) = class_and_config(inner).ok_or_else(|| o.err("bad wrapped layer"))?;
+        let iat = format!("{} wrapped layer ({iclass})", o.at);
+        let mut io = KerasOpts::new(icfg, &iat, o.origin);
+        let fwd = rnn_spec::from_keras(iclass, &mut io)?;
+        if let Some(back) = o.get("backward_layer") {
+            // Keras writes the backward copy out; it must be the forward layer read
+            // backwards, nothing else.
+            let (bclass, bcfg) =
+                class_and_config(back).ok_or_else(|| o.err("bad backward_layer"))?;
+            let bat = format!("{} backward_layer ({bclass})", o.at);
+            let mut bcfg = bcfg.clone();
+            if bcfg.get("go_backwards").and_then(Value::as_bool) != Some(true) {
+                return Err(o.err(
+                    "a backward_layer that does not read backwards (go_backwards=false) is \
+                     not supported by seqgrad",
+                ));
+            }
+            bcfg.remove("go_backwards");
+            let mut bo = KerasOpts::new(&bcfg, &bat, o.origin);
+            let bwd = rnn_spec::from_keras(bclass, &mut bo)?;
+            if bwd != fwd {
+                return Err(o.err(
+                    "a backward_layer that differs from the forward layer is not \
+                     supported by seqgrad (both directions share one configuration)",
+                ));
+            }
+        }
+        Ok(BidirectionalSpec {
+            layer: fwd,
+            merge_mode,
+        })
+    }
+
+    /// `forward_layer/cell` and `backward_layer/cell` (the latter with `_reverse`).
+    fn keras_weights(s: &BidirectionalSpec, vars: &mut KerasVars<'_>) -> Result<()> {
+        let gru = matches!(s.layer, RecurrentSpec::Gru(_));
+        rnn_spec::keras_cell(gru, "/forward_layer/cell", "", vars)?;
+        rnn_spec::keras_cell(gru, "/backward_layer/cell", "_reverse", vars)
+    }
+}
+
+fn class_and_config(v: &Value) -> Option<(&str, &Map<String, Value>)> {
+    Some((
+        v.get("class_name")?.as_str()?,
+        v.get("config")?.as_object()?,
+    ))
+}
 
 /// What backward needs: one direction's output shape, and for `mul` the two outputs.
 struct MergeCache<T> {

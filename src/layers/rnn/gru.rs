@@ -20,6 +20,8 @@ use super::sigmoid;
 use super::tanh;
 use crate::tensor::Float;
 
+super::spec::recurrent_kind!(GruKind, Gru, "GRU");
+
 /// One forward step for one batch row: writes the gates `[r, z, n]` over `pre` and `h_t`.
 ///
 /// # Shapes

@@ -27,8 +27,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::ShapeIssue;
 use crate::layers::gemm::mat_mul;
+use crate::layers::registry::LayerSpec;
+use crate::layers::rnn::RnnInit;
+use crate::layers::rnn::{BiasInit, RecurrentInit, RnnSpec};
 use crate::layers::{glorot_limit, par_draws, uniform};
-use crate::spec::{BiasInit, LayerSpec, RecurrentInit, RnnInit, RnnSpec};
 use crate::tensor::Float;
 
 /// The four initial parameter values `[weight_ih, weight_hh, bias_ih, bias_hh]` of a layer

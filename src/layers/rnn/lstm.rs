@@ -17,6 +17,8 @@ use super::sigmoid;
 use super::tanh;
 use crate::tensor::Float;
 
+super::spec::recurrent_kind!(LstmKind, Lstm, "LSTM");
+
 /// One forward step for one batch row: activates the four gates in place, writes `c_t`, `h_t`.
 ///
 /// # Shapes

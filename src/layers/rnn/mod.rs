@@ -41,27 +41,29 @@
 //! `t ≥ L_b`, which are no steps of it (batch means skip them:
 //! [`step_means`]). Gate saturation likewise counts real steps only.
 //!
-//! Everything is deterministic: the only reductions are GEMMs (fixed blocking, no threads) and
-//! row sums in a fixed order.
+//! Everything is deterministic: the only reductions are GEMMs (parallel over the rayon pool, each
+//! element of the product summed in the same blocked order at any thread count; see
+//! [`crate::layers::gemm`]) and row sums in a fixed order.
 
 pub mod bidirectional;
 pub mod gru;
 pub mod init;
 pub mod lstm;
 pub mod simple_rnn;
+pub mod spec;
 
 use std::ops::AddAssign;
 
 use ndarray::{s, Array2, Array3, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Ix3};
 use rand_chacha::ChaCha8Rng;
 
-pub use bidirectional::Bidirectional;
+pub use bidirectional::{Bidirectional, BidirectionalSpec, MergeMode};
+pub use spec::{BiasInit, RecurrentInit, RecurrentSpec, RnnInit, RnnSpec};
 
 use crate::activation::Activation;
 use crate::error::{Error, Result, ShapeIssue};
 use crate::layers::gemm::mat_mul;
 use crate::layers::{no_forward, Layer, Param};
-use crate::spec::{RecurrentSpec, RnnSpec};
 use crate::tensor::{view1, view1_mut, view2, view2_mut, Float, Mode};
 
 /// `tanh` for the cells: exact in f64 (gradient checks, PyTorch comparison); in f32 the
@@ -302,12 +304,10 @@ impl<T: Float> Recurrent<T> {
         direction: Direction,
         rng: &mut ChaCha8Rng,
     ) -> std::result::Result<Self, ShapeIssue> {
+        spec::plan(spec, direction.suffix(), input)?;
         let cell = CellKind::from_spec(spec)?;
         let rnn: &RnnSpec = spec.rnn();
-        if rnn.units == 0 {
-            return Err(ShapeIssue::Invalid("units must be at least 1".into()));
-        }
-        let features = sequence_features(input)?;
+        let features = input[1];
         let g = cell.gates();
         // Sizes first: nothing is allocated for options that cannot fit.
         let gu = g.checked_mul(rnn.units).ok_or_else(|| {

@@ -15,6 +15,8 @@ use super::tanh;
 use crate::activation::Activation;
 use crate::tensor::Float;
 
+super::spec::recurrent_kind!(SimpleRnnKind, SimpleRnn, "SimpleRNN");
+
 /// One forward step for one batch row: turns the pre-activation row into the activated one
 /// (kept as the cached "gate") and writes `h_t`.
 ///
@@ -24,7 +26,14 @@ use crate::tensor::Float;
 pub(crate) fn forward_row<T: Float>(act: Activation, pre: &mut [T], h: &mut [T]) {
     let relu = act == Activation::Relu;
     for (p, hv) in pre.iter_mut().zip(h.iter_mut()) {
-        let v = if relu { p.max(T::zero()) } else { tanh(*p) };
+        // `relu(NaN)` stays NaN (`max` would return 0 and hide it from the finiteness checks).
+        let v = if !relu {
+            tanh(*p)
+        } else if *p < T::zero() {
+            T::zero()
+        } else {
+            *p
+        };
         *p = v;
         *hv = v;
     }
@@ -47,5 +56,23 @@ pub(crate) fn backward_row<T: Float>(act: Activation, h: &[T], dh: &[T], da: &mu
         } else {
             g * (T::one() - hv * hv)
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relu_step_keeps_nan_and_infinities() {
+        let mut pre = [f64::NAN, -1.0, 2.0, f64::INFINITY, f64::NEG_INFINITY];
+        let mut h = [0.0; 5];
+        forward_row(Activation::Relu, &mut pre, &mut h);
+        assert!(h[0].is_nan() && pre[0].is_nan(), "{h:?}");
+        assert_eq!(&h[1..], &[0.0, 2.0, f64::INFINITY, 0.0]);
+        let mut pre = [f64::NAN];
+        let mut h = [0.0];
+        forward_row(Activation::Tanh, &mut pre, &mut h);
+        assert!(h[0].is_nan());
     }
 }
