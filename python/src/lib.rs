@@ -188,7 +188,11 @@ fn plot_gradflow(csv: PathBuf, out_dir: PathBuf) -> PyResult<Vec<String>> {
 
 /// Draws one record's saliency logo (`scores` `(L, 4)`) as `out` .png and .svg.
 #[pyfunction]
-fn saliency_logo(id: &str, scores: PyReadonlyArray2<'_, f64>, out: PathBuf) -> PyResult<Vec<String>> {
+fn saliency_logo(
+    id: &str,
+    scores: PyReadonlyArray2<'_, f64>,
+    out: PathBuf,
+) -> PyResult<Vec<String>> {
     let s = scores.as_array();
     if s.ncols() != 4 {
         return Err(PyValueError::new_err(format!(
@@ -196,7 +200,11 @@ fn saliency_logo(id: &str, scores: PyReadonlyArray2<'_, f64>, out: PathBuf) -> P
             seqgrad::error::fmt_shape(s.shape())
         )));
     }
-    let rows: Vec<[f64; 4]> = s.rows().into_iter().map(|r| [r[0], r[1], r[2], r[3]]).collect();
+    let rows: Vec<[f64; 4]> = s
+        .rows()
+        .into_iter()
+        .map(|r| [r[0], r[1], r[2], r[3]])
+        .collect();
     let files = seqgrad::plot::saliency_logo(id, &rows, &out).py()?;
     Ok(files.iter().map(|p| p.display().to_string()).collect())
 }
@@ -222,8 +230,16 @@ fn gradflow_csv(
     threads: Option<usize>,
     out: PathBuf,
 ) -> PyResult<String> {
-    let cells = cells.iter().map(|c| Cell::parse(c)).collect::<seqgrad::Result<Vec<_>>>().py()?;
-    let inits = inits.iter().map(|c| Init::parse(c)).collect::<seqgrad::Result<Vec<_>>>().py()?;
+    let cells = cells
+        .iter()
+        .map(|c| Cell::parse(c))
+        .collect::<seqgrad::Result<Vec<_>>>()
+        .py()?;
+    let inits = inits
+        .iter()
+        .map(|c| Init::parse(c))
+        .collect::<seqgrad::Result<Vec<_>>>()
+        .py()?;
     let mut bidirectional = Vec::new();
     for d in &directions {
         match d.as_str() {

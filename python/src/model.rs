@@ -87,20 +87,22 @@ fn dataset<T: Float + Element>(
 ) -> PyResult<Dataset<T>> {
     let outputs = match m.output_shape() {
         [k] => *k,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "grad(target=...) needs a model with a flat output (classes), but this one outputs {}",
-                seqgrad::error::fmt_shape(other)
-            )))
-        }
+        other => return Err(PyValueError::new_err(format!(
+            "grad(target=...) needs a model with a flat output (classes), but this one outputs {}",
+            seqgrad::error::fmt_shape(other)
+        ))),
     };
     let x = array_of::<T>(x, "x")?;
-    let x3 = x.as_array().to_owned().into_dimensionality::<Ix3>().map_err(|_| {
-        PyValueError::new_err(format!(
-            "x: expected shape (records, length, channels) but got {}",
-            seqgrad::error::fmt_shape(x.as_array().shape())
-        ))
-    })?;
+    let x3 = x
+        .as_array()
+        .to_owned()
+        .into_dimensionality::<Ix3>()
+        .map_err(|_| {
+            PyValueError::new_err(format!(
+                "x: expected shape (records, length, channels) but got {}",
+                seqgrad::error::fmt_shape(x.as_array().shape())
+            ))
+        })?;
     match (classes, y) {
         (Some(c), _) => Dataset::new(x3, &c[..], outputs).py(),
         (None, Some(y)) => {
@@ -118,7 +120,11 @@ fn grads_dict<'py, T: Float + Element>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("output", to_numpy(py, g.output))?;
-    d.set_item("loss", g.value.filter(|_| g.objective != grad::Objective::OutputGrad))?;
+    d.set_item(
+        "loss",
+        g.value
+            .filter(|_| g.objective != grad::Objective::OutputGrad),
+    )?;
     d.set_item("input", to_numpy(py, g.input_grad))?;
     let params = PyDict::new(py);
     for (n, a) in g.params {
@@ -178,9 +184,7 @@ impl Model {
                 got: seqgrad::error::fmt_shape(dy.shape()),
             }));
         }
-        let g = py
-            .detach(|| grad::of_output_grad(m, x, dy, true))
-            .py()?;
+        let g = py.detach(|| grad::of_output_grad(m, x, dy, true)).py()?;
         grads_dict(py, g)
     }
 }
@@ -209,7 +213,12 @@ impl Model {
     /// variables as safetensors, as `convert --keras-weights`) or the archive's own.
     #[staticmethod]
     #[pyo3(signature = (path, seed, dtype, weights=None))]
-    fn from_keras(path: PathBuf, seed: u64, dtype: &str, weights: Option<PathBuf>) -> PyResult<Model> {
+    fn from_keras(
+        path: PathBuf,
+        seed: u64,
+        dtype: &str,
+        weights: Option<PathBuf>,
+    ) -> PyResult<Model> {
         let w = weights.as_deref();
         let net = if is_f64(dtype)? {
             Net::F64(run::convert::load_keras(&path, w, seed).py()?)
@@ -287,21 +296,31 @@ impl Model {
     /// Sets parameters by name (values of the model's dtype). Every name must be the model's,
     /// every shape its shape; with `strict` every parameter must be given. Nothing changes
     /// unless all do.
-    fn set_parameters(&mut self, values: HashMap<String, Bound<'_, PyAny>>, strict: bool) -> PyResult<()> {
+    fn set_parameters(
+        &mut self,
+        values: HashMap<String, Bound<'_, PyAny>>,
+        strict: bool,
+    ) -> PyResult<()> {
         fn set<T: Float + Element>(
             m: &mut Sequential<T>,
             values: &HashMap<String, Bound<'_, PyAny>>,
             strict: bool,
         ) -> PyResult<()> {
             let names: Vec<(String, Vec<usize>)> = m.param_names_shapes();
-            let mut unknown: Vec<&String> =
-                values.keys().filter(|k| !names.iter().any(|(n, _)| n == *k)).collect();
+            let mut unknown: Vec<&String> = values
+                .keys()
+                .filter(|k| !names.iter().any(|(n, _)| n == *k))
+                .collect();
             unknown.sort();
             if !unknown.is_empty() {
                 let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
                 return Err(PyValueError::new_err(format!(
                     "unknown parameter(s) {}; the model has: {}",
-                    unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                    unknown
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     known.join(", ")
                 )));
             }
@@ -436,12 +455,16 @@ impl Model {
             batch_size,
             ..Options::default()
         };
-        let x3 = x.as_array().to_owned().into_dimensionality::<Ix3>().map_err(|_| {
-            PyValueError::new_err(format!(
-                "x: expected shape (records, length, 4) but got {}",
-                seqgrad::error::fmt_shape(x.as_array().shape())
-            ))
-        })?;
+        let x3 = x
+            .as_array()
+            .to_owned()
+            .into_dimensionality::<Ix3>()
+            .map_err(|_| {
+                PyValueError::new_err(format!(
+                    "x: expected shape (records, length, 4) but got {}",
+                    seqgrad::error::fmt_shape(x.as_array().shape())
+                ))
+            })?;
         let n = x3.shape()[0];
         let outputs: usize = each!(&self.net, m => m.output_shape().iter().product());
         if let Some(t) = target.filter(|&t| t >= outputs) {

@@ -89,7 +89,11 @@ fn read_keras(from: &Path, keras_weights: Option<&Path>) -> Result<(KerasModel, 
 
 /// A Keras model (as [`convert`] reads it) built in memory in `T`, with the Keras weights
 /// when the file holds them (converted to `T`), else seeded initial weights (`seed`).
-pub fn load_keras<T: Float>(from: &Path, keras_weights: Option<&Path>, seed: u64) -> Result<Sequential<T>> {
+pub fn load_keras<T: Float>(
+    from: &Path,
+    keras_weights: Option<&Path>,
+    seed: u64,
+) -> Result<Sequential<T>> {
     let (model, vars) = read_keras(from, keras_weights)?;
     let mut seq = Sequential::<T>::from_spec(&model.spec, seed)?;
     if let Some((v, origin)) = vars {

@@ -68,7 +68,10 @@ pub fn synth(o: &SynthOptions) -> Result<Synthesized> {
         (None, None) => (3, false),
     };
     synth::check_sizes(o.count, o.length, n)?;
-    let meme_path = o.meme.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_MEME));
+    let meme_path = o
+        .meme
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MEME));
     let motifs = meme::read(&meme_path)?;
     let chosen = synth::choose_motifs(&motifs, &o.motifs, n, o.length, o.seed)?;
     let cfg = synth::SynthConfig {
@@ -112,7 +115,11 @@ mod tests {
         assert_eq!(text.lines().count(), 31, "a header and 30 records");
         // the same seed writes the same file
         let again = dir.path().join("t.csv");
-        synth(&SynthOptions { out: again.clone(), ..o }).unwrap();
+        synth(&SynthOptions {
+            out: again.clone(),
+            ..o
+        })
+        .unwrap();
         assert_eq!(std::fs::read_to_string(again).unwrap(), text);
     }
 }

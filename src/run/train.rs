@@ -154,7 +154,9 @@ impl TrainOptions {
         use serde_json::Value;
         const DATA: &str = "data_args";
         let Ok(Value::Object(mut top)) = serde_json::to_value(TrainOptions::default()) else {
-            return Err(Error::Usage("train options: cannot list the options".into()));
+            return Err(Error::Usage(
+                "train options: cannot list the options".into(),
+            ));
         };
         let data_names: Vec<String> = match top.get(DATA) {
             Some(Value::Object(d)) => d.keys().cloned().collect(),
@@ -193,9 +195,8 @@ impl TrainOptions {
                 )));
             }
             // a value of the wrong type is named here, not in a message about the whole set
-            serde_json::from_value::<TrainOptions>(Value::Object(top.clone())).map_err(|e| {
-                Error::Usage(format!("train option {given}: {e}"))
-            })?;
+            serde_json::from_value::<TrainOptions>(Value::Object(top.clone()))
+                .map_err(|e| Error::Usage(format!("train option {given}: {e}")))?;
         }
         serde_json::from_value(Value::Object(top))
             .map_err(|e| Error::Usage(format!("train options: {e}")))
@@ -678,8 +679,18 @@ mod tests {
     #[test]
     fn unknown_keywords_and_wrong_types_are_named() {
         let e = keywords(json!({"epoch": 3})).unwrap_err().to_string();
-        assert!(e.starts_with("unknown train option \"epoch\"; the options are: "), "{e}");
-        for name in ["epochs", "batch_size", "label_column", "plots", "no_plots", "resume"] {
+        assert!(
+            e.starts_with("unknown train option \"epoch\"; the options are: "),
+            "{e}"
+        );
+        for name in [
+            "epochs",
+            "batch_size",
+            "label_column",
+            "plots",
+            "no_plots",
+            "resume",
+        ] {
             assert!(e.contains(name), "{name} missing from {e}");
         }
         assert!(!e.contains("data_args"), "{e}");
