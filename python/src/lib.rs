@@ -90,23 +90,19 @@ fn train(py: Python<'_>, keywords: &str) -> PyResult<String> {
     let fitted = worker
         .join()
         .map_err(|_| PyValueError::new_err("training: the training thread panicked"))?;
-    match fitted.py()? {
-        Fitted::Finished(t) => match interrupt {
-            Some(e) => Err(e),
-            None => Ok(t.run.dir.unwrap_or_default().display().to_string()),
-        },
-        Fitted::Interrupted {
-            epoch,
-            step,
-            batch,
-            batches,
-            checkpoint,
-            out,
-        } => Err(PyKeyboardInterrupt::new_err(format!(
-            "interrupted after step {step} (epoch {epoch}, batch {batch}/{batches}); checkpoint in {}; continue with: seqgrad.train(resume={:?})",
-            checkpoint.display(),
-            out.display().to_string()
-        ))),
+    let fitted = fitted.py()?;
+    if let Some((what, run)) = fitted.interruption() {
+        return Err(PyKeyboardInterrupt::new_err(format!(
+            "{what}; continue with: seqgrad.train(resume={:?})",
+            run.display().to_string()
+        )));
+    }
+    match (fitted, interrupt) {
+        (_, Some(e)) => Err(e),
+        (Fitted::Finished(t), None) => Ok(t.run.dir.unwrap_or_default().display().to_string()),
+        (Fitted::Interrupted { .. }, None) => {
+            Err(PyKeyboardInterrupt::new_err("training was interrupted"))
+        }
     }
 }
 
@@ -240,18 +236,10 @@ fn gradflow_csv(
         .map(|c| Init::parse(c))
         .collect::<seqgrad::Result<Vec<_>>>()
         .py()?;
-    let mut bidirectional = Vec::new();
-    for d in &directions {
-        match d.as_str() {
-            "uni" => bidirectional.push(false),
-            "bi" => bidirectional.push(true),
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "direction {other:?}: use uni or bi"
-                )))
-            }
-        }
-    }
+    let bidirectional = directions
+        .iter()
+        .map(|d| model::choice("direction", d, &[("uni", false), ("bi", true)]))
+        .collect::<PyResult<Vec<bool>>>()?;
     let cfg = GradflowConfig {
         cells,
         lengths,

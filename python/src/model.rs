@@ -71,6 +71,20 @@ fn to_numpy<T: Element>(py: Python<'_>, a: ArrayD<T>) -> Bound<'_, PyAny> {
     PyArray::from_owned_array(py, a).into_any()
 }
 
+/// The value named `given` among `choices`, or a `ValueError` listing them.
+pub fn choice<T: Copy>(what: &str, given: &str, choices: &[(&str, T)]) -> PyResult<T> {
+    match choices.iter().find(|(name, _)| *name == given) {
+        Some((_, v)) => Ok(*v),
+        None => {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            Err(PyValueError::new_err(format!(
+                "{what} {given:?}: use {}",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
 /// The f64 copy of a model (the same weights), for what runs in f64 only.
 fn to_f64<T: Float>(m: &Sequential<T>) -> PyResult<Sequential<f64>> {
     let mut m64 = Sequential::<f64>::from_spec(m.spec(), 0).py()?;
@@ -87,10 +101,12 @@ fn dataset<T: Float + Element>(
 ) -> PyResult<Dataset<T>> {
     let outputs = match m.output_shape() {
         [k] => *k,
-        other => return Err(PyValueError::new_err(format!(
+        other => {
+            return Err(PyValueError::new_err(format!(
             "grad(target=...) needs a model with a flat output (classes), but this one outputs {}",
             seqgrad::error::fmt_shape(other)
-        ))),
+        )))
+        }
     };
     let x = array_of::<T>(x, "x")?;
     let x3 = x
@@ -418,40 +434,31 @@ impl Model {
         quadrature: &str,
         batch_size: usize,
     ) -> PyResult<(Bound<'py, PyAny>, Vec<usize>)> {
-        let method = match method {
-            "grad" => Method::Grad,
-            "grad_x_input" => Method::GradXInput,
-            "integrated_gradients" => Method::IntegratedGradients,
-            "ism" => Method::Ism,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "method {other:?}: use grad, grad_x_input, integrated_gradients or ism"
-                )))
-            }
-        };
-        let baseline = match baseline {
-            "zeros" => Baseline::Zeros,
-            "uniform" => Baseline::Uniform,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "baseline {other:?}: use zeros or uniform"
-                )))
-            }
-        };
-        let quadrature = match quadrature {
-            "gauss_legendre" => Quadrature::GaussLegendre,
-            "trapezoid" => Quadrature::Trapezoid,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "quadrature {other:?}: use gauss_legendre or trapezoid"
-                )))
-            }
-        };
         let opts = Options {
-            method,
-            baseline,
+            method: choice(
+                "method",
+                method,
+                &[
+                    ("grad", Method::Grad),
+                    ("grad_x_input", Method::GradXInput),
+                    ("integrated_gradients", Method::IntegratedGradients),
+                    ("ism", Method::Ism),
+                ],
+            )?,
+            baseline: choice(
+                "baseline",
+                baseline,
+                &[("zeros", Baseline::Zeros), ("uniform", Baseline::Uniform)],
+            )?,
+            quadrature: choice(
+                "quadrature",
+                quadrature,
+                &[
+                    ("gauss_legendre", Quadrature::GaussLegendre),
+                    ("trapezoid", Quadrature::Trapezoid),
+                ],
+            )?,
             steps,
-            quadrature,
             batch_size,
             ..Options::default()
         };
@@ -506,15 +513,11 @@ impl Model {
         mode: &str,
         seed: u64,
     ) -> PyResult<Bound<'py, PyList>> {
-        let mode = match mode {
-            "train" => Mode::Train,
-            "eval" => Mode::Eval,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "mode {other:?}: use train or eval"
-                )))
-            }
-        };
+        let mode = choice(
+            "mode",
+            mode,
+            &[("train", Mode::Train), ("eval", Mode::Eval)],
+        )?;
         let o = GradcheckOptions {
             layers,
             whole_model,

@@ -400,6 +400,30 @@ pub enum Fitted {
     },
 }
 
+impl Fitted {
+    /// For a run stopped on request: `interrupted after step S (epoch E, batch B/N);
+    /// checkpoint in DIR`, and the run folder to resume. `None` for a finished run.
+    pub fn interruption(&self) -> Option<(String, &Path)> {
+        match self {
+            Fitted::Finished(_) => None,
+            Fitted::Interrupted {
+                epoch,
+                step,
+                batch,
+                batches,
+                checkpoint,
+                out,
+            } => Some((
+                format!(
+                    "interrupted after step {step} (epoch {epoch}, batch {batch}/{batches}); checkpoint in {}",
+                    checkpoint.display()
+                ),
+                out,
+            )),
+        }
+    }
+}
+
 /// A finished training run.
 pub struct Trained {
     /// The run: the best weights, the class names, the run folder.
