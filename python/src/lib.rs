@@ -170,15 +170,17 @@ fn run_evaluate(
 
 /// Draws a run folder's pictures into `out_dir`; returns the files.
 #[pyfunction]
-fn plot_run(dir: PathBuf, out_dir: PathBuf) -> PyResult<Vec<String>> {
-    let files = seqgrad::plot::plot_run(&dir, &out_dir).py()?;
+fn plot_run(py: Python<'_>, dir: PathBuf, out_dir: PathBuf) -> PyResult<Vec<String>> {
+    let files = py.detach(|| seqgrad::plot::plot_run(&dir, &out_dir)).py()?;
     Ok(files.iter().map(|p| p.display().to_string()).collect())
 }
 
 /// Draws the pictures of a gradflow.csv into `out_dir`; returns the files.
 #[pyfunction]
-fn plot_gradflow(csv: PathBuf, out_dir: PathBuf) -> PyResult<Vec<String>> {
-    let files = seqgrad::plot::plot_gradflow(&csv, &out_dir).py()?;
+fn plot_gradflow(py: Python<'_>, csv: PathBuf, out_dir: PathBuf) -> PyResult<Vec<String>> {
+    let files = py
+        .detach(|| seqgrad::plot::plot_gradflow(&csv, &out_dir))
+        .py()?;
     Ok(files.iter().map(|p| p.display().to_string()).collect())
 }
 
