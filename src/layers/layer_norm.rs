@@ -360,8 +360,8 @@ impl<T: Float> Layer<T> for LayerNorm<T> {
                         mean_g += gk;
                         mean_gx += gk * xh[k];
                     }
-                    mean_g = mean_g * inv_c;
-                    mean_gx = mean_gx * inv_c;
+                    mean_g *= inv_c;
+                    mean_gx *= inv_c;
                     for k in 0..c {
                         let gk = dy[k] * gamma[k];
                         dy[k] = ri * (gk - mean_g - xh[k] * mean_gx);
