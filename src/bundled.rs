@@ -19,6 +19,11 @@ pub const FILES: &[(&str, &[u8])] = &[
         include_bytes!("../models/splice.json"),
     ),
     ("data/splice.csv", include_bytes!("../data/splice.csv")),
+    // The motifs `synth` plants by default.
+    (
+        "data/jaspar2016_vertebrates.meme",
+        include_bytes!("../data/jaspar2016_vertebrates.meme"),
+    ),
 ];
 
 /// The embedded file a `bundled:…` path names (`None` for an ordinary path).

@@ -1,7 +1,7 @@
 //! The argument groups several subcommands share (model, data, records, element type), their
 //! value parsers, and the conversions into the library's types.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::run::{Pick, Run};
@@ -94,16 +94,6 @@ pub fn at_least_one(s: &str) -> std::result::Result<usize, String> {
 /// A path as given (the empty default of `--model`/`--data` means "not given").
 pub fn any_path(s: &str) -> std::result::Result<PathBuf, String> {
     Ok(PathBuf::from(s))
-}
-
-/// A bundled file: relative to the current folder if it exists there, else to the crate root.
-pub fn bundled(rel: &str) -> PathBuf {
-    let p = PathBuf::from(rel);
-    if p.exists() {
-        p
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::cli::args::bundled;
-use crate::data::{meme, synth};
 use crate::error::Result;
+use crate::run::synth::{self, SynthOptions};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -40,45 +39,30 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> Result<()> {
-    let (n, multi_label) = match (a.classes, a.labels) {
-        (_, Some(l)) => (l, true),
-        (Some(c), None) => (c, false),
-        (None, None) => (3, false),
-    };
-    synth::check_sizes(a.count, a.length, n)?;
-    let meme_path = a
-        .meme
-        .clone()
-        .unwrap_or_else(|| bundled("data/jaspar2016_vertebrates.meme"));
-    let motifs = meme::read(&meme_path)?;
-    let chosen = synth::choose_motifs(&motifs, &a.motifs, n, a.length, a.seed)?;
-    let cfg = synth::SynthConfig {
+    let s = synth::synth(&SynthOptions {
         count: a.count,
         length: a.length,
-        n,
-        multi_label,
+        classes: a.classes,
+        labels: a.labels,
         label_prob: a.label_prob,
+        motifs: a.motifs.clone(),
+        meme: a.meme.clone(),
         seed: a.seed,
-    };
-    let records = synth::generate(&motifs, &chosen, &cfg)?;
-    synth::write(&a.out, &records, multi_label)?;
-    let names: Vec<String> = chosen
-        .iter()
-        .map(|&i| synth::motif_label(&motifs[i]))
-        .collect();
+        out: a.out.clone(),
+    })?;
     eprintln!(
         "wrote {} {} sequences of {} bp to {} ({} {}: {})",
         a.count,
-        if multi_label {
+        if s.multi_label {
             "multi-label"
         } else {
             "multi-class"
         },
         a.length,
         a.out.display(),
-        n,
-        if multi_label { "labels" } else { "classes" },
-        names.join(", ")
+        s.n,
+        if s.multi_label { "labels" } else { "classes" },
+        s.motifs.join(", ")
     );
     Ok(())
 }

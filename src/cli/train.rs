@@ -150,30 +150,23 @@ pub fn run_options(o: &TrainOptions) -> Result<()> {
             t.labels.classes.join(", ")
         ))?;
         let out = t.out.clone();
-        let trained = match t.fit(Some(stop_flag()?), |epoch, step| {
+        let fitted = t.fit(Some(stop_flag()?), |epoch, step| {
             print_stdout(&format!(
                 "resuming {} at epoch {epoch}, step {step}\n",
                 out.display()
             ))
-        })? {
-            Fitted::Finished(t) => t,
-            Fitted::Interrupted {
-                epoch,
-                step,
-                batch,
-                batches,
-                checkpoint,
-                out,
-            } => {
-                eprintln!(
-                    "seqgrad: interrupted after step {step} (epoch {epoch}, batch {batch}/{batches}); checkpoint in {}; continue with: seqgrad train --resume {}",
-                    checkpoint.display(),
-                    out.display()
-                );
-                use std::io::Write;
-                let _ = std::io::stdout().flush();
-                std::process::exit(130);
-            }
+        })?;
+        if let Some((what, run)) = fitted.interruption() {
+            eprintln!(
+                "seqgrad: {what}; continue with: seqgrad train --resume {}",
+                run.display()
+            );
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(130);
+        }
+        let Fitted::Finished(trained) = fitted else {
+            return Err(Error::Train("training was interrupted".into()));
         };
         let h = &trained.history;
         print_stdout(&format!(

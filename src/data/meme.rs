@@ -36,9 +36,9 @@ impl Motif {
     }
 }
 
-/// Reads a MEME file.
+/// Reads a MEME file (or a built-in `bundled:` one, see [`crate::bundled`]).
 pub fn read(path: &Path) -> Result<Vec<Motif>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::bundled::read_to_string(path)?;
     parse(&text, &path.display().to_string())
 }
 

@@ -18,26 +18,7 @@ pub struct Converted {
 
 /// Converts a Keras model (and its weights, when known) into `out`.
 pub fn convert(from: &Path, out: &Path, keras_weights: Option<&Path>) -> Result<Converted> {
-    let bytes = std::fs::read(from).map_err(|e| Error::io(from, e))?;
-    let (model, h5) = if keras::looks_like_archive(&bytes) {
-        let a = keras::read_archive(from)?;
-        (a.model, a.weights_h5)
-    } else {
-        let text = std::str::from_utf8(&bytes).map_err(|_| Error::Spec {
-            path: from.display().to_string(),
-            msg: "neither a .keras archive nor Keras model JSON (not UTF-8 text)".into(),
-        })?;
-        (
-            keras::model_from_keras_json(text, &from.display().to_string())?,
-            None,
-        )
-    };
-    let vars: Option<(std::collections::BTreeMap<String, StoredTensor>, String)> =
-        match (keras_weights, h5) {
-            (Some(p), _) => Some((archive::read_vars(p)?, p.display().to_string())),
-            (None, Some(h5)) => Some(read_h5(&h5, from)?),
-            (None, None) => None,
-        };
+    let (model, vars) = read_keras(from, keras_weights)?;
     // Check everything before writing anything.
     let mapped = match &vars {
         Some((v, origin)) => {
@@ -78,15 +59,57 @@ pub fn convert(from: &Path, out: &Path, keras_weights: Option<&Path>) -> Result<
     })
 }
 
-/// Builds the model and loads the mapped weights (all names and shapes checked); returns the
-/// parameter count.
-fn check<T: Float>(
-    model: &KerasModel,
+/// Keras variables by name, with where they were read from.
+type Vars = (std::collections::BTreeMap<String, StoredTensor>, String);
+
+/// Reads a Keras model (a `.keras` archive or Keras' model JSON) and its variables: from
+/// `keras_weights` when given, else from the archive's `model.weights.h5` (none for model JSON).
+fn read_keras(from: &Path, keras_weights: Option<&Path>) -> Result<(KerasModel, Option<Vars>)> {
+    let bytes = std::fs::read(from).map_err(|e| Error::io(from, e))?;
+    let (model, h5) = if keras::looks_like_archive(&bytes) {
+        let a = keras::read_archive(from)?;
+        (a.model, a.weights_h5)
+    } else {
+        let text = std::str::from_utf8(&bytes).map_err(|_| Error::Spec {
+            path: from.display().to_string(),
+            msg: "neither a .keras archive nor Keras model JSON (not UTF-8 text)".into(),
+        })?;
+        (
+            keras::model_from_keras_json(text, &from.display().to_string())?,
+            None,
+        )
+    };
+    let vars = match (keras_weights, h5) {
+        (Some(p), _) => Some((archive::read_vars(p)?, p.display().to_string())),
+        (None, Some(h5)) => Some(read_h5(&h5, from)?),
+        (None, None) => None,
+    };
+    Ok((model, vars))
+}
+
+/// A Keras model (as [`convert`] reads it) built in memory in `T`, with the Keras weights
+/// when the file holds them (converted to `T`), else seeded initial weights (`seed`).
+pub fn load_keras<T: Float>(
+    from: &Path,
+    keras_weights: Option<&Path>,
+    seed: u64,
+) -> Result<Sequential<T>> {
+    let (model, vars) = read_keras(from, keras_weights)?;
+    let mut seq = Sequential::<T>::from_spec(&model.spec, seed)?;
+    if let Some((v, origin)) = vars {
+        let m = keras::map_weights(&model, &v, &origin)?;
+        load_as::<T>(&mut seq, &m, &origin)?;
+    }
+    Ok(seq)
+}
+
+/// Loads mapped weights into `seq`, converted to `T` whatever their dtype (names and shapes
+/// checked).
+fn load_as<T: Float>(
+    seq: &mut Sequential<T>,
     m: &std::collections::BTreeMap<String, StoredTensor>,
     origin: &str,
-) -> Result<usize> {
-    let mut seq = Sequential::<T>::from_spec(&model.spec, 0)?;
-    // Compare in the model's own dtype: relabel the tensors.
+) -> Result<()> {
     let relabelled = m
         .iter()
         .map(|(k, t)| {
@@ -99,10 +122,22 @@ fn check<T: Float>(
             )
         })
         .collect();
-    weights::load_from(&mut seq, &relabelled).map_err(|msg| Error::Weights {
+    weights::load_from(seq, &relabelled).map_err(|msg| Error::Weights {
         path: origin.to_string(),
         msg,
-    })?;
+    })
+}
+
+/// Builds the model and loads the mapped weights (all names and shapes checked); returns the
+/// parameter count.
+fn check<T: Float>(
+    model: &KerasModel,
+    m: &std::collections::BTreeMap<String, StoredTensor>,
+    origin: &str,
+) -> Result<usize> {
+    let mut seq = Sequential::<T>::from_spec(&model.spec, 0)?;
+    // Compare in the model's own dtype.
+    load_as::<T>(&mut seq, m, origin)?;
     Ok(seq.param_count())
 }
 

@@ -39,6 +39,7 @@ pub mod gradcheck;
 pub mod predict;
 pub mod saliency;
 pub mod source;
+pub mod synth;
 pub mod train;
 
 pub use config::RunConfig;

@@ -165,16 +165,32 @@ pub fn build_model<T: Float>(
 ) -> Result<Sequential<T>> {
     let mut model = Sequential::<T>::from_spec(spec, seed)?;
     if let Some((path, tensors)) = stored {
-        let mut as_t = tensors.clone();
-        for t in as_t.values_mut() {
-            t.dtype = T::DTYPE;
-        }
-        weights::load_from(&mut model, &as_t).map_err(|msg| Error::Weights {
-            path: path.display().to_string(),
-            msg,
-        })?;
+        load_stored(&mut model, path, tensors)?;
     }
     Ok(model)
+}
+
+/// Loads stored tensors (read from `path`) into `model`, converting them to `T`.
+fn load_stored<T: Float>(
+    model: &mut Sequential<T>,
+    path: &Path,
+    tensors: &BTreeMap<String, StoredTensor>,
+) -> Result<()> {
+    let mut as_t = tensors.clone();
+    for t in as_t.values_mut() {
+        t.dtype = T::DTYPE;
+    }
+    weights::load_from(model, &as_t).map_err(|msg| Error::Weights {
+        path: path.display().to_string(),
+        msg,
+    })
+}
+
+/// Loads a weights file into `model`, converting its tensors to `T` whatever their dtype
+/// (the tensors a `grad` output adds are left out; names and shapes are checked).
+pub fn load_weights<T: Float>(model: &mut Sequential<T>, path: &Path) -> Result<()> {
+    let (tensors, _) = read_weights(path)?;
+    load_stored(model, path, &tensors)
 }
 
 /// Reads `path` with the data options, keeps the picked records and encodes them. With

@@ -142,6 +142,66 @@ impl TrainOptions {
         }
     }
 
+    /// Options by name, as a Python `train(**kwargs)` gives them: every field by its name
+    /// (the command line's flag with dashes as underscores: `batch_size`, `label_column` …),
+    /// and each boolean `no_X` flag also as `X` with the opposite value (`plots: false` is
+    /// `no_plots: true`). Values are JSON (paths as strings, `null` for an option not given);
+    /// the rest keep the command line's defaults. An unknown name is an error listing the
+    /// valid ones; a value of the wrong type names the option.
+    pub fn from_keywords(
+        keywords: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<TrainOptions> {
+        use serde_json::Value;
+        const DATA: &str = "data_args";
+        let Ok(Value::Object(mut top)) = serde_json::to_value(TrainOptions::default()) else {
+            return Err(Error::Usage(
+                "train options: cannot list the options".into(),
+            ));
+        };
+        let data_names: Vec<String> = match top.get(DATA) {
+            Some(Value::Object(d)) => d.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let mut valid: Vec<String> = top.keys().filter(|k| *k != DATA).cloned().collect();
+        valid.extend(data_names.iter().cloned());
+        let negated: Vec<String> = valid
+            .iter()
+            .filter_map(|k| k.strip_prefix("no_").map(str::to_string))
+            .collect();
+        valid.extend(negated.iter().cloned());
+        valid.sort();
+        for (given, value) in keywords {
+            let name = given.replace('-', "_");
+            let (key, value) = if negated.contains(&name) && !top.contains_key(&name) {
+                let Value::Bool(b) = value else {
+                    return Err(Error::Usage(format!(
+                        "train option {given}: expected True or False, got {value}"
+                    )));
+                };
+                (format!("no_{name}"), Value::Bool(!b))
+            } else {
+                (name, value.clone())
+            };
+            if key != DATA && top.contains_key(&key) {
+                top.insert(key.clone(), value);
+            } else if data_names.contains(&key) {
+                if let Some(Value::Object(d)) = top.get_mut(DATA) {
+                    d.insert(key.clone(), value);
+                }
+            } else {
+                return Err(Error::Usage(format!(
+                    "unknown train option {given:?}; the options are: {}",
+                    valid.join(", ")
+                )));
+            }
+            // a value of the wrong type is named here, not in a message about the whole set
+            serde_json::from_value::<TrainOptions>(Value::Object(top.clone()))
+                .map_err(|e| Error::Usage(format!("train option {given}: {e}")))?;
+        }
+        serde_json::from_value(Value::Object(top))
+            .map_err(|e| Error::Usage(format!("train options: {e}")))
+    }
+
     /// The run folder: `out`, or `runs/<model>-<data>-s<seed>`.
     pub fn out_dir(&self) -> PathBuf {
         self.out.clone().unwrap_or_else(|| {
@@ -338,6 +398,30 @@ pub enum Fitted {
         checkpoint: PathBuf,
         out: PathBuf,
     },
+}
+
+impl Fitted {
+    /// For a run stopped on request: `interrupted after step S (epoch E, batch B/N);
+    /// checkpoint in DIR`, and the run folder to resume. `None` for a finished run.
+    pub fn interruption(&self) -> Option<(String, &Path)> {
+        match self {
+            Fitted::Finished(_) => None,
+            Fitted::Interrupted {
+                epoch,
+                step,
+                batch,
+                batches,
+                checkpoint,
+                out,
+            } => Some((
+                format!(
+                    "interrupted after step {step} (epoch {epoch}, batch {batch}/{batches}); checkpoint in {}",
+                    checkpoint.display()
+                ),
+                out,
+            )),
+        }
+    }
 }
 
 /// A finished training run.
@@ -572,5 +656,71 @@ impl Run<f32> {
                 Fitted::Interrupted { .. } => Err(Error::Train("training was interrupted".into())),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keywords(v: serde_json::Value) -> Result<TrainOptions> {
+        match v {
+            serde_json::Value::Object(m) => TrainOptions::from_keywords(&m),
+            _ => unreachable!("an object"),
+        }
+    }
+
+    #[test]
+    fn keywords_set_fields_data_options_and_negated_flags() {
+        let o = keywords(json!({
+            "model": "m.json", "data": "d.csv", "epochs": 3, "batch-size": 8, "lr": 0.01,
+            "label_column": "y", "crop": 40, "plots": false, "record_grads": 2, "out": null
+        }))
+        .unwrap();
+        let want = TrainOptions {
+            model: "m.json".into(),
+            data: "d.csv".into(),
+            epochs: 3,
+            batch_size: 8,
+            lr: Some(0.01),
+            data_options: DataOptions {
+                label_column: Some("y".into()),
+                crop: Some(40),
+                ..DataOptions::default()
+            },
+            no_plots: true,
+            record_grads: Some(2),
+            ..TrainOptions::default()
+        };
+        assert_eq!(o, want);
+        // nothing given: the command line's defaults
+        assert_eq!(keywords(json!({})).unwrap(), TrainOptions::default());
+        assert!(!keywords(json!({"plots": true})).unwrap().no_plots);
+        assert!(keywords(json!({"no_plots": true})).unwrap().no_plots);
+    }
+
+    #[test]
+    fn unknown_keywords_and_wrong_types_are_named() {
+        let e = keywords(json!({"epoch": 3})).unwrap_err().to_string();
+        assert!(
+            e.starts_with("unknown train option \"epoch\"; the options are: "),
+            "{e}"
+        );
+        for name in [
+            "epochs",
+            "batch_size",
+            "label_column",
+            "plots",
+            "no_plots",
+            "resume",
+        ] {
+            assert!(e.contains(name), "{name} missing from {e}");
+        }
+        assert!(!e.contains("data_args"), "{e}");
+        let e = keywords(json!({"epochs": "many"})).unwrap_err().to_string();
+        assert!(e.starts_with("train option epochs: invalid type"), "{e}");
+        let e = keywords(json!({"plots": 0})).unwrap_err().to_string();
+        assert_eq!(e, "train option plots: expected True or False, got 0");
     }
 }
