@@ -20,6 +20,7 @@ mod grad_dense;
 mod grad_layers;
 mod grad_rnn;
 mod gradflow;
+mod keras_archives;
 mod keras_import;
 mod keras_parity;
 mod layer_errors;
