@@ -132,7 +132,9 @@ fn read_h5(bytes: &[u8]) -> std::result::Result<BTreeMap<String, StoredTensor>, 
             let shape: Vec<usize> = ds
                 .shape()
                 .iter()
-                .map(|&n| usize::try_from(n).map_err(|_| format!("{name}: dimension {n} too large")))
+                .map(|&n| {
+                    usize::try_from(n).map_err(|_| format!("{name}: dimension {n} too large"))
+                })
                 .collect::<std::result::Result<_, _>>()?;
             let (dtype, array): (&'static str, ArrayD<f64>) = match ds.dtype() {
                 Datatype::FloatingPoint { size: 4, .. } => (
@@ -141,10 +143,9 @@ fn read_h5(bytes: &[u8]) -> std::result::Result<BTreeMap<String, StoredTensor>, 
                         .map_err(|e| bad(&name, e))?
                         .mapv(f64::from),
                 ),
-                Datatype::FloatingPoint { size: 8, .. } => (
-                    "F64",
-                    ds.read_array::<f64>().map_err(|e| bad(&name, e))?,
-                ),
+                Datatype::FloatingPoint { size: 8, .. } => {
+                    ("F64", ds.read_array::<f64>().map_err(|e| bad(&name, e))?)
+                }
                 other => {
                     return Err(format!(
                         "{name}: datatype {other:?}; seqgrad reads float32 and float64 variables"

@@ -46,7 +46,13 @@ fn convert_and_run<T: Float>(name: &str, tag: &str) -> (f64, f64) {
     let d = tempfile::tempdir().unwrap();
     let archive = dir().join(format!("{name}.{tag}.keras"));
     let o = seqgrad(
-        &["convert", "--from", archive.to_str().unwrap(), "--out", "conv"],
+        &[
+            "convert",
+            "--from",
+            archive.to_str().unwrap(),
+            "--out",
+            "conv",
+        ],
         d.path(),
     );
     assert!(o.status.success(), "{name}: {}", crate::common::stderr(&o));
@@ -60,7 +66,9 @@ fn convert_and_run<T: Float>(name: &str, tag: &str) -> (f64, f64) {
     let mut m = Sequential::<T>::from_spec(&spec, 0).unwrap();
     weights::load(&mut m, &d.path().join("conv/weights.safetensors")).unwrap();
     let all = weights::read_tensors(&dir().join(format!("{name}.{tag}.safetensors"))).unwrap();
-    let y = m.forward(all["input"].array.mapv(T::lit).view(), Mode::Eval).unwrap();
+    let y = m
+        .forward(all["input"].array.mapv(T::lit).view(), Mode::Eval)
+        .unwrap();
     let dx = m
         .backward(all["output_grad"].array.mapv(T::lit).view())
         .unwrap();
@@ -71,7 +79,10 @@ fn convert_and_run<T: Float>(name: &str, tag: &str) -> (f64, f64) {
             .map(|(x, y)| (x.to_f64c() - y).abs())
             .fold(0.0, f64::max)
     };
-    (diff(&y, &all["output"].array), diff(&dx, &all["input_grad"].array))
+    (
+        diff(&y, &all["output"].array),
+        diff(&dx, &all["input_grad"].array),
+    )
 }
 
 #[test]
@@ -181,9 +192,15 @@ fn truncated_or_corrupted_weights_h5_is_a_one_line_error_and_writes_nothing() {
         fails_with(&o, &[file, "model.weights.h5"]);
         assert!(!d.path().join("conv").exists(), "{file}: nothing written");
     }
-    let o = seqgrad(&["convert", "--from", "garbage.keras", "--out", "conv"], d.path());
+    let o = seqgrad(
+        &["convert", "--from", "garbage.keras", "--out", "conv"],
+        d.path(),
+    );
     fails_with(&o, &["not an HDF5 file"]);
-    let o = seqgrad(&["convert", "--from", "trunc.keras", "--out", "conv"], d.path());
+    let o = seqgrad(
+        &["convert", "--from", "trunc.keras", "--out", "conv"],
+        d.path(),
+    );
     fails_with(&o, &["HDF5"]);
 }
 
@@ -192,7 +209,10 @@ fn truncated_or_corrupted_weights_h5_is_a_one_line_error_and_writes_nothing() {
 #[test]
 fn malformed_hdf5_never_panics() {
     let h5 = weights_h5(&dir().join("stacked_rnns.f32.keras"));
-    let mut cases: Vec<Vec<u8>> = (0..h5.len()).step_by(61).map(|n| h5[..n].to_vec()).collect();
+    let mut cases: Vec<Vec<u8>> = (0..h5.len())
+        .step_by(61)
+        .map(|n| h5[..n].to_vec())
+        .collect();
     let mut s: u64 = 0x5eed;
     let mut next = || {
         s = s
@@ -221,6 +241,9 @@ fn malformed_hdf5_never_panics() {
             Err(_) => panic!("case {i} panicked"),
         }
     }
-    eprintln!("malformed hdf5: {} cases, {errors} errors, {read} read", cases.len());
+    eprintln!(
+        "malformed hdf5: {} cases, {errors} errors, {read} read",
+        cases.len()
+    );
     assert!(errors > 100, "{errors}");
 }

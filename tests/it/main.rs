@@ -37,6 +37,7 @@ mod run_api;
 mod run_folders;
 mod saliency_gradcheck;
 mod stream_predict;
+mod tensorboard;
 mod train_callbacks;
 mod train_crash;
 mod train_guards;
