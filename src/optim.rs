@@ -106,6 +106,8 @@ const CHUNK: usize = 1 << 15;
 /// One parameter's optimizer state. Empty vectors: not created yet.
 #[derive(Debug, Clone, Default)]
 struct Slot<T> {
+    /// Full name of the parameter (`layers.{i}.weight` …) whose state this is.
+    name: String,
     /// Shape of the parameter (for checkpoints).
     shape: Vec<usize>,
     /// Momentum buffer, Adam m, RMSprop v. Row-major, `len = ∏ shape`; `None`: not created.
@@ -114,15 +116,15 @@ struct Slot<T> {
     s2: Option<Vec<T>>,
 }
 
-/// An optimizer with its per-parameter state, held by parameter *position* (the order of
-/// [`crate::model::Sequential::params_in_order_mut`], which is the order of
-/// [`crate::model::Sequential::named_params`]); checkpoints map positions to names.
+/// An optimizer with its per-parameter state, kept under each parameter's full name
+/// ([`crate::model::Sequential::named_params_mut`]): a parameter always gets its own moments,
+/// whatever the order or the set of parameters passed to a step.
 #[derive(Debug, Clone)]
 pub struct Optimizer<T: Float> {
     pub config: OptimizerConfig,
     /// Number of steps taken.
     pub t: u64,
-    /// State per parameter position.
+    /// State per parameter, in the order of the last step's parameters.
     slots: Vec<Slot<T>>,
 }
 
@@ -247,29 +249,19 @@ impl<T: Float> Optimizer<T> {
     }
 
     /// The per-parameter state as named tensors, for a checkpoint: `state1.<param>` (momentum
-    /// buffer, Adam m, RMSprop v) and `state2.<param>` (Adam v), where `names[i]` is the name
-    /// of the parameter at position `i` (`layers.{i}.weight` …, [`Sequential::named_params`]
-    /// order). With [`Optimizer::t`] and the config this is everything the next step depends
-    /// on.
-    ///
-    /// [`Sequential::named_params`]: crate::model::Sequential::named_params
-    pub fn state_tensors(&self, names: &[String]) -> Result<Vec<(String, ArrayViewD<'_, T>)>> {
-        if !self.slots.is_empty() && self.slots.len() != names.len() {
-            return Err(Error::Train(format!(
-                "optimizer state: {} parameters in the optimizer, {} names given",
-                self.slots.len(),
-                names.len()
-            )));
-        }
+    /// buffer, Adam m, RMSprop v) and `state2.<param>` (Adam v), under the full parameter names
+    /// the steps were given (`layers.{i}.weight` …). With [`Optimizer::t`] and the config this
+    /// is everything the next step depends on.
+    pub fn state_tensors(&self) -> Result<Vec<(String, ArrayViewD<'_, T>)>> {
         fn view<'v, T>(shape: &[usize], v: &'v [T]) -> Result<ArrayViewD<'v, T>> {
             ArrayViewD::from_shape(IxDyn(shape), v)
                 .map_err(|e| Error::Train(format!("optimizer state: {e}")))
         }
         let mut out = Vec::new();
         for (which, pick) in [("state1", 0), ("state2", 1)] {
-            for (s, n) in self.slots.iter().zip(names) {
+            for s in &self.slots {
                 if let Some(v) = if pick == 0 { &s.s1 } else { &s.s2 } {
-                    out.push((format!("{which}.{n}"), view(&s.shape, v)?));
+                    out.push((format!("{which}.{}", s.name), view(&s.shape, v)?));
                 }
             }
         }
@@ -287,7 +279,8 @@ impl<T: Float> Optimizer<T> {
         self.t = t;
         self.slots = params
             .iter()
-            .map(|(_, shape)| Slot {
+            .map(|(name, shape)| Slot {
+                name: name.clone(),
                 shape: shape.clone(),
                 s1: None,
                 s2: None,
@@ -331,18 +324,21 @@ impl<T: Float> Optimizer<T> {
         Ok(())
     }
 
-    /// Updates every parameter from its gradient (one step). `params` in the model's parameter
-    /// order ([`crate::model::Sequential::params_in_order_mut`]), the same order at every step.
+    /// Updates every parameter from its gradient (one step). `params` are the parameters with
+    /// their full names ([`crate::model::Sequential::named_params_mut`]); each parameter's
+    /// state is found by its name, so a different order or set of parameters never gives one
+    /// parameter another's moments (a name not seen before, or whose shape changed, starts
+    /// from fresh state).
     ///
     /// One fused pass per parameter (decay, moments, bias correction, update), in parallel
     /// over parameters and over fixed chunks of large parameters; each element's arithmetic
     /// is the same whatever the thread count.
     pub fn step<'a, I>(&mut self, params: I)
     where
-        I: IntoIterator<Item = &'a mut Param<T>>,
+        I: IntoIterator<Item = (String, &'a mut Param<T>)>,
         T: 'a,
     {
-        let mut params: Vec<&'a mut Param<T>> = params.into_iter().collect();
+        let mut params: Vec<(String, &'a mut Param<T>)> = params.into_iter().collect();
         self.t += 1;
         let c = self.config;
         let lr = T::lit(c.lr);
@@ -376,17 +372,38 @@ impl<T: Float> Optimizer<T> {
             },
         };
         let (use1, use2) = self.uses_slots();
-        if self.slots.len() != params.len() {
-            self.slots.resize_with(params.len(), Slot::default);
+        let same_names = self.slots.len() == params.len()
+            && self
+                .slots
+                .iter()
+                .zip(&params)
+                .all(|(s, (n, _))| &s.name == n);
+        if !same_names {
+            // Re-key by name (the common case, the same list as the last step, skips this).
+            let mut old: std::collections::HashMap<String, Slot<T>> =
+                std::mem::take(&mut self.slots)
+                    .into_iter()
+                    .map(|s| (s.name.clone(), s))
+                    .collect();
+            self.slots = params
+                .iter()
+                .map(|(n, _)| {
+                    old.remove(n).unwrap_or_else(|| Slot {
+                        name: n.clone(),
+                        ..Slot::default()
+                    })
+                })
+                .collect();
         }
         // Work items: (chunk of w, of g, of s1, of s2, first use of s1).
         type Item<'b, T> = (&'b mut [T], &'b [T], &'b mut [T], &'b mut [T], bool);
         let mut items: Vec<Item<'_, T>> = Vec::new();
-        for (p, slot) in params.iter_mut().zip(self.slots.iter_mut()) {
+        for ((_, p), slot) in params.iter_mut().zip(self.slots.iter_mut()) {
             let n = p.value.len();
             if slot.shape.as_slice() != p.value.shape() {
                 // A new parameter (or one whose shape changed): fresh state.
                 *slot = Slot {
+                    name: std::mem::take(&mut slot.name),
                     shape: p.value.shape().to_vec(),
                     s1: None,
                     s2: None,
@@ -480,7 +497,7 @@ mod tests {
         let mut out = Vec::new();
         for &g in grads {
             p.grad[[0]] = g;
-            opt.step(vec![&mut p]);
+            opt.step(vec![("w".to_string(), &mut p)]);
             out.push(p.value[[0]]);
         }
         out
@@ -732,7 +749,7 @@ mod tests {
                             p.grad =
                                 ndarray::Array1::from(grads(step, i, p.value.len())).into_dyn();
                         }
-                        opt.step(ps.iter_mut());
+                        opt.step(ps.iter_mut().enumerate().map(|(i, p)| (format!("p{i}"), p)));
                     }
                     ps
                 });
@@ -758,10 +775,10 @@ mod tests {
         a.grad.fill(0.5);
         b.grad.fill(-1.0);
         let mut opt = Optimizer::<f32>::new(c);
-        opt.step(vec![&mut a, &mut b]);
-        let names = vec!["layers.0.a".to_string(), "layers.1.b".to_string()];
+        let names = ["layers.0.a".to_string(), "layers.1.b".to_string()];
+        opt.step(vec![(names[0].clone(), &mut a), (names[1].clone(), &mut b)]);
         let saved: Vec<(String, ArrayD<f32>)> = opt
-            .state_tensors(&names)
+            .state_tensors()
             .unwrap()
             .into_iter()
             .map(|(n, v)| (n, v.to_owned()))
@@ -782,8 +799,11 @@ mod tests {
         back.load_state_tensors(1, saved.iter().rev().cloned(), &shapes)
             .unwrap();
         let (mut a2, mut b2) = (a.clone(), b.clone());
-        opt.step(vec![&mut a, &mut b]);
-        back.step(vec![&mut a2, &mut b2]);
+        opt.step(vec![(names[0].clone(), &mut a), (names[1].clone(), &mut b)]);
+        back.step(vec![
+            (names[0].clone(), &mut a2),
+            (names[1].clone(), &mut b2),
+        ]);
         assert_eq!(a.value, a2.value);
         assert_eq!(b.value, b2.value);
         // an unknown name or a wrong shape is an error
@@ -791,6 +811,48 @@ mod tests {
         assert!(back.load_state_tensors(1, bad, &shapes).is_err());
         let bad = vec![("state1.layers.0.a".to_string(), saved[1].1.clone())];
         assert!(back.load_state_tensors(1, bad, &shapes).is_err());
+    }
+
+    /// Two parameters of the same shape passed in the other order (or one left out) at the
+    /// second step each keep their own moments: the result equals stepping each alone.
+    #[test]
+    fn state_follows_the_parameter_name_not_its_position() {
+        let c = OptimizerConfig::named("adam").unwrap();
+        let fresh = || {
+            let mut a = Param::new("weight", ndarray::arr1(&[1.0f64, -2.0]).into_dyn());
+            let mut b = Param::new("weight", ndarray::arr1(&[0.5f64, 3.0]).into_dyn());
+            a.grad.fill(0.3);
+            b.grad.fill(-4.0);
+            (a, b)
+        };
+        let (an, bn) = ("layers.0.weight".to_string(), "layers.2.weight".to_string());
+        // Reference: each parameter with an optimizer of its own.
+        let (mut ra, mut rb) = fresh();
+        let (mut oa, mut ob) = (Optimizer::<f64>::new(c), Optimizer::<f64>::new(c));
+        for _ in 0..2 {
+            oa.step(vec![(an.clone(), &mut ra)]);
+            ob.step(vec![(bn.clone(), &mut rb)]);
+        }
+        // One optimizer, the order swapped at the second step.
+        let (mut a, mut b) = fresh();
+        let mut opt = Optimizer::<f64>::new(c);
+        opt.step(vec![(an.clone(), &mut a), (bn.clone(), &mut b)]);
+        opt.step(vec![(bn.clone(), &mut b), (an.clone(), &mut a)]);
+        assert_eq!(a.value, ra.value);
+        assert_eq!(b.value, rb.value);
+        // Only b at the third step: b continues its own state, a's is dropped.
+        rb.grad.fill(1.0);
+        b.grad.fill(1.0);
+        ob.step(vec![(bn.clone(), &mut rb)]);
+        opt.step(vec![(bn.clone(), &mut b)]);
+        assert_eq!(b.value, rb.value);
+        let kept: Vec<String> = opt
+            .state_tensors()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(kept, ["state1.layers.2.weight", "state2.layers.2.weight"]);
     }
 
     #[test]

@@ -4,45 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::run::{DataOptions, Pick, Run};
-
-/// Options shared by every command that reads a data file.
-#[derive(Debug, Clone, Default, clap::Args, serde::Serialize, serde::Deserialize)]
-pub struct DataArgs {
-    /// Name of the label column (default: `label`, `class` or `labels`, any case).
-    #[arg(long)]
-    pub label_column: Option<String>,
-    /// Name of the sequence column (default: `sequence` or `seq`, any case).
-    #[arg(long)]
-    pub sequence_column: Option<String>,
-    /// Cut longer sequences to their centred N bases.
-    #[arg(long, value_name = "N")]
-    pub crop: Option<usize>,
-    /// Pad shorter sequences with empty (all-zero) positions at the end up to N.
-    #[arg(long, value_name = "N")]
-    pub pad: Option<usize>,
-    /// Several labels per record (split on `;` or `,`); implied by a `labels` column or
-    /// `labels=` FASTA headers.
-    #[arg(long)]
-    pub multi_label: bool,
-    /// The data file format (default: by extension: .tsv/.tab tab-separated,
-    /// .fa/.fasta/.fna/.fas FASTA, anything else comma-separated).
-    #[arg(long, value_enum)]
-    pub format: Option<crate::data::reader::Format>,
-}
-
-impl DataArgs {
-    pub fn options(&self) -> DataOptions {
-        DataOptions {
-            label_column: self.label_column.clone(),
-            sequence_column: self.sequence_column.clone(),
-            crop: self.crop,
-            pad: self.pad,
-            multi_label: self.multi_label,
-            format: self.format,
-        }
-    }
-}
+use crate::run::{Pick, Run};
 
 /// Where the trained model comes from: a run folder, or a model file and a weights file.
 #[derive(Debug, Clone, Default, clap::Args)]

@@ -9,9 +9,10 @@
 
 use std::path::PathBuf;
 
-use crate::cli::args::{at_least_one, DataArgs, ModelArgs};
+use crate::cli::args::{at_least_one, ModelArgs};
 use crate::cli::format::{print_stdout, progress_bar, report};
 use crate::error::{Error, Result};
+use crate::run::DataOptions;
 use crate::run::{config, with_threads, Report, Run, SplitName};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -25,7 +26,7 @@ pub struct Args {
     #[arg(long, value_enum, requires = "run")]
     pub split: Option<SplitArg>,
     #[command(flatten)]
-    pub data_args: DataArgs,
+    pub data_args: DataOptions,
     /// Records per forward pass (affects memory use and speed).
     #[arg(long, default_value_t = config::EVAL_BATCH_SIZE, value_parser = at_least_one)]
     pub batch_size: usize,
@@ -67,7 +68,7 @@ fn run_file(a: &Args) -> Result<Report> {
         .ok_or_else(|| Error::Usage("give --data FILE (or --run RUN --split test)".into()))?;
     let mut run: Run = a.model.open()?;
     let progress = progress_bar(None);
-    let r = run.evaluate_file(path, &a.data_args.options(), a.batch_size, |done, total| {
+    let r = run.evaluate_file(path, &a.data_args, a.batch_size, |done, total| {
         if let Some(t) = total {
             progress.set_length(t);
         }
@@ -88,7 +89,7 @@ fn run_split(a: &Args, split: SplitArg) -> Result<Report> {
     if a.model.run.is_none() {
         return Err(Error::Usage("--split needs --run RUN".into()));
     }
-    if a.data_args.options().any_given() {
+    if a.data_args.any_given() {
         return Err(Error::Usage(
             "--split reads the data as the run did (format, columns, --crop/--pad from its config.json); drop the data options".into(),
         ));

@@ -5,12 +5,13 @@
 
 use std::path::PathBuf;
 
-use crate::cli::args::{DataArgs, ModelArgs};
+use crate::cli::args::ModelArgs;
 use crate::cli::format::print_stdout;
 use crate::data::meme;
 use crate::error::{Error, Result};
 use crate::motifs;
 use crate::run::filters::consensus;
+use crate::run::DataOptions;
 use crate::run::{with_threads, Run};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -21,7 +22,7 @@ pub struct Args {
     #[arg(long)]
     pub data: PathBuf,
     #[command(flatten)]
-    pub data_args: DataArgs,
+    pub data_args: DataOptions,
     /// Where to write the filters' letter-probability matrices (MEME format, atomically).
     #[arg(long)]
     pub out: PathBuf,
@@ -48,7 +49,7 @@ pub fn run(a: &Args) -> Result<()> {
         let mut run: Run = a.model.open()?;
         let f = run.filters(
             &a.data,
-            &a.data_args.options(),
+            &a.data_args,
             a.batch_size,
             targets.as_deref(),
             a.min_overlap,

@@ -16,10 +16,11 @@
 
 use std::path::PathBuf;
 
-use crate::cli::args::{at_least_one, DataArgs, ModelArgs};
+use crate::cli::args::{at_least_one, ModelArgs};
 use crate::cli::format::{has_ext, progress_bar, row, Sink};
 use crate::data::{stream::RecordStream, ReadOptions};
 use crate::error::Result;
+use crate::run::DataOptions;
 use crate::run::{predict::rc_average_warning, with_threads, Run};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -30,7 +31,7 @@ pub struct Args {
     #[arg(long)]
     pub data: PathBuf,
     #[command(flatten)]
-    pub data_args: DataArgs,
+    pub data_args: DataOptions,
     /// The CSV/TSV column holding record ids (default: `id` or `name`, else the row number).
     #[arg(long)]
     pub id_column: Option<String>,
@@ -54,7 +55,7 @@ pub fn run(a: &Args) -> Result<()> {
         a.model
             .check_fits(a.batch_size, crate::memory::Workload::Inference)?;
         let mut run: Run = a.model.open()?;
-        let data = a.data_args.options();
+        let data = a.data_args.clone();
         run.policy(&data)?;
         if a.rc_average {
             // a config.json that cannot be read counts as no config.json (the warning says so)

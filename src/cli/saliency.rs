@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::args::{DataArgs, RecordArgs};
+use crate::cli::args::RecordArgs;
 use crate::cli::format::print_stdout;
 use crate::data::Labels;
 use crate::error::{Error, Result};
@@ -21,6 +21,7 @@ use crate::run::grad::class_name;
 use crate::run::saliency::of_records;
 use crate::run::source::{build_model, class_target, load_records, read_weights, Source};
 use crate::run::with_threads;
+use crate::run::DataOptions;
 use crate::saliency::{self, Baseline, Method, Options, Quadrature};
 use crate::spec::ModelSpec;
 
@@ -74,7 +75,7 @@ pub struct Args {
     #[arg(long)]
     pub data: PathBuf,
     #[command(flatten)]
-    pub data_args: DataArgs,
+    pub data_args: DataOptions,
     #[command(flatten)]
     pub pick: RecordArgs,
     /// Saliency method.
@@ -159,7 +160,7 @@ fn run_inner(a: &Args) -> Result<()> {
     let (tensors, dtype) = read_weights(&wpath)?;
     let mut model = build_model::<f64>(&spec, 0, Some((&wpath, &tensors)))?;
     let labels = src.labels.as_deref().map(Labels::load).transpose()?;
-    let data = a.data_args.options();
+    let data = a.data_args.clone();
     let (_, target) = class_target(
         &model,
         &src.model,

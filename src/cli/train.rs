@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::cli::args::{any_path, at_least_one, DataArgs};
+use crate::cli::args::{any_path, at_least_one};
 use crate::cli::format::{print_stdout, report};
 use crate::error::{Error, Result};
 use crate::run::train::{Fitted, TrainOptions, Training};
 use crate::run::with_threads;
+use crate::run::DataOptions;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -71,7 +72,7 @@ pub struct Args {
     #[arg(long)]
     pub rc_augment: bool,
     #[command(flatten)]
-    pub data_args: DataArgs,
+    pub data_args: DataOptions,
     /// Number of threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -123,7 +124,7 @@ impl Args {
             seed: self.seed,
             out: self.out.clone(),
             rc_augment: self.rc_augment,
-            data_options: self.data_args.options(),
+            data_options: self.data_args.clone(),
             threads: self.threads,
             progress: self.progress.clone(),
             record_grads: self.record_grads,

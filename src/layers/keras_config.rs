@@ -300,10 +300,13 @@ pub fn shape_of(v: &Value, at: &str, origin: &str) -> Result<Vec<Option<usize>>>
         .collect()
 }
 
+/// Reads `n` variables `{layer path}{sub}/vars/{0..n}` of a Keras layer: `take(sub, n)`.
+pub type TakeVars<'a> = &'a mut dyn FnMut(&str, usize) -> Result<Vec<ArrayD<f64>>>;
+
 /// The variables of one Keras layer, read by path, and the PyTorch-named parameters made from
 /// them ([`crate::layers::registry::LayerKind::keras_weights`]).
 pub struct KerasVars<'a> {
-    take: &'a mut dyn FnMut(&str, usize) -> Result<Vec<ArrayD<f64>>>,
+    take: TakeVars<'a>,
     /// `Keras layer 'name' (Class)`, for messages.
     pub at: String,
     pub origin: String,
@@ -313,11 +316,7 @@ pub struct KerasVars<'a> {
 
 impl<'a> KerasVars<'a> {
     /// `take(sub, n)` returns the `n` variables `{layer path}{sub}/vars/{0..n}`.
-    pub fn new(
-        take: &'a mut dyn FnMut(&str, usize) -> Result<Vec<ArrayD<f64>>>,
-        at: String,
-        origin: String,
-    ) -> Self {
+    pub fn new(take: TakeVars<'a>, at: String, origin: String) -> Self {
         KerasVars {
             take,
             at,

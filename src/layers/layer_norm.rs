@@ -269,23 +269,35 @@ impl<T: Float> Layer<T> for LayerNorm<T> {
             .value
             .as_slice()
             .ok_or_else(|| no_forward("layer_norm"))?;
-        let mut y = vec![T::zero(); n * c];
-        y.par_chunks_mut(ROWS * c)
-            .zip(xhat.par_chunks(ROWS * c))
-            .for_each(|(yb, xb)| {
-                for (yr, xr) in yb.chunks_mut(c).zip(xb.chunks(c)) {
-                    for (((o, &v), &g), &b) in yr.iter_mut().zip(xr).zip(gamma).zip(beta) {
-                        *o = g * v + b;
-                    }
+        let affine = |yb: &mut [T], xb: &[T]| {
+            for (yr, xr) in yb.chunks_mut(c).zip(xb.chunks(c)) {
+                for (((o, &v), &g), &b) in yr.iter_mut().zip(xr).zip(gamma).zip(beta) {
+                    *o = g * v + b;
                 }
-            });
-        if mode.caches() {
+            }
+        };
+        let y = if mode.caches() {
+            let mut y = vec![T::zero(); n * c];
+            y.par_chunks_mut(ROWS * c)
+                .zip(xhat.par_chunks(ROWS * c))
+                .for_each(|(yb, xb)| affine(yb, xb));
             self.cache = Some(LayerNormCache {
                 xhat: Array2::from_shape_vec((n, c), xhat).map_err(|_| no_forward("layer_norm"))?,
                 r: Array1::from(r),
                 shape: shape.clone(),
             });
-        }
+            y
+        } else {
+            // Nothing is cached: y = γ·x̂ + β overwrites x̂ row by row (no second buffer).
+            xhat.par_chunks_mut(ROWS * c).for_each(|b| {
+                for row in b.chunks_mut(c) {
+                    for ((o, &g), &bb) in row.iter_mut().zip(gamma).zip(beta) {
+                        *o = g * *o + bb;
+                    }
+                }
+            });
+            xhat
+        };
         ArrayD::from_shape_vec(IxDyn(&shape), y).map_err(|_| no_forward("layer_norm"))
     }
 
@@ -348,8 +360,8 @@ impl<T: Float> Layer<T> for LayerNorm<T> {
                         mean_g += gk;
                         mean_gx += gk * xh[k];
                     }
-                    mean_g = mean_g * inv_c;
-                    mean_gx = mean_gx * inv_c;
+                    mean_g *= inv_c;
+                    mean_gx *= inv_c;
                     for k in 0..c {
                         let gk = dy[k] * gamma[k];
                         dy[k] = ri * (gk - mean_g - xh[k] * mean_gx);
@@ -390,5 +402,25 @@ mod tests {
         assert!(ln
             .forward(ArrayD::zeros(IxDyn(&[2, 3, 5])).view(), Mode::Eval)
             .is_err());
+    }
+
+    #[test]
+    fn inference_in_place_gives_the_same_bits_as_a_caching_pass() {
+        let spec = LayerNormSpec::default();
+        let mut ln = LayerNorm::<f32>::new(&spec, &[5, 6]).unwrap();
+        for (i, v) in ln.weight.value.iter_mut().enumerate() {
+            *v = 0.5 + i as f32 * 0.1;
+        }
+        for (i, v) in ln.bias.value.iter_mut().enumerate() {
+            *v = i as f32 * -0.07;
+        }
+        let x = ArrayD::from_shape_fn(IxDyn(&[3, 5, 6]), |i| {
+            ((i[0] * 31 + i[1] * 7 + i[2] * 3) % 11) as f32 * 0.37 - 1.5
+        });
+        let cached = ln.forward(x.view(), Mode::Eval).unwrap();
+        assert!(ln.cache.is_some());
+        let infer = ln.forward(x.view(), Mode::Infer).unwrap();
+        assert!(ln.cache.is_none());
+        assert_eq!(cached, infer);
     }
 }

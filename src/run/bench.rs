@@ -109,7 +109,7 @@ pub fn train_step(
     let logits = model.forward_logits(x.view(), Mode::Train)?;
     let (l, grad) = loss.compute(logits.view(), y.view())?;
     model.backward_logits(grad.view())?;
-    opt.step(model.params_in_order_mut());
+    opt.step(model.named_params_mut());
     Ok(l)
 }
 

@@ -48,20 +48,28 @@ pub use source::{Pick, Source};
 pub use train::{TrainOptions, Trained};
 
 /// How a data file is read: its columns, format and length policy (the data options every
-/// subcommand that reads a data file shares).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// subcommand that reads a data file shares; the command line's flags of the same names).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct DataOptions {
     /// Name of the label column (default: `label`, `class` or `labels`, any case).
+    #[arg(long)]
     pub label_column: Option<String>,
     /// Name of the sequence column (default: `sequence` or `seq`, any case).
+    #[arg(long)]
     pub sequence_column: Option<String>,
     /// Cut longer sequences to their centred N bases.
+    #[arg(long, value_name = "N")]
     pub crop: Option<usize>,
     /// Pad shorter sequences with empty (all-zero) positions at the end up to N.
+    #[arg(long, value_name = "N")]
     pub pad: Option<usize>,
-    /// Several labels per record.
+    /// Several labels per record (split on `;` or `,`); implied by a `labels` column or
+    /// `labels=` FASTA headers.
+    #[arg(long)]
     pub multi_label: bool,
-    /// The file format (default: by extension).
+    /// The data file format (default: by extension: .tsv/.tab tab-separated,
+    /// .fa/.fasta/.fna/.fas FASTA, anything else comma-separated).
+    #[arg(long, value_enum)]
     pub format: Option<Format>,
 }
 

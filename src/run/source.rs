@@ -124,13 +124,13 @@ impl Source {
     }
 }
 
+/// A weights file as read: its path, its tensors by name, and their dtype.
+pub type ReadWeights<'a> = (&'a Path, BTreeMap<String, StoredTensor>, &'static str);
+
 impl Source {
     /// Reads the weights (if any), leaving out the tensors a `grad` output adds: the tensors,
     /// and their dtype, which must be `dtype` when one is asked for.
-    pub fn read_weights(
-        &self,
-        dtype: Option<&str>,
-    ) -> Result<Option<(&Path, BTreeMap<String, StoredTensor>, &'static str)>> {
+    pub fn read_weights(&self, dtype: Option<&str>) -> Result<Option<ReadWeights<'_>>> {
         let Some(path) = &self.weights else {
             return Ok(None);
         };

@@ -164,7 +164,7 @@ fn safetensors_content<A: Float>(
         offset = end;
     }
     let mut json = serde_json::to_vec(&header).unwrap_or_default();
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     let len = 8 + json.len() as u64 + offset as u64;
@@ -260,10 +260,9 @@ impl<T: Float> Trainer<'_, T> {
             .into_iter()
             .map(|(n, p)| (n, p.value.clone()))
             .collect();
-        let names: Vec<String> = weights.iter().map(|(n, _)| n.clone()).collect();
         let mut state: Vec<(String, ArrayD<T>)> = st
             .optimizer
-            .state_tensors(&names)?
+            .state_tensors()?
             .into_iter()
             .map(|(n, a)| (format!("optimizer.{n}"), a.to_owned()))
             .collect();

@@ -46,14 +46,14 @@ pub struct Manifest {
     pub files: BTreeMap<String, FileSum>,
 }
 
+/// Writes a streamed file's bytes.
+pub type WriteFn<'a> = Box<dyn Fn(&mut dyn Write) -> std::io::Result<()> + Send + 'a>;
+
 /// What goes into one file of a checkpoint: bytes, or `len` bytes written by a function (so a
 /// large file is streamed from the data it encodes, not built in memory first).
 pub enum Content<'a> {
     Bytes(Vec<u8>),
-    Stream {
-        len: u64,
-        write: Box<dyn Fn(&mut dyn Write) -> std::io::Result<()> + Send + 'a>,
-    },
+    Stream { len: u64, write: WriteFn<'a> },
 }
 
 impl Content<'_> {

@@ -526,7 +526,7 @@ impl<'c, T: Float> Trainer<'c, T> {
                 c,
             );
         }
-        st.optimizer.step(model.params_in_order_mut());
+        st.optimizer.step(model.named_params_mut());
         if let Some(what) = first_non_finite_param(model) {
             return Err(Error::Train(format!(
                 "non-finite weights at epoch {epoch}, step {} (global step {step}): parameter {what} became non-finite after the optimizer step (lr {:e}, gradient norm {gn:.4e} before clipping){ckpt_note}",

@@ -546,7 +546,7 @@ fn evaluate_and_predict_on_a_killed_run_use_its_checkpoints_best_weights() {
     // the weights used are the checkpoint's best (RUN/weights.safetensors may be newer: the
     // run went on while its checkpoint was written)
     let mut m =
-        seqgrad::model::Sequential::<f32>::from_file(&d.path().join("run/model.json"), 0).unwrap();
+        seqgrad::model::Sequential::<f32>::from_file(d.path().join("run/model.json"), 0).unwrap();
     seqgrad::train::checkpoint::load_run_weights(&mut m, &d.path().join("run")).unwrap();
     let names: Vec<String> = m.named_params().into_iter().map(|(n, _)| n).collect();
     let want: Vec<Vec<u64>> = if info

@@ -174,7 +174,7 @@ fn step_zero_matches_the_libraries_backward_on_the_same_batch_and_weights() {
         .map(|(_, p)| p.value.clone())
         .collect();
     let mut opt = Optimizer::<f64>::new(cfg.optimizer);
-    opt.step(r.params_in_order_mut());
+    opt.step(r.named_params_mut());
     for ((name, p), w0) in r.named_params().into_iter().zip(&before) {
         let layer = name.split('.').nth(1).unwrap().to_string();
         let dw = (&p.value - w0).iter().map(|v| v * v).sum::<f64>().sqrt();

@@ -36,8 +36,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::args::{DataArgs, Dtype, RecordArgs};
+use crate::cli::args::{Dtype, RecordArgs};
 use crate::cli::format::print_stdout;
+use crate::run::DataOptions;
 
 mod summary;
 use crate::data::Labels;
@@ -68,7 +69,7 @@ pub struct Args {
     #[arg(long)]
     pub data: Option<PathBuf>,
     #[command(flatten)]
-    pub data_args: DataArgs,
+    pub data_args: DataOptions,
     #[command(flatten)]
     pub pick: RecordArgs,
     /// With --data: instead of the loss, the gradient of this output unit's logit (class name
@@ -167,7 +168,7 @@ fn run_data<T: Float>(
     labels: Option<&Labels>,
 ) -> Result<()> {
     let mut model = build_model::<T>(spec, args.seed, stored)?;
-    let data = args.data_args.options();
+    let data = args.data_args.clone();
     let (_, target) = class_target(
         &model,
         &src.model,
