@@ -204,7 +204,7 @@ impl<T: Float> Layer<T> for GlobalPool1d<T> {
                             .and(&mut ab)
                             .and(&row)
                             .for_each(|best, at, &v| {
-                                if v > *best || (v.is_nan() && !best.is_nan()) {
+                                if crate::layers::pool::takes_max(v, *best) {
                                     *best = v;
                                     *at = i;
                                 }

@@ -206,6 +206,17 @@ pub struct Pool1d<T: Float> {
     _t: PhantomData<T>,
 }
 
+/// Whether `x` replaces the running maximum `y`: it is larger, or it is the first NaN (NaN
+/// counts as the maximum, and the first NaN wins). Written without short-circuits (`|`, `&` on
+/// the comparisons and a select at the call), so the inference loop compiles to vector compares
+/// and blends instead of per-lane branches.
+#[inline(always)]
+pub(crate) fn takes_max<T: Float>(x: T, y: T) -> bool {
+    #[allow(clippy::eq_op)]
+    let (x_nan, y_num) = (x != x, y == y);
+    (x > y) | (x_nan & y_num)
+}
+
 /// The real positions `[lo, hi)` of window `t`.
 #[inline]
 fn window(t: usize, stride: usize, pool: usize, pad: usize, len: usize) -> (usize, usize) {
@@ -348,10 +359,7 @@ impl<T: Float> Layer<T> for Pool1d<T> {
                             yr.copy_from_slice(&xi[lo * c..(lo + 1) * c]);
                             for q in lo + 1..hi {
                                 for (yv, &xv) in yr.iter_mut().zip(&xi[q * c..(q + 1) * c]) {
-                                    // NaN counts as the maximum (the first NaN wins).
-                                    if xv > *yv || (xv.is_nan() && !yv.is_nan()) {
-                                        *yv = xv;
-                                    }
+                                    *yv = if takes_max(xv, *yv) { xv } else { *yv };
                                 }
                             }
                         }
@@ -375,8 +383,7 @@ impl<T: Float> Layer<T> for Pool1d<T> {
                                     .zip(ar.iter_mut())
                                     .zip(&xi[q * c..(q + 1) * c])
                                 {
-                                    // NaN counts as the maximum (the first NaN wins).
-                                    if xv > *yv || (xv.is_nan() && !yv.is_nan()) {
+                                    if takes_max(xv, *yv) {
                                         *yv = xv;
                                         *av = q;
                                     }

@@ -295,7 +295,15 @@ fn nan_is_never_hidden() {
     ];
     for (json, nan_at) in cases {
         let mut l = layer(json, &[6, 3]);
+        // Inference (no arg max kept, a branch-free loop) gives the same bits as training.
+        let y_infer = l.forward(x.view(), Mode::Infer).unwrap();
         let y = l.forward(x.view(), Mode::Train).unwrap();
+        assert!(
+            y.iter()
+                .zip(&y_infer)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{json}: {y} / {y_infer}"
+        );
         for at in nan_at {
             assert!(y[at].is_nan(), "{json}: {at:?} = {}", y[at]);
         }
