@@ -6,31 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use seqgrad::weights::{self, StoredTensor};
 use seqgrad::{keras, Float, Mode, Sequential};
 
 use crate::common::{fails_with, seqgrad};
-
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras")
-}
-
-/// The parity models (`keras_parity.rs`), each saved as a `.keras` archive in f32 and f64.
-const MODELS: &[&str] = &[
-    "conv_same_stride",
-    "pools_same",
-    "pools_valid_global_avg",
-    "bi_lstm_concat",
-    "bi_gru_sum",
-    "bi_rnn_mul",
-    "bi_lstm_ave",
-    "stacked_rnns",
-    "functional_chain",
-    "seed_small",
-    "conv_layer_norm",
-];
+use crate::keras_parity::{dir, MODELS};
 
 fn weights_h5(archive: &Path) -> Vec<u8> {
     let mut z = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();

@@ -11,13 +11,14 @@ use seqgrad::{keras, Float, Mode, Sequential};
 #[allow(unused_imports)]
 use crate::common::{fails_with, seqgrad};
 
-fn dir() -> PathBuf {
+pub(crate) fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras")
 }
 
 /// Every parity model: same padding at stride > 1, pools with same padding, every merge mode,
-/// GRU, stacked RNNs, a functional chain and the seed model's structure.
-const MODELS: &[&str] = &[
+/// GRU, stacked RNNs, a functional chain, the seed model's structure and layer norm (each also
+/// saved as `NAME.f32.keras` / `NAME.f64.keras`: `keras_archives.rs`).
+pub(crate) const MODELS: &[&str] = &[
     "conv_same_stride",
     "pools_same",
     "pools_valid_global_avg",
