@@ -156,12 +156,22 @@ fn pass_bytes(plan: &Plan, b: f64, s: f64, train: bool, backward: bool) -> f64 {
     } else {
         per.iter().map(|p| p.cache).sum()
     };
-    // Forward: a layer's input and output are alive together (besides the caches).
+    // Forward: a layer's input and output are alive together (besides the caches). In
+    // inference a layer's recycled output (`spare`) is held at every other layer's step: not
+    // at its own (it becomes the output) nor at the next layer's (it is that layer's input).
+    let spares: f64 = if !train && !backward {
+        per.iter().map(|p| p.spare).sum()
+    } else {
+        0.0
+    };
     let mut prev = input;
+    let mut prev_spare = 0.0;
     let mut fwd_peak = 0.0f64;
     for p in &per {
-        fwd_peak = fwd_peak.max(prev + p.out);
+        let held = (spares - p.spare - prev_spare).max(0.0);
+        fwd_peak = fwd_peak.max(prev + p.out + held);
         prev = p.out;
+        prev_spare = if spares > 0.0 { p.spare } else { 0.0 };
     }
     if !backward {
         return input + caches + fwd_peak;

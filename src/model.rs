@@ -446,15 +446,19 @@ impl<T: Float> Sequential<T> {
                 l.set_lengths(None);
             }
             let mut h: Option<ArrayD<T>> = None;
-            for (i, l) in self.layers.iter_mut().enumerate() {
+            for i in 0..self.layers.len() {
                 let out = match &h {
-                    Some(h) => l.forward(h.view(), mode)?,
-                    None => l.forward(x.view(), mode)?,
+                    Some(h) => self.layers[i].forward(h.view(), mode)?,
+                    None => self.layers[i].forward(x.view(), mode)?,
                 };
                 if let Some(obs) = observe.as_mut() {
                     obs(i, &out);
                 }
-                h = Some(out);
+                let spent = h.replace(out);
+                // Inference: the layer before may reuse its output's memory next pass.
+                if let (Mode::Infer, Some(spent), Some(prev)) = (mode, spent, i.checked_sub(1)) {
+                    self.layers[prev].recycle(spent);
+                }
             }
             return Ok(h.unwrap_or_else(|| x.to_owned()));
         };

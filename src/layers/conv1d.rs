@@ -140,6 +140,7 @@ impl LayerKind for Conv1dKind {
         LayerBytes {
             cache: (cols + k * ch * f) * e + act,
             infer: (cols + k * ch * f) * e,
+            spare: rows * f * e,
             keep: if io.input_grad { cols * e } else { 0.0 },
             tmp: k * ch * f * e,
             ..io.output_only()
@@ -298,6 +299,9 @@ pub struct Conv1d<T: Float> {
     cache: Option<ConvCache<T>>,
     /// Reused buffer for `dX̂ (batch·out_len, kernel·in_channels)`.
     dcols: Vec<T>,
+    /// The last inference output, handed back by the model ([`Layer::recycle`]): the next
+    /// inference pass writes its output here. Empty in training.
+    spare: Vec<T>,
     /// The patch buffer between inference passes (which keep no cache).
     work: Vec<T>,
     /// Whether backward computes ∂L/∂input (off for a model's first layer in training).
@@ -332,6 +336,7 @@ impl<T: Float> Conv1d<T> {
             bias: None,
             cache: None,
             dcols: Vec::new(),
+            spare: Vec::new(),
             work: Vec::new(),
             need_input_grad: true,
             lengths: None,
@@ -532,18 +537,32 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         }
 
         let wmat = self.weight_matrix();
-        let mut z = Array2::zeros((rows, f));
-        if let Some(b) = &self.bias {
-            // `z += b` row by row, in parallel (the first touch of W3's 125 MB output).
-            let bv = view1(&b.value);
-            match (z.as_slice_mut(), bv.as_slice()) {
-                (Some(zs), Some(bs)) if f > 0 => zs.par_chunks_mut(f * 64).for_each(|blk| {
-                    for row in blk.chunks_exact_mut(f) {
-                        row.iter_mut().zip(bs).for_each(|(o, &b)| *o += b);
-                    }
-                }),
-                _ => z += &bv,
-            }
+        // The output starts as 0 + b (0 without bias): in the last inference output's memory
+        // when the model handed it back, else in fresh zeroed memory. `0 + b` (not `b`) keeps
+        // a bias of −0 giving +0, the same bits either way.
+        let mut zv = std::mem::take(&mut self.spare);
+        let reused = mode == Mode::Infer && zv.len() == rows * f;
+        if !reused {
+            zv = vec![T::zero(); rows * f];
+        }
+        let bias = self.bias.as_ref().map(|b| view1(&b.value));
+        match (bias.as_ref().and_then(|b| b.as_slice()), f > 0) {
+            // Row by row, in parallel (the first touch of W3's 125 MB output).
+            (Some(bs), true) => zv.par_chunks_mut(f * 64).for_each(|blk| {
+                for row in blk.chunks_exact_mut(f) {
+                    row.iter_mut()
+                        .zip(bs)
+                        .for_each(|(o, &b)| *o = T::zero() + b);
+                }
+            }),
+            (None, true) if reused => zv
+                .par_chunks_mut(f * 64)
+                .for_each(|blk| blk.fill(T::zero())),
+            _ => {}
+        }
+        let mut z = Array2::from_shape_vec((rows, f), zv).map_err(|_| no_forward("conv1d"))?;
+        if let (Some(bv), None) = (&bias, bias.as_ref().and_then(|b| b.as_slice())) {
+            z += bv;
         }
         if let Some(zs) = z.as_slice_mut() {
             gemm_rows(&buf, kc, &wmat.view(), zs, f);
@@ -582,6 +601,13 @@ impl<T: Float> Layer<T> for Conv1d<T> {
 
     fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
         self.backward_owned(grad_out.as_standard_layout().into_owned())
+    }
+
+    fn recycle(&mut self, spent: ArrayD<T>) {
+        let (v, offset) = spent.into_raw_vec_and_offset();
+        if offset.unwrap_or(0) == 0 {
+            self.spare = v;
+        }
     }
 
     /// Works in the memory of `grad_out` (the activation's backward in place): no copy of
@@ -717,5 +743,44 @@ mod tests {
             window_geometry(40, usize::MAX, usize::MAX, 1, Padding::Same),
             Some((1, (usize::MAX - 40) / 2))
         );
+    }
+
+    /// An inference pass that writes into its recycled last output gives the same bits as a
+    /// fresh one (bias with −0 and +0 entries, with and without bias, and after a batch of
+    /// another size).
+    #[test]
+    fn recycled_output_gives_the_same_bits() {
+        use rand::SeedableRng;
+        for use_bias in [true, false] {
+            let spec = Conv1dSpec {
+                filters: 4,
+                kernel_size: 3,
+                activation: Activation::Relu,
+                use_bias,
+                ..Conv1dSpec::default()
+            };
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            let mut conv = Conv1d::<f32>::new(&spec, &[9, 4], &mut rng).unwrap();
+            if let Some(b) = &mut conv.bias {
+                for (i, v) in b.value.iter_mut().enumerate() {
+                    *v = [-0.0, 0.0, 0.25, -0.5][i];
+                }
+            }
+            let x = |batch: usize| {
+                ArrayD::from_shape_fn(ndarray::IxDyn(&[batch, 9, 4]), |i| {
+                    ((i[0] * 13 + i[1] * 5 + i[2] * 3) % 7) as f32 * 0.3 - 0.9
+                })
+            };
+            let fresh = conv.forward(x(3).view(), Mode::Eval).unwrap();
+            let bits = |a: &ArrayD<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            for batch in [3, 3, 2, 3] {
+                let y = conv.forward(x(batch).view(), Mode::Infer).unwrap();
+                let want = conv.forward(x(batch).view(), Mode::Eval).unwrap();
+                assert_eq!(bits(&y), bits(&want), "bias {use_bias}, batch {batch}");
+                conv.recycle(y);
+            }
+            let y = conv.forward(x(3).view(), Mode::Infer).unwrap();
+            assert_eq!(bits(&y), bits(&fresh));
+        }
     }
 }

@@ -112,6 +112,11 @@ pub trait Layer<T: Float>: Send + Sync {
         self.backward(grad_out.view())
     }
 
+    /// Takes back this layer's last inference output ([`Mode::Infer`]) once the next layer has
+    /// read it, so the next inference pass can write into the same memory instead of faulting
+    /// in fresh zeroed pages (conv1d: W3's 125 MB output). The default drops it.
+    fn recycle(&mut self, _spent: ArrayD<T>) {}
+
     /// Parameters, in a fixed order (PyTorch's order within the layer).
     fn params(&self) -> Vec<&Param<T>> {
         Vec::new()

@@ -80,6 +80,9 @@ pub struct LayerBytes {
     pub tmp: f64,
     /// What an inference pass (`Mode::Infer`, no cache) keeps in working buffers.
     pub infer: f64,
+    /// Inference only: the layer's output, handed back to it once the next layer has read it
+    /// ([`crate::layers::Layer::recycle`]) and held until its next pass writes into it.
+    pub spare: f64,
 }
 
 /// The sizes a memory rule works from.

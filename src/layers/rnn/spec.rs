@@ -203,6 +203,7 @@ pub fn direction_bytes(cell: CellKind, units: usize, io: &MemoryIo<'_>) -> Layer
         keep: grads * s,
         tmp: (rows * f + 4.0 * b * u) * s,
         infer: cache * s,
+        spare: 0.0,
     }
 }
 
