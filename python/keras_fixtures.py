@@ -5,6 +5,8 @@ For every model below, in float32 and float64 (``keras.config.set_floatx``), wri
 ``tests/fixtures/keras/``:
 
 - ``NAME.json``: ``model.to_json()`` (written once, from the float32 model);
+- ``NAME.f32.keras`` / ``NAME.f64.keras``: the model saved by Keras 3 (``model.save``), the
+  weights below in its ``model.weights.h5``;
 - ``NAME.f32.safetensors`` / ``NAME.f64.safetensors``: the Keras variables under their
   ``model.weights.h5`` paths prefixed ``keras/`` (``keras/layers/conv1d/vars/0``), an input
   batch ``input``, an upstream gradient ``output_grad``, Keras' ``output`` (inference mode)
@@ -251,6 +253,8 @@ def main():
             tensors = {f"keras/{k}": v for k, v in kv.items()}
             tensors.update(input=x, output_grad=g, output=y.astype(dtype), input_grad=dx.astype(dtype))
             save_file(tensors, os.path.join(OUT, f"{name}.{tag}.safetensors"))
+            # The same model and weights as Keras saves them (model.weights.h5 inside).
+            m.save(os.path.join(OUT, f"{name}.{tag}.keras"))
             if tag == "f32":
                 with open(os.path.join(OUT, f"{name}.json"), "w") as f:
                     f.write(m.to_json() + "\n")

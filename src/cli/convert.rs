@@ -1,5 +1,6 @@
-//! `seqgrad convert --from MODEL.keras --out DIR`: a Keras model (a `.keras` archive, or
-//! Keras' model JSON) to seqgrad's `model.json` and `weights.safetensors` (PyTorch names),
+//! `seqgrad convert --from MODEL.keras --out DIR`: a Keras model (a `.keras` archive, its
+//! HDF5 weights read in pure Rust, or Keras' model JSON) to seqgrad's `model.json` and
+//! `weights.safetensors` (PyTorch names),
 //! by [`crate::run::convert::convert`]. See `docs/keras.md`.
 
 use std::path::PathBuf;
@@ -16,9 +17,9 @@ pub struct Args {
     /// weights are known.
     #[arg(long)]
     pub out: PathBuf,
-    /// Keras variables dumped by `python/keras_to_seqgrad.py` (safetensors named by their
-    /// `model.weights.h5` paths). Needed for a `.keras` archive's weights unless seqgrad was
-    /// built with `--features hdf5`.
+    /// Keras weights from another file, instead of the archive's own `model.weights.h5`: a
+    /// `.weights.h5` file (`model.save_weights`), or safetensors named by the HDF5 paths (as
+    /// `python/keras_to_seqgrad.py` dumps them). Needed with model JSON, which has no weights.
     #[arg(long)]
     pub keras_weights: Option<PathBuf>,
 }

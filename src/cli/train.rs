@@ -95,6 +95,11 @@ pub struct Args {
     /// gradient pictures) at the end.
     #[arg(long)]
     pub no_plots: bool,
+    /// Write TensorBoard event files into DIR: loss and metrics per epoch, with --record-grads
+    /// the gradient statistics and histograms, the run's pictures at the end
+    /// (`tensorboard --logdir DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
 }
 
 impl Args {
@@ -126,6 +131,7 @@ impl Args {
             resume: self.resume.clone(),
             checkpoint_every: self.checkpoint_every.clone(),
             no_plots: self.no_plots,
+            tensorboard: self.tensorboard.clone(),
         }
     }
 }

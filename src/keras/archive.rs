@@ -1,10 +1,8 @@
 //! `.keras` archives (Keras 3's `model.save("m.keras")`): a zip holding `config.json` (the
 //! model, as `model.to_json()`), `metadata.json` and `model.weights.h5` (the variables, HDF5).
 //!
-//! The model is read here, in Rust, always. The HDF5 weights are read in Rust only when seqgrad
-//! is built with the `hdf5` feature (it links the system HDF5 library, `libhdf5-dev` on
-//! Debian/Ubuntu); without it, `python/keras_to_seqgrad.py` (h5py, no Keras needed) dumps the
-//! variables to a safetensors file that [`read_vars`] reads. `docs/keras.md` says why.
+//! Both are read here, in Rust: the model by [`super::from_value`], the HDF5 variables by
+//! [`vars_from_h5`] with the pure-Rust `hdf5-reader` crate (no HDF5 C library).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -66,64 +64,106 @@ pub fn read_archive(path: &Path) -> Result<KerasArchive> {
     })
 }
 
-/// Reads Keras variables dumped to safetensors by `python/keras_to_seqgrad.py` (names are the
-/// `model.weights.h5` paths, `layers/conv1d/vars/0` …).
+/// The first bytes of an HDF5 file (its superblock signature at offset 0, as Keras writes it).
+pub const HDF5_MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
+
+/// Reads Keras variables from a file: HDF5 (a `model.weights.h5`, as `model.save_weights`
+/// writes it, or taken out of a `.keras` zip), or safetensors named by the same paths (as
+/// `python/keras_to_seqgrad.py` dumps them).
 pub fn read_vars(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
-    crate::weights::read_tensors(path)
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.starts_with(HDF5_MAGIC) {
+        vars_from_h5(&bytes, &path.display().to_string())
+    } else {
+        crate::weights::read_tensors(path)
+    }
 }
 
-/// Reads Keras variables from the HDF5 bytes of `model.weights.h5`.
-#[cfg(feature = "hdf5")]
+/// Keras variables cannot nest deeper than this (`layers/bidirectional/forward_layer/cell/vars/0`
+/// is 5 groups deep); a deeper file is refused rather than walked.
+const MAX_GROUP_DEPTH: usize = 32;
+
+/// Reads every dataset of the HDF5 bytes of a `model.weights.h5` as a Keras variable, keyed by
+/// its path without the leading `/` (`layers/conv1d/vars/0`). Only float32 and float64
+/// datasets are accepted. Malformed bytes give [`Error::Weights`] naming `origin` and what is
+/// wrong, on one line.
 pub fn vars_from_h5(bytes: &[u8], origin: &str) -> Result<BTreeMap<String, StoredTensor>> {
-    use ndarray::{ArrayD, IxDyn};
-    let werr = |msg: String| Error::Weights {
+    read_h5(bytes).map_err(|msg| Error::Weights {
         path: origin.to_string(),
-        msg,
-    };
-    // libhdf5 reads files: write the bytes to a private temporary file.
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = std::env::temp_dir().join(format!(
-        "seqgrad-keras-{}-{n}.weights.h5",
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    let result = (|| -> std::result::Result<BTreeMap<String, StoredTensor>, String> {
-        let file = hdf5_metno::File::open(&tmp).map_err(|e| format!("not readable HDF5: {e}"))?;
-        let mut out = BTreeMap::new();
-        let mut stack = vec![file.as_group().map_err(|e| e.to_string())?];
-        while let Some(g) = stack.pop() {
-            for ds in g.datasets().map_err(|e| e.to_string())? {
-                let name = ds.name().trim_start_matches('/').to_string();
-                let shape = ds.shape();
-                let size = ds.dtype().map_err(|e| e.to_string())?.size();
-                let (dtype, values): (&'static str, Vec<f64>) = match size {
-                    4 => (
-                        "F32",
-                        ds.read_raw::<f32>()
-                            .map_err(|e| format!("{name}: {e}"))?
-                            .into_iter()
-                            .map(f64::from)
-                            .collect(),
-                    ),
-                    8 => (
-                        "F64",
-                        ds.read_raw::<f64>().map_err(|e| format!("{name}: {e}"))?,
-                    ),
-                    s => {
-                        return Err(format!(
-                            "{name}: {s}-byte elements; seqgrad reads f32 and f64"
-                        ))
-                    }
-                };
-                let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
-                    .map_err(|e| format!("{name}: {e}"))?;
-                out.insert(name, StoredTensor { dtype, array });
-            }
-            stack.extend(g.groups().map_err(|e| e.to_string())?);
+        // The reader's messages are single sentences; keep the error on one line regardless.
+        msg: msg.split_whitespace().collect::<Vec<_>>().join(" "),
+    })
+}
+
+fn read_h5(bytes: &[u8]) -> std::result::Result<BTreeMap<String, StoredTensor>, String> {
+    use hdf5_reader::Datatype;
+    use ndarray::ArrayD;
+    if !bytes.starts_with(HDF5_MAGIC) {
+        return Err("not an HDF5 file (no HDF5 signature at its start)".into());
+    }
+    let bad = |what: &str, e: hdf5_reader::error::Error| format!("not readable HDF5 ({what}: {e})");
+    let file = hdf5_reader::Hdf5File::from_vec(bytes.to_vec()).map_err(|e| bad("superblock", e))?;
+    let root = file.root_group().map_err(|e| bad("root group", e))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(String::new(), root, 0usize)];
+    while let Some((prefix, group, depth)) = stack.pop() {
+        if !seen.insert(group.address()) {
+            // A group reached twice (a hard link back up the tree) is read once.
+            continue;
         }
-        Ok(out)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result.map_err(werr)
+        if depth > MAX_GROUP_DEPTH {
+            return Err(format!(
+                "groups nested deeper than {MAX_GROUP_DEPTH} at {prefix}; not Keras weights"
+            ));
+        }
+        let at = |name: &str| {
+            if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            }
+        };
+        let (groups, datasets) = group
+            .members()
+            .map_err(|e| bad(&format!("group /{prefix}"), e))?;
+        for ds in datasets {
+            let name = at(ds.name());
+            let shape: Vec<usize> = ds
+                .shape()
+                .iter()
+                .map(|&n| {
+                    usize::try_from(n).map_err(|_| format!("{name}: dimension {n} too large"))
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            let (dtype, array): (&'static str, ArrayD<f64>) = match ds.dtype() {
+                Datatype::FloatingPoint { size: 4, .. } => (
+                    "F32",
+                    ds.read_array::<f32>()
+                        .map_err(|e| bad(&name, e))?
+                        .mapv(f64::from),
+                ),
+                Datatype::FloatingPoint { size: 8, .. } => {
+                    ("F64", ds.read_array::<f64>().map_err(|e| bad(&name, e))?)
+                }
+                other => {
+                    return Err(format!(
+                        "{name}: datatype {other:?}; seqgrad reads float32 and float64 variables"
+                    ))
+                }
+            };
+            if array.shape() != shape.as_slice() {
+                return Err(format!(
+                    "{name}: read {:?} values for shape {shape:?}",
+                    array.shape()
+                ));
+            }
+            out.insert(name, StoredTensor { dtype, array });
+        }
+        for g in groups {
+            let name = at(g.name());
+            stack.push((name, g, depth + 1));
+        }
+    }
+    Ok(out)
 }

@@ -16,55 +16,29 @@ pub struct Converted {
     pub weights: Option<(PathBuf, usize, &'static str)>,
 }
 
-/// Converts a Keras model (and its weights, when known) into `out`.
-pub fn convert(from: &Path, out: &Path, keras_weights: Option<&Path>) -> Result<Converted> {
-    let (model, vars) = read_keras(from, keras_weights)?;
-    // Check everything before writing anything.
-    let mapped = match &vars {
-        Some((v, origin)) => {
-            let m = keras::map_weights(&model, v, origin)?;
-            let dtype = weights::dtype_of(&m).map_err(|msg| Error::Weights {
-                path: origin.clone(),
-                msg,
-            })?;
-            let n = check::<f64>(&model, &m, origin)?;
-            Some((m, dtype, n, origin.clone()))
-        }
-        None => {
-            Sequential::<f32>::from_spec(&model.spec, 0)?;
-            None
-        }
-    };
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let model_json = out.join("model.json");
-    let weights_path = out.join("weights.safetensors");
-    let weights = match mapped {
-        Some((m, dtype, n, origin)) => {
-            if dtype == "F64" {
-                save::<f64>(&model, &m, &weights_path, &origin)?;
-            } else {
-                save::<f32>(&model, &m, &weights_path, &origin)?;
-            }
-            Some((weights_path, n, dtype))
-        }
-        None => None,
-    };
-    weights::write_atomic(
-        &model_json,
-        format!("{}\n", model.spec.to_json()).as_bytes(),
-    )?;
-    Ok(Converted {
-        model_json,
-        weights,
-    })
+/// A Keras model read in: its seqgrad form and, when known, its weights under PyTorch names.
+#[derive(Debug)]
+pub struct KerasImport {
+    pub model: KerasModel,
+    pub weights: Option<ImportedWeights>,
 }
 
-/// Keras variables by name, with where they were read from.
-type Vars = (std::collections::BTreeMap<String, StoredTensor>, String);
+/// Keras weights mapped to seqgrad's PyTorch names, checked against the model.
+#[derive(Debug)]
+pub struct ImportedWeights {
+    pub tensors: std::collections::BTreeMap<String, StoredTensor>,
+    /// `"F32"` or `"F64"`: the Keras variables' dtype.
+    pub dtype: &'static str,
+    pub param_count: usize,
+    /// Where the variables were read from (`m.keras:model.weights.h5`, or the
+    /// `keras_weights` file).
+    pub origin: String,
+}
 
-/// Reads a Keras model (a `.keras` archive or Keras' model JSON) and its variables: from
-/// `keras_weights` when given, else from the archive's `model.weights.h5` (none for model JSON).
-fn read_keras(from: &Path, keras_weights: Option<&Path>) -> Result<(KerasModel, Option<Vars>)> {
+/// Reads a Keras model (a `.keras` archive, or Keras model JSON) and its weights: from
+/// `keras_weights` when given (an HDF5 `.weights.h5` or a safetensors dump), else from the
+/// archive's `model.weights.h5`. Every name and shape is checked against the model.
+pub fn read_keras(from: &Path, keras_weights: Option<&Path>) -> Result<KerasImport> {
     let bytes = std::fs::read(from).map_err(|e| Error::io(from, e))?;
     let (model, h5) = if keras::looks_like_archive(&bytes) {
         let a = keras::read_archive(from)?;
@@ -81,10 +55,61 @@ fn read_keras(from: &Path, keras_weights: Option<&Path>) -> Result<(KerasModel, 
     };
     let vars = match (keras_weights, h5) {
         (Some(p), _) => Some((archive::read_vars(p)?, p.display().to_string())),
-        (None, Some(h5)) => Some(read_h5(&h5, from)?),
+        (None, Some(h5)) => {
+            let origin = format!("{}:model.weights.h5", from.display());
+            Some((archive::vars_from_h5(&h5, &origin)?, origin))
+        }
         (None, None) => None,
     };
-    Ok((model, vars))
+    let weights = match vars {
+        Some((v, origin)) => {
+            let tensors = keras::map_weights(&model, &v, &origin)?;
+            let dtype = weights::dtype_of(&tensors).map_err(|msg| Error::Weights {
+                path: origin.clone(),
+                msg,
+            })?;
+            let param_count = check::<f64>(&model, &tensors, &origin)?;
+            Some(ImportedWeights {
+                tensors,
+                dtype,
+                param_count,
+                origin,
+            })
+        }
+        None => {
+            Sequential::<f32>::from_spec(&model.spec, 0)?;
+            None
+        }
+    };
+    Ok(KerasImport { model, weights })
+}
+
+/// Converts a Keras model (and its weights, when known) into `out`: everything is read and
+/// checked before anything is written.
+pub fn convert(from: &Path, out: &Path, keras_weights: Option<&Path>) -> Result<Converted> {
+    let KerasImport { model, weights } = read_keras(from, keras_weights)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let model_json = out.join("model.json");
+    let weights_path = out.join("weights.safetensors");
+    let weights = match weights {
+        Some(w) => {
+            if w.dtype == "F64" {
+                save::<f64>(&model, &w.tensors, &weights_path, &w.origin)?;
+            } else {
+                save::<f32>(&model, &w.tensors, &weights_path, &w.origin)?;
+            }
+            Some((weights_path, w.param_count, w.dtype))
+        }
+        None => None,
+    };
+    weights::write_atomic(
+        &model_json,
+        format!("{}\n", model.spec.to_json()).as_bytes(),
+    )?;
+    Ok(Converted {
+        model_json,
+        weights,
+    })
 }
 
 /// A Keras model (as [`convert`] reads it) built in memory in `T`, with the Keras weights
@@ -94,11 +119,10 @@ pub fn load_keras<T: Float>(
     keras_weights: Option<&Path>,
     seed: u64,
 ) -> Result<Sequential<T>> {
-    let (model, vars) = read_keras(from, keras_weights)?;
+    let KerasImport { model, weights } = read_keras(from, keras_weights)?;
     let mut seq = Sequential::<T>::from_spec(&model.spec, seed)?;
-    if let Some((v, origin)) = vars {
-        let m = keras::map_weights(&model, &v, &origin)?;
-        load_as::<T>(&mut seq, &m, &origin)?;
+    if let Some(w) = weights {
+        load_as::<T>(&mut seq, &w.tensors, &w.origin)?;
     }
     Ok(seq)
 }
@@ -128,15 +152,14 @@ fn load_as<T: Float>(
     })
 }
 
-/// Builds the model and loads the mapped weights (all names and shapes checked); returns the
-/// parameter count.
+/// Builds the model and loads the mapped weights (all names and shapes checked, in the
+/// model's own dtype); returns the parameter count.
 fn check<T: Float>(
     model: &KerasModel,
     m: &std::collections::BTreeMap<String, StoredTensor>,
     origin: &str,
 ) -> Result<usize> {
     let mut seq = Sequential::<T>::from_spec(&model.spec, 0)?;
-    // Compare in the model's own dtype.
     load_as::<T>(&mut seq, m, origin)?;
     Ok(seq.param_count())
 }
@@ -153,27 +176,4 @@ fn save<T: Float>(
         msg,
     })?;
     weights::save(&seq, path)
-}
-
-#[cfg(feature = "hdf5")]
-fn read_h5(
-    h5: &[u8],
-    from: &Path,
-) -> Result<(std::collections::BTreeMap<String, StoredTensor>, String)> {
-    let origin = format!("{}:model.weights.h5", from.display());
-    Ok((archive::vars_from_h5(h5, &origin)?, origin))
-}
-
-#[cfg(not(feature = "hdf5"))]
-fn read_h5(
-    _h5: &[u8],
-    from: &Path,
-) -> Result<(std::collections::BTreeMap<String, StoredTensor>, String)> {
-    Err(Error::Usage(format!(
-        "{}: reading model.weights.h5 needs seqgrad built with --features hdf5 (and \
-         libhdf5-dev); or dump the weights with `python python/keras_to_seqgrad.py {} \
-         vars.safetensors` and pass --keras-weights vars.safetensors",
-        from.display(),
-        from.display()
-    )))
 }

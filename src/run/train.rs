@@ -83,6 +83,11 @@ pub struct TrainOptions {
     /// Do not draw the run's pictures at the end.
     #[serde(default)]
     pub no_plots: bool,
+    /// Write TensorBoard event files into this folder: the history after every epoch, the
+    /// recorded gradient statistics and histograms (with `record_grads`), the pictures at the
+    /// end (see [`crate::train::tensorboard`]).
+    #[serde(default)]
+    pub tensorboard: Option<PathBuf>,
 }
 
 impl Default for TrainOptions {
@@ -114,6 +119,7 @@ impl Default for TrainOptions {
             resume: None,
             checkpoint_every: epoch(),
             no_plots: false,
+            tensorboard: None,
         }
     }
 }
@@ -582,8 +588,16 @@ impl Training {
             "args.json",
             (serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n").into_bytes(),
         );
+        let tensorboard = a.tensorboard.as_ref().map(train::TensorBoardLog::new);
         if let Some(n) = a.record_grads {
-            trainer.add_callback(train::GradRecorder::<f32>::new(out.clone(), n));
+            let recorder = train::GradRecorder::<f32>::new(out.clone(), n);
+            trainer.add_callback(match &tensorboard {
+                Some(log) => recorder.with_tensorboard(log.clone()),
+                None => recorder,
+            });
+        }
+        if let Some(log) = &tensorboard {
+            trainer.add_callback(train::TensorBoard::new(log.clone()));
         }
         if let Some(flag) = stop {
             trainer.add_callback(train::StopOnFlag::new(flag));
@@ -630,6 +644,9 @@ impl Training {
         // Finished and its results written: the resume checkpoint is no longer needed.
         train::checkpoint::remove(&ck)?;
         let plots = (!a.no_plots).then(|| crate::plot::plot_run(&out, &out.join("plots")));
+        if let (Some(log), Some(Ok(pictures))) = (&tensorboard, &plots) {
+            log.pictures(pictures, history.rows.len() as u64)?;
+        }
         Ok(Fitted::Finished(Box::new(Trained {
             run: Run {
                 dir: Some(out.clone()),

@@ -5,6 +5,8 @@
 //! - [`callbacks`]: the hook trait ([`Callback`], [`Context`]) and the built-in callbacks
 //!   (best weights, history files, progress, early stopping, stop on a flag);
 //! - [`record`]: [`GradRecorder`], gradient/activation statistics written while training;
+//! - [`tensorboard`]: [`TensorBoard`], TensorBoard event files of the history and the recorded
+//!   statistics;
 //! - [`checkpoint`]: saving and loading the full loop state for an exact resume, periodically
 //!   while training;
 //! - [`durable`]: atomic, `fsync`ed checkpoint folders with a manifest;
@@ -30,6 +32,7 @@ pub mod durable;
 pub mod eval;
 pub mod history;
 pub mod record;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use callbacks::{
@@ -42,6 +45,7 @@ pub use eval::{
 };
 pub use history::History;
 pub use record::GradRecorder;
+pub use tensorboard::{TensorBoard, TensorBoardLog};
 pub use trainer::{epoch_order, Outcome, TrainState, Trainer};
 
 /// How progress is shown.

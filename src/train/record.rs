@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::callbacks::{Callback, CallbackState, Context};
+use super::tensorboard::TensorBoardLog;
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::spec::LayerSpec;
@@ -60,6 +61,60 @@ pub struct GradRecorder<T> {
     before: Option<Vec<ArrayD<T>>>,
     /// Recorded step (updates before it) when this step is recorded.
     current: Option<u64>,
+    /// Also write every row as a TensorBoard scalar, and gradient histograms.
+    tensorboard: Option<TensorBoardLog>,
+}
+
+/// One row of `grads.csv`: per parameter tensor (`tensor` = its name) or per layer (`tensor`
+/// empty).
+struct Row {
+    step: u64,
+    layer: String,
+    tensor: String,
+    statistic: String,
+    value: f64,
+}
+
+impl Row {
+    fn layer(step: u64, layer: usize, statistic: impl Into<String>, value: f64) -> Row {
+        Row {
+            step,
+            layer: layer.to_string(),
+            tensor: String::new(),
+            statistic: statistic.into(),
+            value,
+        }
+    }
+
+    fn tensor(step: u64, name: &str, statistic: &str, value: f64) -> Row {
+        Row {
+            step,
+            layer: layer_of(name),
+            tensor: name.to_string(),
+            statistic: statistic.into(),
+            value,
+        }
+    }
+
+    fn csv(&self) -> String {
+        let Row {
+            step,
+            layer,
+            tensor,
+            statistic,
+            value,
+        } = self;
+        format!("{step},{layer},{tensor},{statistic},{value}")
+    }
+
+    /// The TensorBoard tag: `statistic/tensor`, or `statistic/layers.i` for a layer's row.
+    fn tag(&self) -> String {
+        if self.tensor.is_empty() {
+            format!("{}/layers.{}", self.statistic, self.layer)
+        } else {
+            format!("{}/{}", self.statistic, self.tensor)
+        }
+    }
 }
 
 fn open(path: &Path, append: bool) -> Result<(BufWriter<File>, bool)> {
@@ -135,7 +190,15 @@ impl<T: Float> GradRecorder<T> {
             relu: Vec::new(),
             before: None,
             current: None,
+            tensorboard: None,
         }
+    }
+
+    /// Also writes every row as a TensorBoard scalar and, per recorded step, a histogram of
+    /// every parameter tensor's gradient (see [`super::tensorboard`]).
+    pub fn with_tensorboard(mut self, log: TensorBoardLog) -> Self {
+        self.tensorboard = Some(log);
+        self
     }
 
     fn writers(&mut self) -> Result<&mut (BufWriter<File>, BufWriter<File>, PathBuf, PathBuf)> {
@@ -144,9 +207,18 @@ impl<T: Float> GradRecorder<T> {
             .ok_or_else(|| Error::Train("gradient recorder used before training began".into()))
     }
 
-    fn grad_row(&mut self, line: String) -> Result<()> {
+    /// Writes rows to `grads.csv` (and TensorBoard).
+    fn write_rows(&mut self, rows: &[Row]) -> Result<()> {
         let (g, _, gp, _) = self.writers()?;
-        writeln!(g, "{line}").map_err(|e| Error::io(&*gp, e))
+        for r in rows {
+            writeln!(g, "{}", r.csv()).map_err(|e| Error::io(&*gp, e))?;
+        }
+        if let Some(tb) = &self.tensorboard {
+            for r in rows {
+                tb.scalar(&r.tag(), r.step, r.value)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -234,20 +306,26 @@ impl<T: Float> Callback<T> for GradRecorder<T> {
         let n = output.len().max(1) as f64;
         let mean = sum / n;
         let std = (sumsq / n - mean * mean).max(0.0).sqrt();
-        self.grad_row(format!("{step},{index},,activation_mean,{mean}"))?;
-        self.grad_row(format!("{step},{index},,activation_std,{std}"))?;
+        let mut rows = vec![
+            Row::layer(step, index, "activation_mean", mean),
+            Row::layer(step, index, "activation_std", std),
+        ];
         if relu {
             let dead = alive.iter().filter(|a| !**a).count();
-            self.grad_row(format!(
-                "{step},{index},,dead_relu_fraction,{}",
-                dead as f64 / c as f64
-            ))?;
-            self.grad_row(format!(
-                "{step},{index},,relu_zero_fraction,{}",
-                zeros as f64 / n
-            ))?;
+            rows.push(Row::layer(
+                step,
+                index,
+                "dead_relu_fraction",
+                dead as f64 / c as f64,
+            ));
+            rows.push(Row::layer(
+                step,
+                index,
+                "relu_zero_fraction",
+                zeros as f64 / n,
+            ));
         }
-        Ok(())
+        self.write_rows(&rows)
     }
 
     fn on_after_backward(&mut self, ctx: &mut Context<'_, T>) -> Result<()> {
@@ -258,17 +336,28 @@ impl<T: Float> Callback<T> for GradRecorder<T> {
         let mut rows = Vec::new();
         for (name, p) in model.named_params() {
             let (l2, mean_abs, max_abs) = stats(&p.grad);
-            let layer = layer_of(&name);
-            rows.push(format!("{step},{layer},{name},l2_norm,{l2}"));
-            rows.push(format!("{step},{layer},{name},mean_abs,{mean_abs}"));
-            rows.push(format!("{step},{layer},{name},max_abs,{max_abs}"));
+            rows.push(Row::tensor(step, &name, "l2_norm", l2));
+            rows.push(Row::tensor(step, &name, "mean_abs", mean_abs));
+            rows.push(Row::tensor(step, &name, "max_abs", max_abs));
+            if let Some(tb) = &self.tensorboard {
+                tb.histogram(
+                    &format!("grad/{name}"),
+                    step,
+                    p.grad.iter().map(|v| v.to_f64c()),
+                )?;
+            }
         }
         let mut step_rows = Vec::new();
         for (i, l) in model.layers().iter().enumerate() {
             let sat = l.gate_saturation();
             let mut by_dir: Vec<(String, f64, usize)> = Vec::new();
             for (dir, gate, frac) in &sat {
-                rows.push(format!("{step},{i},,saturated_gate_{gate}_{dir},{frac}"));
+                rows.push(Row::layer(
+                    step,
+                    i,
+                    format!("saturated_gate_{gate}_{dir}"),
+                    *frac,
+                ));
                 match by_dir.iter_mut().find(|(d, _, _)| d == dir) {
                     Some(e) => {
                         e.1 += frac;
@@ -279,12 +368,14 @@ impl<T: Float> Callback<T> for GradRecorder<T> {
             }
             if !sat.is_empty() {
                 let all = sat.iter().map(|(_, _, f)| f).sum::<f64>() / sat.len() as f64;
-                rows.push(format!("{step},{i},,saturated_gate_fraction,{all}"));
+                rows.push(Row::layer(step, i, "saturated_gate_fraction", all));
             }
             for (dir, s, k) in by_dir {
-                rows.push(format!(
-                    "{step},{i},,saturated_gates_{dir},{}",
-                    s / k as f64
+                rows.push(Row::layer(
+                    step,
+                    i,
+                    format!("saturated_gates_{dir}"),
+                    s / k as f64,
                 ));
             }
             for (dir, norms) in l.step_grad_norms() {
@@ -301,10 +392,8 @@ impl<T: Float> Callback<T> for GradRecorder<T> {
         }
         self.before = Some(super::callbacks::snapshot(model));
         ctx.model.set_record_step_grads(false);
-        let (g, s, gp, sp) = self.writers()?;
-        for r in rows {
-            writeln!(g, "{r}").map_err(|e| Error::io(&*gp, e))?;
-        }
+        self.write_rows(&rows)?;
+        let (_, s, _, sp) = self.writers()?;
         for r in step_rows {
             writeln!(s, "{r}").map_err(|e| Error::io(&*sp, e))?;
         }
@@ -320,15 +409,13 @@ impl<T: Float> Callback<T> for GradRecorder<T> {
         for ((name, p), w0) in ctx.model.named_params().into_iter().zip(&before) {
             let (w_norm, _, _) = stats(w0);
             let ratio = l2_diff(&p.value, w0) / w_norm;
-            rows.push(format!(
-                "{step},{},{name},update_ratio,{ratio}",
-                layer_of(&name)
-            ));
+            rows.push(Row::tensor(step, &name, "update_ratio", ratio));
+        }
+        self.write_rows(&rows)?;
+        if let Some(tb) = &self.tensorboard {
+            tb.flush()?;
         }
         let (g, s, gp, sp) = self.writers()?;
-        for r in rows {
-            writeln!(g, "{r}").map_err(|e| Error::io(&*gp, e))?;
-        }
         g.flush().map_err(|e| Error::io(&*gp, e))?;
         s.flush().map_err(|e| Error::io(&*sp, e))?;
         Ok(())

@@ -11,13 +11,14 @@ use seqgrad::{keras, Float, Mode, Sequential};
 #[allow(unused_imports)]
 use crate::common::{fails_with, seqgrad};
 
-fn dir() -> PathBuf {
+pub(crate) fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras")
 }
 
 /// Every parity model: same padding at stride > 1, pools with same padding, every merge mode,
-/// GRU, stacked RNNs, a functional chain and the seed model's structure.
-const MODELS: &[&str] = &[
+/// GRU, stacked RNNs, a functional chain, the seed model's structure and layer norm (each also
+/// saved as `NAME.f32.keras` / `NAME.f64.keras`: `keras_archives.rs`).
+pub(crate) const MODELS: &[&str] = &[
     "conv_same_stride",
     "pools_same",
     "pools_valid_global_avg",
@@ -216,27 +217,6 @@ fn convert_with_dumped_keras_weights_then_grad_matches_keras() {
     assert!(max_abs_diff(&out["input_grad"].array, &all["input_grad"].array) <= 1e-9);
 }
 
-#[cfg(not(feature = "hdf5"))]
-#[test]
-fn convert_archive_without_hdf5_names_both_ways_out() {
-    let d = tempfile::tempdir().unwrap();
-    let o = seqgrad(
-        &[
-            "convert",
-            "--from",
-            dir().join("seed.keras").to_str().unwrap(),
-            "--out",
-            "conv",
-        ],
-        d.path(),
-    );
-    fails_with(
-        &o,
-        &["--features hdf5", "keras_to_seqgrad.py", "--keras-weights"],
-    );
-    assert!(!d.path().join("conv").exists(), "nothing written");
-}
-
 /// `seqgrad convert --from seed.keras [extra] --out conv`, then `seqgrad predict` on
 /// `seed_data.csv`; returns max |seqgrad − Keras| over the 12 records' probabilities
 /// (`seed_expected.tsv`, Keras' predictions).
@@ -290,8 +270,7 @@ fn seed_convert_and_predict(extra: &[&str]) -> f64 {
     worst
 }
 
-/// The acceptance test, in plain `cargo test` (no HDF5 library, no Python): the seed
-/// model saved by Keras 3 as `.keras` converts in one command with its variables as
+/// The seed model saved by Keras 3 as `.keras` converts with its variables given as
 /// `python/keras_to_seqgrad.py` dumps them (`seed.vars.safetensors`, committed by
 /// `python/keras_fixtures.py`; byte-identical to the translator's output:
 /// `python/tests/test_keras_vars_fixture.py`), and `seqgrad predict` gives Keras' predictions
@@ -304,9 +283,8 @@ fn seed_keras_converts_with_dumped_vars_and_predicts_like_keras() {
     assert!(worst <= 1e-5, "{worst:e}");
 }
 
-/// The same with seqgrad's own HDF5 reader: `convert` reads the archive's
-/// `model.weights.h5` itself.
-#[cfg(feature = "hdf5")]
+/// The acceptance test: `convert` reads the archive's `model.weights.h5` itself (pure
+/// Rust, default build), and `seqgrad predict` gives Keras' predictions within 1e-5.
 #[test]
 fn seed_keras_converts_and_predicts_like_keras() {
     let worst = seed_convert_and_predict(&[]);
@@ -344,8 +322,7 @@ fn seed_vars_output_and_input_grad_match_keras() {
 
 /// The seed model's output and input gradient from the `.keras` weights (read with HDF5), and
 /// the two readers agree bit for bit: seqgrad's HDF5 reader and the committed dump by
-/// `python/keras_to_seqgrad.py` hold the same variables, names, dtypes and values.
-#[cfg(feature = "hdf5")]
+/// `python/keras_to_seqgrad.py` (h5py) hold the same variables, names, dtypes and values.
 #[test]
 fn seed_keras_output_and_input_grad_match_keras() {
     let a = keras::read_archive(&dir().join("seed.keras")).unwrap();
