@@ -492,11 +492,14 @@ def plot_gradflow(out: PathLike) -> List[Picture]:
     return _pictures(_seqgrad.plot_gradflow(os.path.join(out, "gradflow.csv"), out))
 
 
-def saliency_logo(scores, id: str = "record") -> Picture:
+def saliency_logo(scores, id: str = "record", about: str = "") -> Picture:
     """A sequence logo of one record's saliency ``scores`` ``(L, 4)`` (as ``seqgrad saliency
-    --plot``)."""
+    --plot``). The title names the record ``id`` and, when given, ``about`` (what the scores
+    are of: the target class and the method, as the CLI's logos say)."""
     with tempfile.TemporaryDirectory() as d:
-        files = _seqgrad.saliency_logo(id, _as_array(scores, np.float64), os.path.join(d, "logo.png"))
+        files = _seqgrad.saliency_logo(
+            id, _as_array(scores, np.float64), os.path.join(d, "logo.png"), about
+        )
         return _pictures(files)[0]
 
 

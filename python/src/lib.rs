@@ -184,12 +184,15 @@ fn plot_gradflow(py: Python<'_>, csv: PathBuf, out_dir: PathBuf) -> PyResult<Vec
     Ok(files.iter().map(|p| p.display().to_string()).collect())
 }
 
-/// Draws one record's saliency logo (`scores` `(L, 4)`) as `out` .png and .svg.
+/// Draws one record's saliency logo (`scores` `(L, 4)`) as `out` .png and .svg; the title
+/// names the record `id` and, when given, what the scores are of (`about`).
 #[pyfunction]
+#[pyo3(signature = (id, scores, out, about = String::new()))]
 fn saliency_logo(
     id: &str,
     scores: PyReadonlyArray2<'_, f64>,
     out: PathBuf,
+    about: String,
 ) -> PyResult<Vec<String>> {
     let s = scores.as_array();
     if s.ncols() != 4 {
@@ -203,7 +206,7 @@ fn saliency_logo(
         .into_iter()
         .map(|r| [r[0], r[1], r[2], r[3]])
         .collect();
-    let files = seqgrad::plot::saliency_logo(id, &rows, &out).py()?;
+    let files = seqgrad::plot::saliency_logo_about(id, &about, &rows, &out).py()?;
     Ok(files.iter().map(|p| p.display().to_string()).collect())
 }
 

@@ -32,7 +32,9 @@ pub mod style;
 mod training;
 
 pub use gradflow::plot_gradflow;
-pub use saliency::{saliency_logo, saliency_logos_from_tsv, saliency_logos_titled};
+pub use saliency::{
+    saliency_logo, saliency_logo_about, saliency_logos_from_tsv, saliency_logos_titled,
+};
 
 /// Width of every picture in pixels.
 pub const WIDTH: u32 = 1200;

@@ -118,6 +118,20 @@ struct Logo<'a> {
 /// # Shapes
 /// `scores`: `(length, 4)`, position 1 first.
 pub fn saliency_logo(id: &str, scores: &[[f64; 4]], out: &Path) -> Result<Vec<PathBuf>> {
+    saliency_logo_about(id, "", scores, out)
+}
+
+/// [`saliency_logo`] with the title naming, after the record id, what the scores are of
+/// (`about`: the target class and the method; nothing when empty).
+///
+/// # Shapes
+/// `scores`: `(length, 4)`, position 1 first.
+pub fn saliency_logo_about(
+    id: &str,
+    about: &str,
+    scores: &[[f64; 4]],
+    out: &Path,
+) -> Result<Vec<PathBuf>> {
     if scores.is_empty() {
         return Err(Error::Usage(format!(
             "saliency logo for '{id}': no positions to draw"
@@ -129,7 +143,7 @@ pub fn saliency_logo(id: &str, scores: &[[f64; 4]], out: &Path) -> Result<Vec<Pa
     let glyphs = glyphs()?;
     let fig = Logo {
         id,
-        about: String::new(),
+        about: about.to_string(),
         scores,
         glyphs: &glyphs,
     };
