@@ -61,18 +61,8 @@ impl<const MAX: bool> LayerKind for GlobalPoolKind<MAX> {
         plan(input)
     }
 
-    /// The max keeps the arg-max index (`usize`) of every output; the average nothing besides
-    /// its output.
     fn memory(_s: &EmptySpec, io: &MemoryIo<'_>) -> LayerBytes {
-        let idx = if MAX {
-            io.output_elems() * std::mem::size_of::<usize>() as f64
-        } else {
-            0.0
-        };
-        LayerBytes {
-            cache: idx,
-            ..io.output_only()
-        }
+        crate::layers::pool::pool_memory(MAX, io)
     }
 
     fn build<T: Float>(

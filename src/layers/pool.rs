@@ -137,18 +137,8 @@ impl<const MAX: bool> LayerKind for PoolKind<MAX> {
         plan(s, input)
     }
 
-    /// Max pooling keeps the arg-max index (`usize`) of every output, in every mode; average
-    /// pooling nothing besides its output.
     fn memory(_s: &PoolSpec, io: &MemoryIo<'_>) -> LayerBytes {
-        let idx = if MAX {
-            io.output_elems() * std::mem::size_of::<usize>() as f64
-        } else {
-            0.0
-        };
-        LayerBytes {
-            cache: idx,
-            ..io.output_only()
-        }
+        pool_memory(MAX, io)
     }
 
     fn build<T: Float>(
@@ -204,6 +194,21 @@ pub struct Pool1d<T: Float> {
     /// Per-record input lengths for the next forward pass (`None`: all full length).
     lengths: Option<Vec<usize>>,
     _t: PhantomData<T>,
+}
+
+/// The memory rule of every pooling kind: max pooling caches the arg-max index (`usize`) of
+/// every output for backward (training and gradient passes; inference keeps none); average
+/// pooling keeps nothing besides its output.
+pub(crate) fn pool_memory(max: bool, io: &MemoryIo<'_>) -> LayerBytes {
+    let idx = if max {
+        io.output_elems() * std::mem::size_of::<usize>() as f64
+    } else {
+        0.0
+    };
+    LayerBytes {
+        cache: idx,
+        ..io.output_only()
+    }
 }
 
 /// Whether `x` replaces the running maximum `y`: it is larger, or it is the first NaN (NaN
