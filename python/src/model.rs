@@ -67,6 +67,19 @@ fn array_of<'py, T: Element>(
     })
 }
 
+/// A batch of records `(N, L, C)` as an owned array, or a ValueError naming the shape given.
+fn records3<T: Element + Clone>(x: &PyReadonlyArrayDyn<'_, T>) -> PyResult<ndarray::Array3<T>> {
+    x.as_array()
+        .to_owned()
+        .into_dimensionality::<Ix3>()
+        .map_err(|_| {
+            PyValueError::new_err(format!(
+                "x: expected shape (records, length, channels) but got {}",
+                seqgrad::error::fmt_shape(x.as_array().shape())
+            ))
+        })
+}
+
 fn to_numpy<T: Element>(py: Python<'_>, a: ArrayD<T>) -> Bound<'_, PyAny> {
     PyArray::from_owned_array(py, a).into_any()
 }
@@ -109,16 +122,7 @@ fn dataset<T: Float + Element>(
         }
     };
     let x = array_of::<T>(x, "x")?;
-    let x3 = x
-        .as_array()
-        .to_owned()
-        .into_dimensionality::<Ix3>()
-        .map_err(|_| {
-            PyValueError::new_err(format!(
-                "x: expected shape (records, length, channels) but got {}",
-                seqgrad::error::fmt_shape(x.as_array().shape())
-            ))
-        })?;
+    let x3 = records3(&x)?;
     match (classes, y) {
         (Some(c), _) => Dataset::new(x3, &c[..], outputs).py(),
         (None, Some(y)) => {
@@ -462,16 +466,7 @@ impl Model {
             batch_size,
             ..Options::default()
         };
-        let x3 = x
-            .as_array()
-            .to_owned()
-            .into_dimensionality::<Ix3>()
-            .map_err(|_| {
-                PyValueError::new_err(format!(
-                    "x: expected shape (records, length, 4) but got {}",
-                    seqgrad::error::fmt_shape(x.as_array().shape())
-                ))
-            })?;
+        let x3 = records3(&x)?;
         let n = x3.shape()[0];
         let outputs: usize = each!(&self.net, m => m.output_shape().iter().product());
         if let Some(t) = target.filter(|&t| t >= outputs) {
