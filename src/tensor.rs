@@ -325,6 +325,56 @@ pub fn tanh_f32(x: f32) -> f32 {
     }
 }
 
+/// Defines an element-wise kernel that runs compiled for AVX2 when the CPU has it (checked at
+/// run time), else for the crate's baseline target (x86-64: SSE2, 4 lanes of f32).
+///
+/// `wide_kernel!(fn name<T>(a: &mut [T], b: &[T]) => body);` defines `name`, which calls the
+/// `#[inline(always)]` function `body` from a copy compiled with `#[target_feature(enable =
+/// "avx2")]`. The loops then vectorise 8 lanes wide. Only the vector width changes: no FMA is
+/// enabled and Rust never contracts `a * b + c` or reorders a sum on its own, so every element
+/// gets the same operations in the same order, and every result is bit-identical on every CPU
+/// and either path (`wide_kernels_give_the_baseline_bits` checks it). The one freedom left is a
+/// NaN's sign and payload, which IEEE 754 leaves open: an operation on two NaNs may return
+/// either one's. A NaN stays a NaN.
+macro_rules! wide_kernel {
+    ($(#[$m:meta])* $vis:vis fn $name:ident<$T:ident>($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
+        $(#[$m])*
+        #[inline(never)]
+        $vis fn $name<$T: $crate::tensor::Float>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn wide<$T: $crate::tensor::Float>($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if $crate::tensor::wide_enabled() {
+                    // SAFETY: `wide_enabled` checked that this CPU runs AVX2 instructions.
+                    return unsafe { wide($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use wide_kernel;
+
+/// Whether the AVX2 copies of [`wide_kernel!`]s run: the CPU has AVX2 and `SEQGRAD_NO_AVX2` is
+/// unset (that variable forces the baseline copies, to compare the two).
+#[inline]
+pub fn wide_enabled() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ON.get_or_init(|| {
+            std::is_x86_feature_detected!("avx2") && std::env::var_os("SEQGRAD_NO_AVX2").is_none()
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Logistic sigmoid, stable for large |x|.
 #[inline]
 pub fn sigmoid<T: Float>(x: T) -> T {

@@ -222,6 +222,29 @@ pub(crate) fn takes_max<T: Float>(x: T, y: T) -> bool {
     (x > y) | (x_nan & y_num)
 }
 
+crate::tensor::wide_kernel!(
+    /// `y = ` the NaN-first maximum ([`takes_max`]) of the rows of `x`, row by row.
+    ///
+    /// # Shapes
+    /// - `y`: `(channels)`; `x`: `(rows ≥ 1, channels)` row-major.
+    fn max_rows<T>(y: &mut [T], x: &[T]) => max_rows_body
+);
+
+/// The loop of [`max_rows`] (8 lanes wide on AVX2, same bits: [`crate::tensor::wide_kernel`]).
+#[inline(always)]
+fn max_rows_body<T: Float>(y: &mut [T], x: &[T]) {
+    let c = y.len();
+    let mut rows = x.chunks_exact(c.max(1));
+    if let Some(first) = rows.next() {
+        y.copy_from_slice(first);
+    }
+    for row in rows {
+        for (yv, &xv) in y.iter_mut().zip(row) {
+            *yv = if takes_max(xv, *yv) { xv } else { *yv };
+        }
+    }
+}
+
 /// The real positions `[lo, hi)` of window `t`.
 #[inline]
 fn window(t: usize, stride: usize, pool: usize, pad: usize, len: usize) -> (usize, usize) {
@@ -298,7 +321,8 @@ impl<T: Float> Layer<T> for Pool1d<T> {
     }
 
     fn forward(&mut self, x: ArrayViewD<'_, T>, mode: Mode) -> Result<ArrayD<T>> {
-        self.cache = None;
+        // The last arg-max buffer is reused when it fits (every entry read later is written).
+        let old_argmax = self.cache.take().map(|c| c.argmax).unwrap_or_default();
         let what = format!("{} input", Layer::<T>::kind(self));
         let [batch, len, c] = match x.shape() {
             &[b, l, c] => [b, l, c],
@@ -346,6 +370,7 @@ impl<T: Float> Layer<T> for Pool1d<T> {
         // Inference keeps no argmax (only backward reads it).
         let keep = mode.caches();
         let mut argmax = match self.op {
+            PoolOp::Max if keep && old_argmax.len() == batch * out_len * c => old_argmax,
             PoolOp::Max if keep => vec![0usize; batch * out_len * c],
             _ => Vec::new(),
         };
@@ -360,13 +385,7 @@ impl<T: Float> Layer<T> for Pool1d<T> {
                     .for_each(|((yi, xi), &(len, out_len, pad))| {
                         for t in 0..out_len {
                             let (lo, hi) = window(t, s, p, pad, len);
-                            let yr = &mut yi[t * c..(t + 1) * c];
-                            yr.copy_from_slice(&xi[lo * c..(lo + 1) * c]);
-                            for q in lo + 1..hi {
-                                for (yv, &xv) in yr.iter_mut().zip(&xi[q * c..(q + 1) * c]) {
-                                    *yv = if takes_max(xv, *yv) { xv } else { *yv };
-                                }
-                            }
+                            max_rows(&mut yi[t * c..(t + 1) * c], &xi[lo * c..hi * c]);
                         }
                     });
             }
@@ -480,5 +499,47 @@ impl<T: Float> Layer<T> for Pool1d<T> {
             }
         }
         from_vec(dx, &[batch, len, c])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dispatched max (AVX2 on a CPU that has it) gives the bits of its baseline loop,
+    /// NaN first and signed zeros included, with a vector tail (37 channels).
+    #[test]
+    fn wide_max_rows_gives_the_baseline_bits() {
+        let c = 37;
+        let vals = [
+            0.0f32,
+            -0.0,
+            1.5,
+            -2.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.25,
+        ];
+        for rows in 1..6 {
+            let x: Vec<f32> = (0..rows * c)
+                .map(|k| {
+                    vals[(k * 7 + k / 5 + rows) % vals.len()] * if k % 3 == 0 { -1.0 } else { 1.0 }
+                })
+                .collect();
+            let (mut wide, mut base) = (vec![9.0f32; c], vec![9.0f32; c]);
+            max_rows(&mut wide, &x);
+            max_rows_body(&mut base, &x);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&wide), bits(&base), "{rows} rows");
+            // And it is the NaN-first running maximum.
+            for ch in 0..c {
+                let col: Vec<f32> = (0..rows).map(|r| x[r * c + ch]).collect();
+                let want = col[1..]
+                    .iter()
+                    .fold(col[0], |y, &v| if takes_max(v, y) { v } else { y });
+                assert_eq!(base[ch].to_bits(), want.to_bits());
+            }
+        }
     }
 }

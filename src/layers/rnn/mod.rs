@@ -901,4 +901,128 @@ mod tests {
         assert!(tanh(f32::NAN).is_nan());
         assert_eq!(tanh(0.3f64), 0.3f64.tanh());
     }
+
+    /// Values that reach every branch of the f32 kernels: the small and large `tanh` ranges,
+    /// the clamps of `exp`, ±0, infinities and NaN, at a length (37) that leaves a vector tail.
+    fn probe(n: usize, seed: u32) -> Vec<f32> {
+        let special = [
+            0.0,
+            -0.0,
+            0.6249,
+            0.6251,
+            9.5,
+            -88.0,
+            89.0,
+            f32::INFINITY,
+            f32::NAN,
+        ];
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..n)
+            .map(|k| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                if k % 11 == 3 {
+                    special[(s as usize) % special.len()]
+                } else {
+                    (s as f32 / u32::MAX as f32 - 0.5) * 12.0
+                }
+            })
+            .collect()
+    }
+
+    /// The bits of every value, with every NaN as one canonical NaN: IEEE 754 leaves a NaN
+    /// result's sign and payload open, and the two compilations may pick a different operand's
+    /// NaN (it stays a NaN either way).
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter()
+            .map(|x| {
+                if x.is_nan() {
+                    f32::NAN.to_bits()
+                } else {
+                    x.to_bits()
+                }
+            })
+            .collect()
+    }
+
+    /// The dispatched cell kernels (AVX2 on a CPU that has it) give the bits of their
+    /// baseline loops, which the test calls directly (compiled for the crate's target); a NaN
+    /// stays a NaN. On a CPU without AVX2 both sides are the baseline loop.
+    #[test]
+    fn wide_kernels_give_the_baseline_bits() {
+        let u = 37;
+        for seed in 1..4 {
+            // LSTM forward.
+            let (pre, cp) = (probe(4 * u, seed), probe(u, seed + 10));
+            let run = |wide: bool| {
+                let mut p = pre.clone();
+                let (mut c, mut h) = (vec![0.0f32; u], vec![0.0f32; u]);
+                if wide {
+                    lstm::forward_row(&mut p, &cp, &mut c, &mut h);
+                } else {
+                    let (i, r) = p.split_at_mut(u);
+                    let (f, r) = r.split_at_mut(u);
+                    let (g, o) = r.split_at_mut(u);
+                    lstm::forward_body(i, f, g, o, &cp, &mut c, &mut h);
+                }
+                [bits(&p), bits(&c), bits(&h)]
+            };
+            assert_eq!(run(true), run(false), "lstm forward, seed {seed}");
+            // LSTM backward.
+            let (gates, c, dh) = (
+                probe(4 * u, seed + 20),
+                probe(u, seed + 30),
+                probe(u, seed + 40),
+            );
+            let run = |wide: bool| {
+                let (mut dc, mut da) = (probe(u, seed + 50), vec![0.0f32; 4 * u]);
+                if wide {
+                    lstm::backward_row(&gates, &cp, &c, &dh, &mut dc, &mut da);
+                } else {
+                    let (gi, r) = gates.split_at(u);
+                    let (gf, r) = r.split_at(u);
+                    let (gg, go) = r.split_at(u);
+                    let (ai, r) = da.split_at_mut(u);
+                    let (af, r) = r.split_at_mut(u);
+                    let (ag, ao) = r.split_at_mut(u);
+                    lstm::backward_body([gi, gf, gg, go], &cp, &c, &dh, &mut dc, [ai, af, ag, ao]);
+                }
+                [bits(&dc), bits(&da)]
+            };
+            assert_eq!(run(true), run(false), "lstm backward, seed {seed}");
+            // GRU forward and backward.
+            let hh = probe(3 * u, seed + 60);
+            let run = |wide: bool| {
+                let (mut p, mut h) = (probe(3 * u, seed + 70), vec![0.0f32; u]);
+                let (mut dax, mut dah, mut dhp) =
+                    (vec![0.0f32; 3 * u], vec![0.0f32; 3 * u], vec![0.0f32; u]);
+                if wide {
+                    gru::forward_row(&mut p, &hh, &cp, &mut h);
+                    gru::backward_row(&p, &hh, &cp, &dh, &mut dax, &mut dah, &mut dhp);
+                } else {
+                    gru::forward_body(&mut p, &hh, &cp, &mut h);
+                    gru::backward_body(&p, &hh, &cp, &dh, &mut dax, &mut dah, &mut dhp);
+                }
+                [bits(&p), bits(&h), bits(&dax), bits(&dah), bits(&dhp)]
+            };
+            assert_eq!(run(true), run(false), "gru, seed {seed}");
+            // Simple RNN, tanh and relu.
+            for act in [Activation::Tanh, Activation::Relu] {
+                let run = |wide: bool| {
+                    let (mut p, mut h, mut da) =
+                        (probe(u, seed + 80), vec![0.0f32; u], vec![0.0f32; u]);
+                    if wide {
+                        simple_rnn::forward_row(act, &mut p, &mut h);
+                        simple_rnn::backward_row(act, &h, &dh, &mut da);
+                    } else {
+                        simple_rnn::forward_body(act, &mut p, &mut h);
+                        simple_rnn::backward_body(act, &h, &dh, &mut da);
+                    }
+                    [bits(&p), bits(&h), bits(&da)]
+                };
+                assert_eq!(run(true), run(false), "simple_rnn {act:?}, seed {seed}");
+            }
+        }
+    }
 }
