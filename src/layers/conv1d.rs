@@ -299,8 +299,11 @@ pub struct Conv1d<T: Float> {
     cache: Option<ConvCache<T>>,
     /// Reused buffer for `dX̂ (batch·out_len, kernel·in_channels)`.
     dcols: Vec<T>,
-    /// The last inference output, handed back by the model ([`Layer::recycle`]): the next
-    /// inference pass writes its output here. Empty in training.
+    /// The memory of the next output, used when it fits `(batch·out_len·filters)`: in
+    /// inference the last output, handed back by the model once the next layer has read it
+    /// ([`Layer::recycle`]); in training the last output gradient, kept at the end of
+    /// backward (held only over the optimizer step, so the training peak, at this layer's
+    /// backward, does not grow).
     spare: Vec<T>,
     /// The patch buffer between inference passes (which keep no cache).
     work: Vec<T>,
@@ -392,6 +395,14 @@ impl<T: Float> Conv1d<T> {
             })
             .collect::<Result<Vec<_>>>()
             .map(Some)
+    }
+
+    /// Keeps a spent output gradient as the memory of the next output (see `spare`).
+    fn keep_spare(&mut self, dz: Array2<T>) {
+        let (v, offset) = dz.into_raw_vec_and_offset();
+        if offset.unwrap_or(0) == 0 {
+            self.spare = v;
+        }
     }
 
     /// `Ŵ[k·C + c, f] = W[f, c, k]`.
@@ -506,10 +517,16 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             })?;
         let (kc, rows) = (k * c, batch * out_len);
 
-        // im2col into the previous forward's buffer when there is one.
-        let mut buf = match self.cache.take() {
-            Some(old) => old.cols.into_raw_vec_and_offset().0,
-            None => std::mem::take(&mut self.work),
+        // im2col into the previous forward's buffer when there is one (and its relu mask).
+        let (mut buf, old_open) = match self.cache.take() {
+            Some(old) => (
+                old.cols.into_raw_vec_and_offset().0,
+                match old.y {
+                    ActCache::ReluOpen(open) => open,
+                    _ => Vec::new(),
+                },
+            ),
+            None => (std::mem::take(&mut self.work), Vec::new()),
         };
         buf.resize(rows * kc, T::zero());
         let xs = x.as_standard_layout();
@@ -537,11 +554,11 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         }
 
         let wmat = self.weight_matrix();
-        // The output starts as 0 + b (0 without bias): in the last inference output's memory
-        // when the model handed it back, else in fresh zeroed memory. `0 + b` (not `b`) keeps
-        // a bias of −0 giving +0, the same bits either way.
+        // The output starts as 0 + b (0 without bias): in the spare buffer when it fits
+        // (the last output, or in training the last output gradient), else in fresh zeroed
+        // memory. `0 + b` (not `b`) keeps a bias of −0 giving +0, the same bits either way.
         let mut zv = std::mem::take(&mut self.spare);
-        let reused = mode == Mode::Infer && zv.len() == rows * f;
+        let reused = zv.len() == rows * f;
         if !reused {
             zv = vec![T::zero(); rows * f];
         }
@@ -575,13 +592,22 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         }
         let y = match self.activation {
             Activation::Linear => ActCache::None,
-            Activation::Relu => ActCache::ReluOpen(
-                z.as_slice()
-                    .ok_or_else(|| no_forward("conv1d"))?
-                    .par_iter()
-                    .map(|&v| v > T::zero() || v.is_nan())
-                    .collect(),
-            ),
+            Activation::Relu => {
+                let zs = z.as_slice().ok_or_else(|| no_forward("conv1d"))?;
+                let mut open = old_open;
+                if open.len() == zs.len() {
+                    // Every flag is overwritten.
+                    open.par_iter_mut()
+                        .zip(zs.par_iter())
+                        .for_each(|(o, &v)| *o = v > T::zero() || v.is_nan());
+                } else {
+                    open = zs
+                        .par_iter()
+                        .map(|&v| v > T::zero() || v.is_nan())
+                        .collect();
+                }
+                ActCache::ReluOpen(open)
+            }
             _ => ActCache::Output(z.clone()),
         };
         let out = from_vec(z.into_raw_vec_and_offset().0, &[batch, out_len, f])?;
@@ -656,7 +682,9 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         }
 
         if !self.need_input_grad {
-            // The data needs no gradient (training): skip dX̂ and col2im.
+            // The data needs no gradient (training): skip dX̂ and col2im. The output
+            // gradient's memory becomes the next forward's output.
+            self.keep_spare(dz);
             return Ok(ArrayD::zeros(ndarray::IxDyn(&[batch, len, c])));
         }
         // dX̂ = dZ Ŵᵀ, then col2im (adding overlapping contributions), in parallel over samples.
@@ -681,6 +709,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
                     }),
             }
         }
+        self.keep_spare(dz);
         from_vec(dx, &[batch, len, c])
     }
 
