@@ -189,6 +189,29 @@ pub fn owned_as<T: Clone>(
     from_vec(v, shape)
 }
 
+/// [`owned_as`] into `buf`'s memory when it has exactly the elements needed (a recycled output:
+/// no fresh zeroed pages), else into new memory.
+///
+/// # Shapes
+/// - `x`: any layout; `shape`: same element count; returns `shape`, row-major.
+pub fn owned_as_in<T: Clone>(
+    x: &ArrayViewD<'_, T>,
+    shape: &[usize],
+    mut buf: Vec<T>,
+) -> crate::error::Result<ArrayD<T>> {
+    if buf.len() != x.len() {
+        return owned_as(x, shape);
+    }
+    match x.as_slice() {
+        Some(s) => buf.clone_from_slice(s),
+        None => buf
+            .iter_mut()
+            .zip(x.iter())
+            .for_each(|(o, v)| *o = v.clone()),
+    }
+    from_vec(buf, shape)
+}
+
 /// A batched shape as errors print it: `(batch, 60, 4)` for the per-sample shape `[60, 4]`.
 ///
 /// A per-sample `[0, C]` is a sequence of any length (a `null`-length model) and shows as
@@ -415,5 +438,10 @@ mod tests {
             vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
         );
         assert!(from_vec(vec![1.0f32; 5], &[2, 3]).is_err());
+        // The same into a recycled buffer (stale contents), and into a wrong-sized one.
+        let o2 = owned_as_in(&t.view().into_dyn(), &[6], vec![9.0; 6]).unwrap();
+        assert_eq!(o2, o);
+        let o3 = owned_as_in(&t.view().into_dyn(), &[6], vec![9.0; 4]).unwrap();
+        assert_eq!(o3, o);
     }
 }

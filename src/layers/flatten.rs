@@ -5,8 +5,6 @@
 //! On a 1-D `(features)` input, flatten is the identity (as Keras' `Flatten` on
 //! `(batch, features)`).
 
-use std::marker::PhantomData;
-
 use ndarray::{ArrayD, ArrayViewD};
 
 use rand_chacha::ChaCha8Rng;
@@ -17,7 +15,7 @@ use crate::layers::registry::{
     EmptySpec, Issue, LayerBytes, LayerKind, MemoryIo, Planned, TimeAxisHint,
 };
 use crate::layers::{checked_elems, no_forward, Layer};
-use crate::tensor::{check_batched, fmt_shape, owned_as, Float, Mode};
+use crate::tensor::{check_batched, fmt_shape, owned_as, owned_as_in, Float, Mode};
 
 /// Flattens each sample to one axis (no parameters).
 pub struct Flatten<T: Float> {
@@ -26,7 +24,9 @@ pub struct Flatten<T: Float> {
     input: Option<Vec<usize>>,
     /// Input shape of the last forward pass, `(batch, …input)`.
     cache: Option<Vec<usize>>,
-    _t: PhantomData<T>,
+    /// The last output, handed back by the model ([`Layer::recycle`]): the next pass copies
+    /// into it when the sizes match. `(batch·features)`.
+    spare: Vec<T>,
 }
 
 /// The `flatten` kind (registry entry).
@@ -47,8 +47,13 @@ impl LayerKind for FlattenKind {
     }
 
     /// Nothing besides its output.
+    /// Its output only; in inference the last output is held for the next pass (`spare`).
     fn memory(_s: &EmptySpec, io: &MemoryIo<'_>) -> LayerBytes {
-        io.output_only()
+        let out = io.output_only();
+        LayerBytes {
+            spare: out.out,
+            ..out
+        }
     }
 
     fn build<T: Float>(
@@ -100,7 +105,7 @@ impl<T: Float> Flatten<T> {
         Ok(Flatten {
             input: Some(input.to_vec()),
             cache: None,
-            _t: PhantomData,
+            spare: Vec::new(),
         })
     }
 }
@@ -110,7 +115,7 @@ impl<T: Float> Default for Flatten<T> {
         Flatten {
             input: None,
             cache: None,
-            _t: PhantomData,
+            spare: Vec::new(),
         }
     }
 }
@@ -147,7 +152,14 @@ impl<T: Float> Layer<T> for Flatten<T> {
         let batch = shape[0];
         let feat: usize = shape[1..].iter().product();
         self.cache = mode.caches().then_some(shape);
-        owned_as(&x, &[batch, feat])
+        owned_as_in(&x, &[batch, feat], std::mem::take(&mut self.spare))
+    }
+
+    fn recycle(&mut self, spent: ArrayD<T>) {
+        let (v, offset) = spent.into_raw_vec_and_offset();
+        if offset.unwrap_or(0) == 0 {
+            self.spare = v;
+        }
     }
 
     fn backward(&mut self, grad_out: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {

@@ -198,3 +198,51 @@ proptest! {
         }
     }
 }
+
+/// Bits of every value, every NaN as one (a NaN's sign and payload are left open by IEEE 754).
+fn bits(a: &ArrayD<f32>) -> Vec<u32> {
+    a.iter()
+        .map(|v| {
+            if v.is_nan() {
+                f32::NAN.to_bits()
+            } else {
+                v.to_bits()
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Layers write into memory they kept from an earlier pass (recycled inference outputs,
+    /// conv1d's output in the last output gradient): passes on other batches, inference and
+    /// forward + backward in between, never change a result. The same input gives the same
+    /// bits in both modes, and another batch size (no buffer fits) too.
+    #[test]
+    fn reused_buffers_never_change_a_result(spec in model_spec(), batch in 1usize..4) {
+        let Ok(mut model) = Sequential::<f32>::from_spec(&spec, 7) else {
+            return Ok(());
+        };
+        let shape = model.input_shape().to_vec();
+        let input = |b: usize, k: usize| {
+            ArrayD::<f32>::from_shape_fn(IxDyn(&batched(b, &shape)), |i| {
+                (((i.slice().iter().sum::<usize>() + k) % 7) as f32 - 3.0) * 0.25
+            })
+        };
+        let (x, other) = (input(batch, 0), input(batch, 3));
+        let fail = |e: Error| TestCaseError::fail(e.to_string());
+        let infer = model.forward(x.view(), Mode::Infer).map_err(fail)?;
+        let eval = model.forward(x.view(), Mode::Eval).map_err(fail)?;
+        prop_assert_eq!(bits(&infer), bits(&eval));
+        // Another batch, in both modes, with a backward pass; then the first batch again.
+        model.forward(other.view(), Mode::Infer).map_err(fail)?;
+        let y = model.forward(other.view(), Mode::Eval).map_err(fail)?;
+        model.backward(ArrayD::<f32>::ones(y.raw_dim()).view()).map_err(fail)?;
+        prop_assert_eq!(bits(&model.forward(x.view(), Mode::Eval).map_err(fail)?), bits(&eval));
+        prop_assert_eq!(bits(&model.forward(x.view(), Mode::Infer).map_err(fail)?), bits(&infer));
+        // A different batch size in between.
+        model.forward(input(batch + 2, 1).view(), Mode::Infer).map_err(fail)?;
+        prop_assert_eq!(bits(&model.forward(x.view(), Mode::Infer).map_err(fail)?), bits(&infer));
+    }
+}

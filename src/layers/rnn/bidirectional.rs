@@ -85,12 +85,19 @@ impl LayerKind for BidirectionalKind {
         } else {
             0.0
         };
+        let out = io.output_only();
         LayerBytes {
             cache: 2.0 * one.cache + outs,
             infer: 2.0 * one.infer,
             keep: 2.0 * one.keep,
             tmp: 2.0 * one.tmp + 2.0 * io.input_elems() * io.elem,
-            ..io.output_only()
+            // concat: the last inference output, held for the next pass.
+            spare: if s.merge_mode == MergeMode::Concat {
+                out.out
+            } else {
+                0.0
+            },
+            ..out
         }
     }
 
@@ -210,6 +217,9 @@ pub struct Bidirectional<T: Float> {
     bwd: Recurrent<T>,
     merge: MergeMode,
     cache: Option<MergeCache<T>>,
+    /// `concat` only: the last output, handed back by the model ([`Layer::recycle`]); the next
+    /// pass writes into it when the shapes match (both directions overwrite every element).
+    spare: Option<ArrayD<T>>,
 }
 
 impl<T: Float> Bidirectional<T> {
@@ -230,6 +240,7 @@ impl<T: Float> Bidirectional<T> {
             bwd,
             merge: spec.merge_mode,
             cache: None,
+            spare: None,
         })
     }
 
@@ -253,6 +264,12 @@ impl<T: Float> Layer<T> for Bidirectional<T> {
         format!("bidirectional({})", self.fwd.cell().name())
     }
 
+    fn recycle(&mut self, spent: ArrayD<T>) {
+        if self.merge == MergeMode::Concat {
+            self.spare = Some(spent);
+        }
+    }
+
     fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, ShapeIssue> {
         let mut out = self.fwd.output_shape(input)?;
         if self.merge == MergeMode::Concat {
@@ -274,7 +291,10 @@ impl<T: Float> Layer<T> for Bidirectional<T> {
             let last = full.len() - 1;
             let u = full[last];
             full[last] = 2 * u;
-            let mut out = ArrayD::<T>::zeros(IxDyn(&full));
+            let mut out = match self.spare.take() {
+                Some(o) if o.shape() == full.as_slice() && o.is_standard_layout() => o,
+                _ => ArrayD::<T>::zeros(IxDyn(&full)),
+            };
             {
                 let (left, right) = out.view_mut().split_at(Axis(last), u);
                 let (rf, rb) = rayon::join(
