@@ -31,7 +31,7 @@
 //! Each product is one GEMM ([`crate::layers::gemm::mat_mul`], parallel inside and bit-identical
 //! at any thread count). `Mode::Infer` keeps no cache, only the patch buffer for the next batch.
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
@@ -45,7 +45,7 @@ use crate::layers::registry::{
     with_activation, Issue, LayerBytes, LayerKind, MemoryIo, Padding, Planned,
 };
 use crate::layers::{checked_elems, glorot_limit, no_forward, one, uniform, yes, Layer, Param};
-use crate::tensor::{fmt_shape, from_vec, view1, view1_mut, view3, view3_mut, Float, Mode};
+use crate::tensor::{fmt_shape, from_vec, view1, view3, view3_mut, Float, Mode};
 
 /// `conv1d`. Weight `(filters, in_channels, kernel_size)` as PyTorch; bias `(filters)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -468,6 +468,36 @@ fn col2im_item<T: Float>(
     }
 }
 
+/// `Σ_r a[r, j]` for every column `j` of a row-major `(rows, cols)` slice, each as
+/// `((0 + a[0, j]) + a[1, j]) + …` (the order of ndarray's `sum_axis(Axis(0))`, so the same
+/// bits at any thread count), in parallel over blocks of columns: about two per thread, each a
+/// multiple of 16 wide (whole cache lines), each reading every row's part in order.
+///
+/// # Shapes
+/// - `a`: `(rows, cols)` row-major; returns `(cols)`.
+pub(crate) fn column_sums<T: Float>(a: &[T], cols: usize) -> Vec<T> {
+    if cols == 0 {
+        return Vec::new();
+    }
+    let w = cols
+        .div_ceil(2 * rayon::current_num_threads())
+        .next_multiple_of(16);
+    let parts: Vec<Vec<T>> = (0..cols.div_ceil(w))
+        .into_par_iter()
+        .map(|k| {
+            let (lo, hi) = (k * w, ((k + 1) * w).min(cols));
+            let mut s = vec![T::zero(); hi - lo];
+            for row in a.chunks_exact(cols) {
+                for (acc, &v) in s.iter_mut().zip(&row[lo..hi]) {
+                    *acc = *acc + v;
+                }
+            }
+            s
+        })
+        .collect();
+    parts.concat()
+}
+
 /// `out (rows, n) += a (rows, m) · b (m, n)` (one GEMM, parallel inside).
 fn gemm_rows<T: Float>(a: &[T], m: usize, b: &ArrayView2<'_, T>, out: &mut [T], n: usize) {
     if m == 0 || n == 0 {
@@ -657,20 +687,27 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             ActCache::None => {}
             ActCache::ReluOpen(open) => {
                 let d = dz.as_slice_mut().ok_or_else(|| no_forward("conv1d"))?;
-                d.par_iter_mut().zip(open.par_iter()).for_each(|(g, &o)| {
-                    if !o {
-                        *g = T::zero();
-                    }
-                });
+                // Blocks of whole rows in parallel; a select per element (vectorises).
+                d.par_chunks_mut(f.max(1) * 64)
+                    .zip(open.par_chunks(f.max(1) * 64))
+                    .for_each(|(gs, os)| {
+                        for (g, &o) in gs.iter_mut().zip(os) {
+                            *g = if o { *g } else { T::zero() };
+                        }
+                    });
             }
             ActCache::Output(y) => self
                 .activation
                 .backward_inplace(&y.view().into_dyn(), dz.view_mut().into_dyn()),
         }
 
-        // db += Σ_rows dZ (sequential, fixed order).
-        if let Some(b) = &mut self.bias {
-            view1_mut(&mut b.grad).scaled_add(T::one(), &dz.sum_axis(Axis(0)));
+        // db += Σ_rows dZ: every column summed over the rows in order (as `sum_axis` does),
+        // blocks of columns in parallel, so the bits do not depend on the thread count.
+        if let (Some(b), Some(d)) = (&mut self.bias, dz.as_slice()) {
+            let sums = column_sums(d, f);
+            for (g, s) in b.grad.iter_mut().zip(sums) {
+                *g += s;
+            }
         }
 
         // dŴ = X̂ᵀ dZ (one GEMM; deterministic at any thread count, see `layers::gemm`).
@@ -751,6 +788,31 @@ impl<T: Float> Layer<T> for Conv1d<T> {
 
 #[cfg(test)]
 mod tests {
+    /// The parallel column sums give `sum_axis(Axis(0))`'s bits, at any width and thread count.
+    #[test]
+    fn column_sums_give_sum_axis_bits() {
+        for cols in [1usize, 3, 16, 17, 40, 320] {
+            let rows = 257;
+            let a = ndarray::Array2::<f32>::from_shape_fn((rows, cols), |(r, c)| {
+                ((r * 31 + c * 17) % 23) as f32 * 0.37 - 4.1 + 1e-3 * r as f32
+            });
+            let want = a.sum_axis(ndarray::Axis(0));
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let got = pool.install(|| super::column_sums(a.as_slice().unwrap(), cols));
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&got),
+                    bits(want.as_slice().unwrap()),
+                    "{cols} cols, {threads} threads"
+                );
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
