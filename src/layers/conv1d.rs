@@ -489,7 +489,7 @@ pub(crate) fn column_sums<T: Float>(a: &[T], cols: usize) -> Vec<T> {
             let mut s = vec![T::zero(); hi - lo];
             for row in a.chunks_exact(cols) {
                 for (acc, &v) in s.iter_mut().zip(&row[lo..hi]) {
-                    *acc = *acc + v;
+                    *acc += v;
                 }
             }
             s

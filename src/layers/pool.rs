@@ -245,6 +245,32 @@ fn max_rows_body<T: Float>(y: &mut [T], x: &[T]) {
     }
 }
 
+crate::tensor::wide_kernel!(
+    /// The arg max of [`max_rows`]: per channel, `lo +` the first row of `x` that holds the
+    /// maximum `y` (equal to it, or NaN when it is NaN). That is the row the running
+    /// [`takes_max`] keeps: a later row equal to the maximum never replaces it, and `y` is a
+    /// copy of one of the rows.
+    ///
+    /// # Shapes
+    /// - `arg`, `y`: `(channels)`; `x`: `(rows ≥ 1, channels)` row-major.
+    fn first_max_rows<T>(arg: &mut [usize], y: &[T], x: &[T], lo: usize) => first_max_rows_body
+);
+
+/// The loop of [`first_max_rows`]: rows from last to first, a select per element, so the
+/// first match wins without a branch.
+#[inline(always)]
+fn first_max_rows_body<T: Float>(arg: &mut [usize], y: &[T], x: &[T], lo: usize) {
+    let c = y.len();
+    arg.fill(lo);
+    for (q, row) in x.chunks_exact(c.max(1)).enumerate().rev() {
+        for ((a, &yv), &xv) in arg.iter_mut().zip(y).zip(row) {
+            #[allow(clippy::eq_op)]
+            let hit = (xv == yv) | ((xv != xv) & (yv != yv));
+            *a = if hit { lo + q } else { *a };
+        }
+    }
+}
+
 /// The real positions `[lo, hi)` of window `t`.
 #[inline]
 fn window(t: usize, stride: usize, pool: usize, pad: usize, len: usize) -> (usize, usize) {
@@ -398,21 +424,9 @@ impl<T: Float> Layer<T> for Pool1d<T> {
                         for t in 0..out_len {
                             let (lo, hi) = window(t, s, p, pad, len);
                             let yr = &mut yi[t * c..(t + 1) * c];
-                            let ar = &mut ai[t * c..(t + 1) * c];
-                            yr.copy_from_slice(&xi[lo * c..(lo + 1) * c]);
-                            ar.fill(lo);
-                            for q in lo + 1..hi {
-                                for ((yv, av), &xv) in yr
-                                    .iter_mut()
-                                    .zip(ar.iter_mut())
-                                    .zip(&xi[q * c..(q + 1) * c])
-                                {
-                                    if takes_max(xv, *yv) {
-                                        *yv = xv;
-                                        *av = q;
-                                    }
-                                }
-                            }
+                            let xw = &xi[lo * c..hi * c];
+                            max_rows(yr, xw);
+                            first_max_rows(&mut ai[t * c..(t + 1) * c], yr, xw, lo);
                         }
                     });
             }
@@ -505,6 +519,48 @@ impl<T: Float> Layer<T> for Pool1d<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two-pass arg max (maximum, then the first row equal to it) is the running
+    /// maximum's: NaN first, ±0 and ties keep the first row.
+    #[test]
+    fn first_max_rows_is_the_running_arg_max() {
+        let c = 29;
+        let vals = [
+            0.0f32,
+            -0.0,
+            1.5,
+            -2.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1.5,
+        ];
+        for rows in 1..7 {
+            let x: Vec<f32> = (0..rows * c)
+                .map(|k| {
+                    vals[(k * 5 + k / 3 + rows) % vals.len()] * if k % 4 == 1 { -1.0 } else { 1.0 }
+                })
+                .collect();
+            let mut y = vec![0.0f32; c];
+            max_rows(&mut y, &x);
+            let mut arg = vec![usize::MAX; c];
+            first_max_rows(&mut arg, &y, &x, 10);
+            let mut base = vec![usize::MAX; c];
+            first_max_rows_body(&mut base, &y, &x, 10);
+            assert_eq!(arg, base, "{rows} rows: wide against baseline");
+            for ch in 0..c {
+                let (mut best, mut at) = (x[ch], 0);
+                for r in 1..rows {
+                    if takes_max(x[r * c + ch], best) {
+                        best = x[r * c + ch];
+                        at = r;
+                    }
+                }
+                assert_eq!(arg[ch], 10 + at, "{rows} rows, channel {ch}");
+                assert_eq!(y[ch].to_bits(), best.to_bits());
+            }
+        }
+    }
 
     /// The dispatched max (AVX2 on a CPU that has it) gives the bits of its baseline loop,
     /// NaN first and signed zeros included, with a vector tail (37 channels).
