@@ -29,7 +29,8 @@
 //! positions get a zero gradient. A record with `S > L_b` (`valid`) is an error naming it.
 //!
 //! Each product is one GEMM ([`crate::layers::gemm::mat_mul`], parallel inside and bit-identical
-//! at any thread count). `Mode::Infer` keeps no cache, only the patch buffer for the next batch.
+//! at any thread count). `Mode::Infer` keeps no cache, only the patch buffer and the recycled
+//! output for the next batch.
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2};
 use rand_chacha::ChaCha8Rng;
@@ -301,9 +302,10 @@ pub struct Conv1d<T: Float> {
     dcols: Vec<T>,
     /// The memory of the next output, used when it fits `(batch·out_len·filters)`: in
     /// inference the last output, handed back by the model once the next layer has read it
-    /// ([`Layer::recycle`]); in training the last output gradient, kept at the end of
-    /// backward (held only over the optimizer step, so the training peak, at this layer's
-    /// backward, does not grow).
+    /// ([`Layer::recycle`]); in training, for a model's first layer (no input gradient), the
+    /// last output gradient, kept at the end of backward. Nothing runs after the first layer's
+    /// backward but the optimizer step, so that training peak, at this layer's backward, does
+    /// not grow; a later conv1d drops its output gradient instead.
     spare: Vec<T>,
     /// The patch buffer between inference passes (which keep no cache).
     work: Vec<T>,
@@ -602,7 +604,9 @@ impl<T: Float> Layer<T> for Conv1d<T> {
                         .for_each(|(o, &b)| *o = T::zero() + b);
                 }
             }),
-            (None, true) if reused => zv
+            // A reused buffer holds stale values: zero it when no bias row overwrote it (no
+            // bias, or one that is not a contiguous slice and is added below).
+            (_, true) if reused => zv
                 .par_chunks_mut(f * 64)
                 .for_each(|blk| blk.fill(T::zero())),
             _ => {}
@@ -703,7 +707,8 @@ impl<T: Float> Layer<T> for Conv1d<T> {
 
         // db += Σ_rows dZ: every column summed over the rows in order (as `sum_axis` does),
         // blocks of columns in parallel, so the bits do not depend on the thread count.
-        if let (Some(b), Some(d)) = (&mut self.bias, dz.as_slice()) {
+        if let Some(b) = &mut self.bias {
+            let d = dz.as_slice().ok_or_else(|| no_forward("conv1d"))?;
             let sums = column_sums(d, f);
             for (g, s) in b.grad.iter_mut().zip(sums) {
                 *g += s;
@@ -746,7 +751,9 @@ impl<T: Float> Layer<T> for Conv1d<T> {
                     }),
             }
         }
-        self.keep_spare(dz);
+        // Not kept here: it would be held through the backward passes of the layers below,
+        // where the training peak is (the memory rule counts no spare in training).
+        drop(dz);
         from_vec(dx, &[batch, len, c])
     }
 

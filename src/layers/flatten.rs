@@ -46,7 +46,6 @@ impl LayerKind for FlattenKind {
         Ok(Planned::new(vec![checked_elems("flattened input", input)?]))
     }
 
-    /// Nothing besides its output.
     /// Its output only; in inference the last output is held for the next pass (`spare`).
     fn memory(_s: &EmptySpec, io: &MemoryIo<'_>) -> LayerBytes {
         let out = io.output_only();

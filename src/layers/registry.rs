@@ -81,7 +81,9 @@ pub struct LayerBytes {
     /// What an inference pass (`Mode::Infer`, no cache) keeps in working buffers.
     pub infer: f64,
     /// Inference only: the layer's output, handed back to it once the next layer has read it
-    /// ([`crate::layers::Layer::recycle`]) and held until its next pass writes into it.
+    /// ([`crate::layers::Layer::recycle`]) and held until its next pass writes into it. (In
+    /// training only a first-layer conv1d keeps a buffer between passes, over the optimizer
+    /// step, after the training peak: not counted.)
     pub spare: f64,
 }
 

@@ -212,37 +212,94 @@ fn bits(a: &ArrayD<f32>) -> Vec<u32> {
         .collect()
 }
 
+/// Layers write into memory they kept from an earlier pass (recycled inference outputs,
+/// conv1d's output in the last output gradient, the max pool's arg-max buffer): after passes
+/// on another batch have filled every kept buffer with other data, the same input gives a fresh
+/// model's bits, in inference and in eval, its gradients included; and another batch size in
+/// between (no buffer fits) changes nothing either. Specs that do not build pass.
+fn reuse_check(spec: &ModelSpec, batch: usize) -> Result<(), TestCaseError> {
+    let Ok(mut fresh) = Sequential::<f32>::from_spec(spec, 7) else {
+        return Ok(());
+    };
+    let fail = |e: Error| TestCaseError::fail(e.to_string());
+    let mut model = Sequential::<f32>::from_spec(spec, 7).map_err(fail)?;
+    let shape = model.input_shape().to_vec();
+    let input = |b: usize, k: usize| {
+        ArrayD::<f32>::from_shape_fn(IxDyn(&batched(b, &shape)), |i| {
+            (((i.slice().iter().sum::<usize>() + k) % 7) as f32 - 3.0) * 0.25
+        })
+    };
+    let (x, other) = (input(batch, 0), input(batch, 3));
+    let grads = |m: &Sequential<f32>| {
+        m.named_params()
+            .into_iter()
+            .map(|(_, p)| bits(&p.grad))
+            .collect::<Vec<_>>()
+    };
+    // The reference: a fresh model.
+    let infer = fresh.forward(x.view(), Mode::Infer).map_err(fail)?;
+    let eval = fresh.forward(x.view(), Mode::Eval).map_err(fail)?;
+    fresh.zero_grad();
+    let ones = ArrayD::<f32>::ones(eval.raw_dim());
+    let dx = fresh.backward(ones.view()).map_err(fail)?;
+    let want_grads = grads(&fresh);
+    prop_assert_eq!(bits(&infer), bits(&eval));
+    // Another batch in both modes, with a backward pass, fills the kept buffers.
+    model.forward(other.view(), Mode::Infer).map_err(fail)?;
+    model.forward(other.view(), Mode::Eval).map_err(fail)?;
+    model.backward(ones.view()).map_err(fail)?;
+    model.forward(other.view(), Mode::Infer).map_err(fail)?;
+    let again = model.forward(x.view(), Mode::Infer).map_err(fail)?;
+    prop_assert_eq!(bits(&again), bits(&infer));
+    model.forward(other.view(), Mode::Infer).map_err(fail)?;
+    let again = model.forward(x.view(), Mode::Eval).map_err(fail)?;
+    prop_assert_eq!(bits(&again), bits(&eval));
+    model.zero_grad();
+    let dx2 = model.backward(ones.view()).map_err(fail)?;
+    prop_assert_eq!(bits(&dx2), bits(&dx));
+    prop_assert_eq!(grads(&model), want_grads);
+    // A different batch size in between.
+    model
+        .forward(input(batch + 2, 1).view(), Mode::Infer)
+        .map_err(fail)?;
+    let again = model.forward(x.view(), Mode::Infer).map_err(fail)?;
+    prop_assert_eq!(bits(&again), bits(&infer));
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Layers write into memory they kept from an earlier pass (recycled inference outputs,
-    /// conv1d's output in the last output gradient): passes on other batches, inference and
-    /// forward + backward in between, never change a result. The same input gives the same
-    /// bits in both modes, and another batch size (no buffer fits) too.
+    /// Random models: see [`reuse_check`].
     #[test]
     fn reused_buffers_never_change_a_result(spec in model_spec(), batch in 1usize..4) {
-        let Ok(mut model) = Sequential::<f32>::from_spec(&spec, 7) else {
-            return Ok(());
-        };
-        let shape = model.input_shape().to_vec();
-        let input = |b: usize, k: usize| {
-            ArrayD::<f32>::from_shape_fn(IxDyn(&batched(b, &shape)), |i| {
-                (((i.slice().iter().sum::<usize>() + k) % 7) as f32 - 3.0) * 0.25
-            })
-        };
-        let (x, other) = (input(batch, 0), input(batch, 3));
-        let fail = |e: Error| TestCaseError::fail(e.to_string());
-        let infer = model.forward(x.view(), Mode::Infer).map_err(fail)?;
-        let eval = model.forward(x.view(), Mode::Eval).map_err(fail)?;
-        prop_assert_eq!(bits(&infer), bits(&eval));
-        // Another batch, in both modes, with a backward pass; then the first batch again.
-        model.forward(other.view(), Mode::Infer).map_err(fail)?;
-        let y = model.forward(other.view(), Mode::Eval).map_err(fail)?;
-        model.backward(ArrayD::<f32>::ones(y.raw_dim()).view()).map_err(fail)?;
-        prop_assert_eq!(bits(&model.forward(x.view(), Mode::Eval).map_err(fail)?), bits(&eval));
-        prop_assert_eq!(bits(&model.forward(x.view(), Mode::Infer).map_err(fail)?), bits(&infer));
-        // A different batch size in between.
-        model.forward(input(batch + 2, 1).view(), Mode::Infer).map_err(fail)?;
-        prop_assert_eq!(bits(&model.forward(x.view(), Mode::Infer).map_err(fail)?), bits(&infer));
+        reuse_check(&spec, batch)?;
+    }
+}
+
+/// The same on models that surely have every kind that keeps a buffer: the splice model
+/// (conv1d first, max pool, dropout, bidirectional LSTM with concat, flatten, dense) and one
+/// with a second conv1d without bias (it keeps no training buffer), average pooling and a GRU.
+#[test]
+fn reused_buffers_never_change_a_result_on_fixed_models() {
+    let two_convs = r#"{"input_shape": [30, 4], "layers": [
+        {"type": "conv1d", "filters": 6, "kernel_size": 3, "activation": "relu"},
+        {"type": "conv1d", "filters": 5, "kernel_size": 3, "use_bias": false, "activation": "tanh"},
+        {"type": "maxpool1d", "pool_size": 2},
+        {"type": "avgpool1d", "pool_size": 2},
+        {"type": "bidirectional", "layer": {"type": "gru", "units": 4, "return_sequences": true}},
+        {"type": "flatten"},
+        {"type": "dense", "units": 3}]}"#;
+    let splice =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/splice.json"))
+            .expect("models/splice.json");
+    for (name, text) in [("splice", splice.as_str()), ("two convs", two_convs)] {
+        let spec = ModelSpec::from_json(text, name).expect(name);
+        Sequential::<f32>::from_spec(&spec, 7).expect(name);
+        for batch in [1, 3] {
+            if let Err(e) = reuse_check(&spec, batch) {
+                panic!("{name}, batch {batch}: {e}");
+            }
+        }
     }
 }
