@@ -351,16 +351,21 @@ pub fn tanh_f32(x: f32) -> f32 {
 /// Defines an element-wise kernel that runs compiled for AVX2 when the CPU has it (checked at
 /// run time), else for the crate's baseline target (x86-64: SSE2, 4 lanes of f32).
 ///
-/// `wide_kernel!(fn name<T>(a: &mut [T], b: &[T]) => body);` defines `name`, which calls the
-/// `#[inline(always)]` function `body` from a copy compiled with `#[target_feature(enable =
-/// "avx2")]`. The loops then vectorise 8 lanes wide. Only the vector width changes: no FMA is
-/// enabled and Rust never contracts `a * b + c` or reorders a sum on its own, so every element
-/// gets the same operations in the same order, and every result is bit-identical on every CPU
-/// and either path (`wide_kernels_give_the_baseline_bits` checks it). The one freedom left is a
-/// NaN's sign and payload, which IEEE 754 leaves open: an operation on two NaNs may return
-/// either one's. A NaN stays a NaN.
+/// `wide_kernel! { fn name / body<T>(a: &mut [T], b: &[T]) { … } }` defines `body`, an
+/// `#[inline(always)]` function with that block, and `name`, which calls `body` from a copy
+/// compiled with `#[target_feature(enable = "avx2")]` when the CPU runs it, and from the
+/// baseline copy otherwise. The loops then vectorise 8 lanes wide. Only the vector width
+/// changes: no FMA is enabled and Rust never contracts `a * b + c` or reorders a sum on its
+/// own, so every element gets the same operations in the same order, and every result is
+/// bit-identical on every CPU and either path (`wide_kernels_give_the_baseline_bits` compares
+/// `name` with `body` called directly). The one freedom left is a NaN's sign and payload,
+/// which IEEE 754 leaves open: an operation on two NaNs may return either one's. A NaN stays
+/// a NaN. Arguments are plain names (destructure inside the block).
 macro_rules! wide_kernel {
-    ($(#[$m:meta])* $vis:vis fn $name:ident<$T:ident>($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
+    (
+        $(#[$m:meta])*
+        $vis:vis fn $name:ident / $body:ident <$T:ident>($($arg:ident: $ty:ty),* $(,)?) $block:block
+    ) => {
         $(#[$m])*
         #[inline(never)]
         $vis fn $name<$T: $crate::tensor::Float>($($arg: $ty),*) {
@@ -377,6 +382,10 @@ macro_rules! wide_kernel {
             }
             $body($($arg),*)
         }
+
+        #[doc = concat!("The loop of [`", stringify!($name), "`], inlined into both of its copies.")]
+        #[inline(always)]
+        $vis fn $body<$T: $crate::tensor::Float>($($arg: $ty),*) $block
     };
 }
 pub(crate) use wide_kernel;

@@ -222,30 +222,26 @@ pub(crate) fn takes_max<T: Float>(x: T, y: T) -> bool {
     (x > y) | (x_nan & y_num)
 }
 
-crate::tensor::wide_kernel!(
+crate::tensor::wide_kernel! {
     /// `y = ` the NaN-first maximum ([`takes_max`]) of the rows of `x`, row by row.
     ///
     /// # Shapes
     /// - `y`: `(channels)`; `x`: `(rows ≥ 1, channels)` row-major.
-    fn max_rows<T>(y: &mut [T], x: &[T]) => max_rows_body
-);
-
-/// The loop of [`max_rows`] (8 lanes wide on AVX2, same bits: [`crate::tensor::wide_kernel`]).
-#[inline(always)]
-fn max_rows_body<T: Float>(y: &mut [T], x: &[T]) {
-    let c = y.len();
-    let mut rows = x.chunks_exact(c.max(1));
-    if let Some(first) = rows.next() {
-        y.copy_from_slice(first);
-    }
-    for row in rows {
-        for (yv, &xv) in y.iter_mut().zip(row) {
-            *yv = if takes_max(xv, *yv) { xv } else { *yv };
+    fn max_rows / max_rows_body<T>(y: &mut [T], x: &[T]) {
+        let c = y.len();
+        let mut rows = x.chunks_exact(c.max(1));
+        if let Some(first) = rows.next() {
+            y.copy_from_slice(first);
+        }
+        for row in rows {
+            for (yv, &xv) in y.iter_mut().zip(row) {
+                *yv = if takes_max(xv, *yv) { xv } else { *yv };
+            }
         }
     }
 }
 
-crate::tensor::wide_kernel!(
+crate::tensor::wide_kernel! {
     /// The arg max of [`max_rows`]: per channel, `lo +` the first row of `x` that holds the
     /// maximum `y` (equal to it, or NaN when it is NaN). That is the row the running
     /// [`takes_max`] keeps: a later row equal to the maximum never replaces it, and `y` is a
@@ -253,20 +249,15 @@ crate::tensor::wide_kernel!(
     ///
     /// # Shapes
     /// - `arg`, `y`: `(channels)`; `x`: `(rows ≥ 1, channels)` row-major.
-    fn first_max_rows<T>(arg: &mut [usize], y: &[T], x: &[T], lo: usize) => first_max_rows_body
-);
-
-/// The loop of [`first_max_rows`]: rows from last to first, a select per element, so the
-/// first match wins without a branch.
-#[inline(always)]
-fn first_max_rows_body<T: Float>(arg: &mut [usize], y: &[T], x: &[T], lo: usize) {
-    let c = y.len();
-    arg.fill(lo);
-    for (q, row) in x.chunks_exact(c.max(1)).enumerate().rev() {
-        for ((a, &yv), &xv) in arg.iter_mut().zip(y).zip(row) {
-            #[allow(clippy::eq_op)]
-            let hit = (xv == yv) | ((xv != xv) & (yv != yv));
-            *a = if hit { lo + q } else { *a };
+    fn first_max_rows / first_max_rows_body<T>(arg: &mut [usize], y: &[T], x: &[T], lo: usize) {
+        let c = y.len();
+        arg.fill(lo);
+        for (q, row) in x.chunks_exact(c.max(1)).enumerate().rev() {
+            for ((a, &yv), &xv) in arg.iter_mut().zip(y).zip(row) {
+                #[allow(clippy::eq_op)]
+                let hit = (xv == yv) | ((xv != xv) & (yv != yv));
+                *a = if hit { lo + q } else { *a };
+            }
         }
     }
 }

@@ -18,53 +18,53 @@
 
 use super::sigmoid;
 use super::tanh;
-use crate::tensor::Float;
 
 super::spec::recurrent_kind!(GruKind, Gru, "GRU");
 
-crate::tensor::wide_kernel!(
+crate::tensor::wide_kernel! {
     /// One forward step for one batch row: writes the gates `[r, z, n]` over `pre` and `h_t`.
     ///
     /// # Shapes
     /// - `pre`: `(3·units)` input projections `x̂` in, gates out; `hh`: `(3·units)` `ĥ`;
     ///   `h_prev`, `h`: `(units)`.
-    pub(crate) fn forward_row<T>(pre: &mut [T], hh: &[T], h_prev: &[T], h: &mut [T]) => forward_body
-);
-
-/// The loop of [`forward_row`] (8 lanes wide on AVX2, same bits: [`crate::tensor::wide_kernel`]).
-#[inline(always)]
-pub(crate) fn forward_body<T: Float>(pre: &mut [T], hh: &[T], h_prev: &[T], h: &mut [T]) {
-    let u = h.len();
-    let one = T::one();
-    let (r, rest) = pre.split_at_mut(u);
-    let (z, n) = rest.split_at_mut(u);
-    // Every slice cut to exactly `u`, so the loop has no bounds checks and vectorises.
-    let (r, z, n, h, h_prev) = (
-        &mut r[..u],
-        &mut z[..u],
-        &mut n[..u],
-        &mut h[..u],
-        &h_prev[..u],
-    );
-    let (hr, hz, hn) = (&hh[..u], &hh[u..2 * u], &hh[2 * u..3 * u]);
-    for j in 0..u {
-        let rv = sigmoid(r[j] + hr[j]);
-        let zv = sigmoid(z[j] + hz[j]);
-        let nv = tanh(n[j] + rv * hn[j]);
-        r[j] = rv;
-        z[j] = zv;
-        n[j] = nv;
-        h[j] = (one - zv) * nv + zv * h_prev[j];
+    pub(crate) fn forward_row / forward_body<T>(
+        pre: &mut [T],
+        hh: &[T],
+        h_prev: &[T],
+        h: &mut [T],
+    ) {
+        let u = h.len();
+        let one = T::one();
+        let (r, rest) = pre.split_at_mut(u);
+        let (z, n) = rest.split_at_mut(u);
+        // Every slice cut to exactly `u`, so the loop has no bounds checks and vectorises.
+        let (r, z, n, h, h_prev) = (
+            &mut r[..u],
+            &mut z[..u],
+            &mut n[..u],
+            &mut h[..u],
+            &h_prev[..u],
+        );
+        let (hr, hz, hn) = (&hh[..u], &hh[u..2 * u], &hh[2 * u..3 * u]);
+        for j in 0..u {
+            let rv = sigmoid(r[j] + hr[j]);
+            let zv = sigmoid(z[j] + hz[j]);
+            let nv = tanh(n[j] + rv * hn[j]);
+            r[j] = rv;
+            z[j] = zv;
+            n[j] = nv;
+            h[j] = (one - zv) * nv + zv * h_prev[j];
+        }
     }
 }
 
-crate::tensor::wide_kernel!(
+crate::tensor::wide_kernel! {
     /// One backward step for one batch row: the input-side and recurrent-side pre-activation
     /// gradients and the direct part of `dh_{t−1}`.
     ///
     /// # Shapes
     /// - `gates`, `hh`, `dax`, `dah`: `(3·units)`; `h_prev`, `dh`, `dh_prev`: `(units)`.
-    pub(crate) fn backward_row<T>(
+    pub(crate) fn backward_row / backward_body<T>(
         gates: &[T],
         hh: &[T],
         h_prev: &[T],
@@ -72,42 +72,30 @@ crate::tensor::wide_kernel!(
         dax: &mut [T],
         dah: &mut [T],
         dh_prev: &mut [T],
-    ) => backward_body
-);
-
-/// The loop of [`backward_row`] (8 lanes wide on AVX2, same bits).
-#[inline(always)]
-pub(crate) fn backward_body<T: Float>(
-    gates: &[T],
-    hh: &[T],
-    h_prev: &[T],
-    dh: &[T],
-    dax: &mut [T],
-    dah: &mut [T],
-    dh_prev: &mut [T],
-) {
-    let u = dh.len();
-    let one = T::one();
-    // Every slice cut to exactly `u`, so the loop has no bounds checks and vectorises.
-    let (gr, gz, gn) = (&gates[..u], &gates[u..2 * u], &gates[2 * u..3 * u]);
-    let (hn, h_prev, dh) = (&hh[2 * u..3 * u], &h_prev[..u], &dh[..u]);
-    let (dxr, rest) = dax.split_at_mut(u);
-    let (dxz, dxn) = rest.split_at_mut(u);
-    let (dhr, rest) = dah.split_at_mut(u);
-    let (dhz, dhn) = rest.split_at_mut(u);
-    let (dxn, dhn, dh_prev) = (&mut dxn[..u], &mut dhn[..u], &mut dh_prev[..u]);
-    for j in 0..u {
-        let (rv, zv, nv) = (gr[j], gz[j], gn[j]);
-        let g = dh[j];
-        let dan = g * (one - zv) * (one - nv * nv);
-        let dar = dan * hn[j] * rv * (one - rv);
-        let daz = g * (h_prev[j] - nv) * zv * (one - zv);
-        dxr[j] = dar;
-        dxz[j] = daz;
-        dxn[j] = dan;
-        dhr[j] = dar;
-        dhz[j] = daz;
-        dhn[j] = dan * rv;
-        dh_prev[j] = g * zv;
+    ) {
+        let u = dh.len();
+        let one = T::one();
+        // Every slice cut to exactly `u`, so the loop has no bounds checks and vectorises.
+        let (gr, gz, gn) = (&gates[..u], &gates[u..2 * u], &gates[2 * u..3 * u]);
+        let (hn, h_prev, dh) = (&hh[2 * u..3 * u], &h_prev[..u], &dh[..u]);
+        let (dxr, rest) = dax.split_at_mut(u);
+        let (dxz, dxn) = rest.split_at_mut(u);
+        let (dhr, rest) = dah.split_at_mut(u);
+        let (dhz, dhn) = rest.split_at_mut(u);
+        let (dxn, dhn, dh_prev) = (&mut dxn[..u], &mut dhn[..u], &mut dh_prev[..u]);
+        for j in 0..u {
+            let (rv, zv, nv) = (gr[j], gz[j], gn[j]);
+            let g = dh[j];
+            let dan = g * (one - zv) * (one - nv * nv);
+            let dar = dan * hn[j] * rv * (one - rv);
+            let daz = g * (h_prev[j] - nv) * zv * (one - zv);
+            dxr[j] = dar;
+            dxz[j] = daz;
+            dxn[j] = dan;
+            dhr[j] = dar;
+            dhz[j] = daz;
+            dhn[j] = dan * rv;
+            dh_prev[j] = g * zv;
+        }
     }
 }

@@ -32,10 +32,12 @@ pub(crate) fn forward_row<T: Float>(pre: &mut [T], c_prev: &[T], c: &mut [T], h:
     forward_kernel(i, f, g, o, c_prev, c, h);
 }
 
-crate::tensor::wide_kernel!(
+crate::tensor::wide_kernel! {
     /// The element-wise body of [`forward_row`], 8 lanes wide on AVX2 with the same bits
-    /// ([`crate::tensor::wide_kernel`]).
-    fn forward_kernel<T>(
+    /// ([`crate::tensor::wide_kernel`]). Every slice is a separate argument: function arguments
+    /// carry `noalias`, which the sub-slices of one buffer would not, so the loop vectorises
+    /// without run-time overlap checks.
+    pub(crate) fn forward_kernel / forward_body<T>(
         i: &mut [T],
         f: &mut [T],
         g: &mut [T],
@@ -43,35 +45,21 @@ crate::tensor::wide_kernel!(
         c_prev: &[T],
         c: &mut [T],
         h: &mut [T],
-    ) => forward_body
-);
-
-/// The loop of [`forward_kernel`], with every slice a separate argument: function arguments
-/// carry `noalias`, which the sub-slices of one buffer would not, so the loop vectorises
-/// without run-time overlap checks.
-#[inline(always)]
-pub(crate) fn forward_body<T: Float>(
-    i: &mut [T],
-    f: &mut [T],
-    g: &mut [T],
-    o: &mut [T],
-    c_prev: &[T],
-    c: &mut [T],
-    h: &mut [T],
-) {
-    let u = h.len();
-    // Every slice re-cut to exactly `u`, so the loop has no bounds checks.
-    let (i, f, g, o) = (&mut i[..u], &mut f[..u], &mut g[..u], &mut o[..u]);
-    let (c_prev, c) = (&c_prev[..u], &mut c[..u]);
-    for j in 0..u {
-        let (iv, fv, gv, ov) = (sigmoid(i[j]), sigmoid(f[j]), tanh(g[j]), sigmoid(o[j]));
-        i[j] = iv;
-        f[j] = fv;
-        g[j] = gv;
-        o[j] = ov;
-        let cv = fv * c_prev[j] + iv * gv;
-        c[j] = cv;
-        h[j] = ov * tanh(cv);
+    ) {
+        let u = h.len();
+        // Every slice re-cut to exactly `u`, so the loop has no bounds checks.
+        let (i, f, g, o) = (&mut i[..u], &mut f[..u], &mut g[..u], &mut o[..u]);
+        let (c_prev, c) = (&c_prev[..u], &mut c[..u]);
+        for j in 0..u {
+            let (iv, fv, gv, ov) = (sigmoid(i[j]), sigmoid(f[j]), tanh(g[j]), sigmoid(o[j]));
+            i[j] = iv;
+            f[j] = fv;
+            g[j] = gv;
+            o[j] = ov;
+            let cv = fv * c_prev[j] + iv * gv;
+            c[j] = cv;
+            h[j] = ov * tanh(cv);
+        }
     }
 }
 
@@ -99,42 +87,34 @@ pub(crate) fn backward_row<T: Float>(
     backward_kernel([gi, gf, gg, go], c_prev, c, dh, dc, [dai, daf, dag, dao]);
 }
 
-crate::tensor::wide_kernel!(
-    /// The element-wise body of [`backward_row`], 8 lanes wide on AVX2 with the same bits.
-    fn backward_kernel<T>(
+crate::tensor::wide_kernel! {
+    /// The element-wise body of [`backward_row`], 8 lanes wide on AVX2 with the same bits
+    /// (separate `noalias` arguments, see [`forward_kernel`]).
+    pub(crate) fn backward_kernel / backward_body<T>(
         gates: [&[T]; 4],
         c_prev: &[T],
         c: &[T],
         dh: &[T],
         dc: &mut [T],
         da: [&mut [T]; 4],
-    ) => backward_body
-);
-
-/// The loop of [`backward_kernel`] (separate `noalias` arguments, see [`forward_body`]).
-#[inline(always)]
-pub(crate) fn backward_body<T: Float>(
-    [gi, gf, gg, go]: [&[T]; 4],
-    c_prev: &[T],
-    c: &[T],
-    dh: &[T],
-    dc: &mut [T],
-    [dai, daf, dag, dao]: [&mut [T]; 4],
-) {
-    let u = dh.len();
-    let one = T::one();
-    // Every slice re-cut to exactly `u`, so the loop has no bounds checks.
-    let (dai, daf, dag, dao) = (&mut dai[..u], &mut daf[..u], &mut dag[..u], &mut dao[..u]);
-    let (gi, gf, gg, go) = (&gi[..u], &gf[..u], &gg[..u], &go[..u]);
-    let (c_prev, c, dc) = (&c_prev[..u], &c[..u], &mut dc[..u]);
-    for j in 0..u {
-        let (iv, fv, gv, ov) = (gi[j], gf[j], gg[j], go[j]);
-        let tc = tanh(c[j]);
-        let dct = dc[j] + dh[j] * ov * (one - tc * tc);
-        dai[j] = dct * gv * iv * (one - iv);
-        daf[j] = dct * c_prev[j] * fv * (one - fv);
-        dag[j] = dct * iv * (one - gv * gv);
-        dao[j] = dh[j] * tc * ov * (one - ov);
-        dc[j] = dct * fv;
+    ) {
+        let [gi, gf, gg, go] = gates;
+        let [dai, daf, dag, dao] = da;
+        let u = dh.len();
+        let one = T::one();
+        // Every slice re-cut to exactly `u`, so the loop has no bounds checks.
+        let (dai, daf, dag, dao) = (&mut dai[..u], &mut daf[..u], &mut dag[..u], &mut dao[..u]);
+        let (gi, gf, gg, go) = (&gi[..u], &gf[..u], &gg[..u], &go[..u]);
+        let (c_prev, c, dc) = (&c_prev[..u], &c[..u], &mut dc[..u]);
+        for j in 0..u {
+            let (iv, fv, gv, ov) = (gi[j], gf[j], gg[j], go[j]);
+            let tc = tanh(c[j]);
+            let dct = dc[j] + dh[j] * ov * (one - tc * tc);
+            dai[j] = dct * gv * iv * (one - iv);
+            daf[j] = dct * c_prev[j] * fv * (one - fv);
+            dag[j] = dct * iv * (one - gv * gv);
+            dao[j] = dh[j] * tc * ov * (one - ov);
+            dc[j] = dct * fv;
+        }
     }
 }

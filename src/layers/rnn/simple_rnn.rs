@@ -13,59 +13,55 @@
 
 use super::tanh;
 use crate::activation::Activation;
-use crate::tensor::Float;
 
 super::spec::recurrent_kind!(SimpleRnnKind, SimpleRnn, "SimpleRNN");
 
-crate::tensor::wide_kernel!(
+crate::tensor::wide_kernel! {
     /// One forward step for one batch row: turns the pre-activation row into the activated one
     /// (kept as the cached "gate") and writes `h_t`.
     ///
     /// # Shapes
     /// - `pre`: `(units)` pre-activation in, activation out; `h`: `(units)`.
-    pub(crate) fn forward_row<T>(act: Activation, pre: &mut [T], h: &mut [T]) => forward_body
-);
-
-/// The loop of [`forward_row`] (8 lanes wide on AVX2, same bits: [`crate::tensor::wide_kernel`]).
-#[inline(always)]
-pub(crate) fn forward_body<T: Float>(act: Activation, pre: &mut [T], h: &mut [T]) {
-    let relu = act == Activation::Relu;
-    for (p, hv) in pre.iter_mut().zip(h.iter_mut()) {
-        // `relu(NaN)` stays NaN (`max` would return 0 and hide it from the finiteness checks).
-        let v = if !relu {
-            tanh(*p)
-        } else if *p < T::zero() {
-            T::zero()
-        } else {
-            *p
-        };
-        *p = v;
-        *hv = v;
+    pub(crate) fn forward_row / forward_body<T>(act: Activation, pre: &mut [T], h: &mut [T]) {
+        let relu = act == Activation::Relu;
+        for (p, hv) in pre.iter_mut().zip(h.iter_mut()) {
+            // `relu(NaN)` stays NaN (`max` would return 0 and hide it from the finiteness checks).
+            let v = if !relu {
+                tanh(*p)
+            } else if *p < T::zero() {
+                T::zero()
+            } else {
+                *p
+            };
+            *p = v;
+            *hv = v;
+        }
     }
 }
 
-crate::tensor::wide_kernel!(
+crate::tensor::wide_kernel! {
     /// One backward step for one batch row: `da = dh ⊙ act'(·)`.
     ///
     /// # Shapes
     /// - `h`, `dh`, `da`: `(units)`.
-    pub(crate) fn backward_row<T>(act: Activation, h: &[T], dh: &[T], da: &mut [T]) => backward_body
-);
-
-/// The loop of [`backward_row`] (8 lanes wide on AVX2, same bits).
-#[inline(always)]
-pub(crate) fn backward_body<T: Float>(act: Activation, h: &[T], dh: &[T], da: &mut [T]) {
-    let relu = act == Activation::Relu;
-    for ((d, &hv), &g) in da.iter_mut().zip(h).zip(dh) {
-        *d = if relu {
-            if hv > T::zero() {
-                g
+    pub(crate) fn backward_row / backward_body<T>(
+        act: Activation,
+        h: &[T],
+        dh: &[T],
+        da: &mut [T],
+    ) {
+        let relu = act == Activation::Relu;
+        for ((d, &hv), &g) in da.iter_mut().zip(h).zip(dh) {
+            *d = if relu {
+                if hv > T::zero() {
+                    g
+                } else {
+                    T::zero()
+                }
             } else {
-                T::zero()
-            }
-        } else {
-            g * (T::one() - hv * hv)
-        };
+                g * (T::one() - hv * hv)
+            };
+        }
     }
 }
 
