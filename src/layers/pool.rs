@@ -511,11 +511,9 @@ impl<T: Float> Layer<T> for Pool1d<T> {
 mod tests {
     use super::*;
 
-    /// The two-pass arg max (maximum, then the first row equal to it) is the running
-    /// maximum's: NaN first, ±0 and ties keep the first row.
-    #[test]
-    fn first_max_rows_is_the_running_arg_max() {
-        let c = 29;
+    /// `rows × c` values cycling through NaN, ±0, ±∞ and ties, with a vector tail (`c` not a
+    /// multiple of 8); `mix` changes the pattern.
+    fn specials(rows: usize, c: usize, mix: usize) -> Vec<f32> {
         let vals = [
             0.0f32,
             -0.0,
@@ -526,66 +524,51 @@ mod tests {
             f32::NEG_INFINITY,
             1.5,
         ];
-        for rows in 1..7 {
-            let x: Vec<f32> = (0..rows * c)
-                .map(|k| {
-                    vals[(k * 5 + k / 3 + rows) % vals.len()] * if k % 4 == 1 { -1.0 } else { 1.0 }
-                })
-                .collect();
-            let mut y = vec![0.0f32; c];
-            max_rows(&mut y, &x);
-            let mut arg = vec![usize::MAX; c];
-            first_max_rows(&mut arg, &y, &x, 10);
-            let mut base = vec![usize::MAX; c];
-            first_max_rows_body(&mut base, &y, &x, 10);
-            assert_eq!(arg, base, "{rows} rows: wide against baseline");
-            for ch in 0..c {
-                let (mut best, mut at) = (x[ch], 0);
-                for r in 1..rows {
-                    if takes_max(x[r * c + ch], best) {
-                        best = x[r * c + ch];
-                        at = r;
-                    }
+        (0..rows * c)
+            .map(|k| {
+                let v = vals[(k * (mix + 4) + k / (mix + 2) + rows) % vals.len()];
+                if k % (mix + 3) == 1 {
+                    -v
+                } else {
+                    v
                 }
-                assert_eq!(arg[ch], 10 + at, "{rows} rows, channel {ch}");
-                assert_eq!(y[ch].to_bits(), best.to_bits());
-            }
-        }
+            })
+            .collect()
     }
 
-    /// The dispatched max (AVX2 on a CPU that has it) gives the bits of its baseline loop,
-    /// NaN first and signed zeros included, with a vector tail (37 channels).
+    /// The dispatched max and arg max (AVX2 on a CPU that has it) give the bits of their
+    /// baseline loops, and they are the running maximum's (`takes_max`): NaN first, ±0 and
+    /// ties keep the first row; the arg max of the two passes (maximum, then the first row
+    /// equal to it) is the running one's.
     #[test]
-    fn wide_max_rows_gives_the_baseline_bits() {
-        let c = 37;
-        let vals = [
-            0.0f32,
-            -0.0,
-            1.5,
-            -2.0,
-            f32::NAN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            0.25,
-        ];
-        for rows in 1..6 {
-            let x: Vec<f32> = (0..rows * c)
-                .map(|k| {
-                    vals[(k * 7 + k / 5 + rows) % vals.len()] * if k % 3 == 0 { -1.0 } else { 1.0 }
-                })
-                .collect();
-            let (mut wide, mut base) = (vec![9.0f32; c], vec![9.0f32; c]);
-            max_rows(&mut wide, &x);
-            max_rows_body(&mut base, &x);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&wide), bits(&base), "{rows} rows");
-            // And it is the NaN-first running maximum.
-            for ch in 0..c {
-                let col: Vec<f32> = (0..rows).map(|r| x[r * c + ch]).collect();
-                let want = col[1..]
-                    .iter()
-                    .fold(col[0], |y, &v| if takes_max(v, y) { v } else { y });
-                assert_eq!(base[ch].to_bits(), want.to_bits());
+    fn max_and_arg_max_are_the_running_maximum_on_both_paths() {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (c, mix) in [(29, 1), (37, 3)] {
+            for rows in 1..7 {
+                let x = specials(rows, c, mix);
+                let (mut y, mut base) = (vec![9.0f32; c], vec![9.0f32; c]);
+                max_rows(&mut y, &x);
+                max_rows_body(&mut base, &x);
+                assert_eq!(
+                    bits(&y),
+                    bits(&base),
+                    "{c}×{rows}: max, wide against baseline"
+                );
+                let (mut arg, mut arg_base) = (vec![usize::MAX; c], vec![usize::MAX; c]);
+                first_max_rows(&mut arg, &y, &x, 10);
+                first_max_rows_body(&mut arg_base, &y, &x, 10);
+                assert_eq!(arg, arg_base, "{c}×{rows}: arg max, wide against baseline");
+                for ch in 0..c {
+                    let (mut best, mut at) = (x[ch], 0);
+                    for r in 1..rows {
+                        if takes_max(x[r * c + ch], best) {
+                            best = x[r * c + ch];
+                            at = r;
+                        }
+                    }
+                    assert_eq!(y[ch].to_bits(), best.to_bits(), "{c}×{rows}, channel {ch}");
+                    assert_eq!(arg[ch], 10 + at, "{c}×{rows}, channel {ch}");
+                }
             }
         }
     }
