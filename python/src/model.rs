@@ -173,6 +173,15 @@ pub struct Model {
 }
 
 impl Model {
+    /// Runs `f` on the model in f64: the model itself, or an f64 copy of an f32 one (saliency
+    /// and gradient checks are taken in f64; the copy leaves the model untouched).
+    fn in_f64<R>(&mut self, f: impl FnOnce(&mut Sequential<f64>) -> PyResult<R>) -> PyResult<R> {
+        match &mut self.net {
+            Net::F64(m) => f(m),
+            Net::F32(m) => f(&mut to_f64(m)?),
+        }
+    }
+
     fn grad_records<'py, T: Float + Element>(
         py: Python<'py>,
         m: &mut Sequential<T>,
@@ -481,17 +490,10 @@ impl Model {
             y: ndarray::Array2::zeros((n, outputs)),
             lengths: None,
         };
-        let mut copy;
-        let m64 = match &mut self.net {
-            Net::F64(m) => m,
-            Net::F32(m) => {
-                copy = to_f64(m)?;
-                &mut copy
-            }
-        };
-        let r = py
-            .detach(|| run::saliency::of_records(m64, &ds, target, &opts))
-            .py()?;
+        let r = self.in_f64(|m64| {
+            py.detach(|| run::saliency::of_records(m64, &ds, target, &opts))
+                .py()
+        })?;
         Ok((to_numpy(py, r.saliency.scores.into_dyn()), r.targets))
     }
 
@@ -522,15 +524,7 @@ impl Model {
             mode,
             seed,
         };
-        let mut copy;
-        let m64 = match &mut self.net {
-            Net::F64(m) => m,
-            Net::F32(m) => {
-                copy = to_f64(m)?;
-                &mut copy
-            }
-        };
-        let rows = py.detach(|| run::gradcheck::check(m64, &o)).py()?;
+        let rows = self.in_f64(|m64| py.detach(|| run::gradcheck::check(m64, &o)).py())?;
         let out = PyList::empty(py);
         for r in rows {
             let d = PyDict::new(py);
