@@ -11,7 +11,7 @@ use seqgrad::Mode;
 
 fn bench(c: &mut Criterion) {
     for w in ["w1", "w2", "w3"] {
-        let (mut model, x, y) = prepare(w, None).unwrap();
+        let (mut model, x, y) = prepare(w, None, 0).unwrap();
         model.set_need_input_grad(false);
         let mut opt = Optimizer::<f32>::new(OptimizerConfig::named("adam").unwrap());
         let mut step = 0;

@@ -94,6 +94,7 @@ def main(argv=None):
     ap.add_argument("--style", choices=["jit", "fit"], default="jit")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=0, help="weights and batch")
     a = ap.parse_args(argv)
 
     if a.threads < os.cpu_count():
@@ -107,9 +108,9 @@ def main(argv=None):
     batch = a.batch_size or batch
     with open(path) as f:
         spec = json.load(f)
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(a.seed)
     model, head = build(spec)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(a.seed)
     in_shape = tuple(spec["input_shape"])
     x = np.eye(in_shape[-1], dtype="float32")[rng.integers(0, in_shape[-1], (batch, *in_shape[:-1]))]
     out_shape = model.output_shape[1:]

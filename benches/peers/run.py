@@ -124,6 +124,8 @@ def main(argv=None):
                     help="python with torch, jax, keras and numpy for the peers")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="weights and batch of every side (seqgrad, PyTorch, Keras)")
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--workloads", default="w1,w2,w3")
     ap.add_argument("--modes", default="train,infer")
@@ -154,7 +156,7 @@ def main(argv=None):
             ap.error(f"unknown peer {p!r} (pytorch, pytorch-compile, keras-jax, keras-fit)")
     shown = peers + (["pytorch-passive"] if a.torch_passive else [])
     t = str(a.threads)
-    common = ["--threads", t, "--seconds", str(a.seconds)]
+    common = ["--threads", t, "--seconds", str(a.seconds), "--seed", str(a.seed)]
     env = dict(os.environ, OMP_NUM_THREADS=t, RAYON_NUM_THREADS=t, MKL_NUM_THREADS=t,
                OPENBLAS_NUM_THREADS=t)
     env.pop("OMP_WAIT_POLICY", None)
@@ -239,7 +241,7 @@ def measure_passes(a, workloads, modes, commands, env, numpy_env, t, raw, ceilin
                     order = [1, a.threads] if p % 2 == 0 else [a.threads, 1]
                     for th in order:
                         cmd = [a.seqgrad, "bench", "--workload", w, "--mode", m, "--threads",
-                               str(th), "--seconds", str(a.seconds)]
+                               str(th), "--seconds", str(a.seconds), "--seed", str(a.seed)]
                         loads.append(loadavg())
                         record(run_json(cmd, dict(env, RAYON_NUM_THREADS=str(th))),
                                f"seqgrad@{th}", p, w, m, th)
@@ -259,7 +261,8 @@ def report(a, peers, shown, workloads, modes, raw, ceilings, loads, started):
     versions = sorted({r["versions"] for r in raw if "versions" in r})
     out.append(f"Measured {started:%Y-%m-%d %H:%M} UTC on {platform.node() or 'this machine'}, "
                f"{os.cpu_count()} cores; {a.threads} threads, {a.seconds:g} s per measurement, "
-               f"median of {len({r['pass'] for r in raw})} passes (order rotated each pass); "
+               f"median of {len({r['pass'] for r in raw})} passes (order rotated each pass), "
+               f"seed {getattr(a, 'seed', 0)} for every side's weights and batch; "
                f"load average "
                f"{min(loads):.2f}–{max(loads):.2f} during the run. {', '.join(versions)}.")
     out.append("")

@@ -35,6 +35,7 @@ def main(argv=None):
     ap.add_argument("--mode", choices=["train", "infer"], default="train")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=0, help="weights and batch")
     ap.add_argument("--compile", action="store_true", help="inference through torch.compile(model)")
     a = ap.parse_args(argv)
     if a.compile and a.mode != "infer":
@@ -50,7 +51,7 @@ def main(argv=None):
 
     path, batch = WORKLOADS.get(a.workload.lower(), (a.workload, 32))
     batch = a.batch_size or batch
-    torch.manual_seed(0)
+    torch.manual_seed(a.seed)
     model = st.from_spec(st.load_spec(path))
     in_shape = model.input_shape if hasattr(model, "input_shape") else st.load_spec(path)["input_shape"]
     x = torch.zeros((batch, *in_shape))

@@ -31,6 +31,9 @@ pub struct Args {
     /// Seconds of timed steps (after the warm-up).
     #[arg(long, default_value_t = 10.0)]
     pub seconds: f64,
+    /// Seed of the model's weights (the random batch uses seed + 1).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -42,6 +45,7 @@ pub fn run(args: &Args) -> Result<()> {
             ModeArg::Infer => BenchMode::Infer,
         },
         seconds: args.seconds,
+        seed: args.seed,
     };
     let r = with_threads(args.threads, || measure(&opts))?;
     crate::cli::format::print_stdout(&(r.json() + "\n"))

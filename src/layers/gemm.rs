@@ -55,6 +55,15 @@ pub fn mat_mul<T, S1, S2, S3>(
     let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
     let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
     let read_dst = beta != T::zero();
+    if log_enabled() {
+        // m k n, then which operands are stored transposed (column-major), as
+        // `benches/peers/gemm_bound.py` reads it.
+        eprintln!(
+            "GEMM {m} {k} {n} a_t={} b_t={} accumulate={read_dst}",
+            a_rs.unsigned_abs() < a_cs.unsigned_abs(),
+            b_rs.unsigned_abs() < b_cs.unsigned_abs()
+        );
+    }
     // SAFETY: the pointers and strides come from live ndarray views whose every element
     // `base + i·rs + j·cs` (i < rows, j < cols) is in bounds: exactly the elements `gemm` reads
     // (a: m×k, b: k×n) and writes (c: m×n), given the shape check above. `c` is borrowed
@@ -83,6 +92,21 @@ pub fn mat_mul<T, S1, S2, S3>(
             false,
             gemm::Parallelism::Rayon(0),
         );
+    }
+}
+
+/// Whether `SEQGRAD_LOG_GEMM` is set: then every product prints its shape to stderr (read once).
+/// A tool for finding which products a model runs (`benches/peers/gemm_bound.py`).
+fn log_enabled() -> bool {
+    static LOG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LOG.get_or_init(|| std::env::var_os("SEQGRAD_LOG_GEMM").is_some())
+}
+
+/// With `SEQGRAD_LOG_GEMM` set, prints `GEMM-NOTE {what}` to stderr between the products' lines
+/// (`seqgrad bench` marks the start of each step).
+pub fn log_note(what: &str) {
+    if log_enabled() {
+        eprintln!("GEMM-NOTE {what}");
     }
 }
 

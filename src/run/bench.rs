@@ -59,6 +59,8 @@ pub struct BenchOptions {
     pub mode: BenchMode,
     /// Seconds of timed steps (after the warm-up).
     pub seconds: f64,
+    /// Seed of the model's weights; the random batch uses `seed + 1`.
+    pub seed: u64,
 }
 
 /// A workload's name, model spec and default batch size.
@@ -113,19 +115,21 @@ pub fn train_step(
     Ok(l)
 }
 
-/// A workload's model (seed 0, f32), a random batch `(x, y)` of `batch` records (default: the
-/// workload's), ready for [`train_step`] or an inference forward pass.
+/// A workload's model (weights from `seed`, f32), a random batch `(x, y)` of `batch` records
+/// (default: the workload's; drawn with `seed + 1`), ready for [`train_step`] or an inference
+/// forward pass.
 pub fn prepare(
     workload_name: &str,
     batch: Option<usize>,
+    seed: u64,
 ) -> Result<(Sequential<f32>, ArrayD<f32>, ArrayD<f32>)> {
     let (_, spec, default_batch) = workload(workload_name)?;
     let batch = batch.unwrap_or(default_batch);
     if batch == 0 {
         return Err(Error::Usage("--batch-size must be at least 1".into()));
     }
-    let model = Sequential::<f32>::from_spec(&spec, 0)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let model = Sequential::<f32>::from_spec(&spec, seed)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(1));
     let (x, y) = random_batch(&model, batch, &mut rng);
     Ok((model, x, y))
 }
@@ -330,7 +334,7 @@ pub fn measure(args: &BenchOptions) -> Result<BenchResult> {
         )));
     }
     let name = workload(&args.workload)?.0;
-    let (mut model, x, y) = prepare(&args.workload, args.batch_size)?;
+    let (mut model, x, y) = prepare(&args.workload, args.batch_size, args.seed)?;
     let batch = x.shape()[0];
     let mut opt = Optimizer::<f32>::new(OptimizerConfig::named("adam")?);
     if args.mode == BenchMode::Train {
@@ -338,6 +342,7 @@ pub fn measure(args: &BenchOptions) -> Result<BenchResult> {
     }
     let mut step_no = 0u64;
     let mut step = |model: &mut Sequential<f32>| -> Result<()> {
+        crate::layers::gemm::log_note("step");
         match args.mode {
             BenchMode::Train => {
                 step_no += 1;

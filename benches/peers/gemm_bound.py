@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""How fast could a workload run if it did nothing but its matrix products?
+
+Logs the products of one `seqgrad bench` step (`SEQGRAD_LOG_GEMM=1`), then times each distinct
+product, at its shape, operand layout and count per step, with
+
+- the `gemm` crate as seqgrad calls it (`examples/gemm_shapes.rs`): alone on the pool, and, for
+  products that come in pairs (a bidirectional layer's two directions), two at once;
+- numpy on OpenBLAS (the peers' kind of BLAS), at its default threads.
+
+The sum over products of the faster time is a bound: no implementation that computes the same
+products with these libraries can run a step faster, whatever it does around them. Prints a
+markdown table per mode, and the bound in samples/s and GFLOP/s.
+
+    PEERS_VENV=/work/venv benches/peers/gemm_bound.sh w3 [--passes 3] [--peer-infer X ...]
+
+(`gemm_bound.sh` builds the binaries; this script needs numpy.)
+"""
+
+import argparse
+import collections
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def logged_products(seqgrad, workload, mode, threads):
+    """The products of the last step of a short bench run, as {(m, k, n, a_t, b_t): count}."""
+    env = dict(os.environ, SEQGRAD_LOG_GEMM="1")
+    cmd = [seqgrad, "bench", "--workload", workload, "--mode", mode,
+           "--threads", str(threads), "--seconds", "0.001"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    lines = out.stderr.splitlines()
+    last = max(i for i, l in enumerate(lines) if l == "GEMM-NOTE step")
+    counts = collections.Counter()
+    for l in lines[last + 1:]:
+        if not l.startswith("GEMM "):
+            continue
+        f = l.split()
+        m, k, n = int(f[1]), int(f[2]), int(f[3])
+        a_t, b_t = f[4] == "a_t=true", f[5] == "b_t=true"
+        counts[(m, k, n, a_t, b_t)] += 1
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return counts, result
+
+
+def crate_times(gemm_shapes, threads, counts):
+    specs = []
+    for (m, k, n, a_t, b_t), c in counts.items():
+        specs.append(f"{m},{k},{n},{int(a_t)},{int(b_t)},{c}")
+        if c % 2 == 0:
+            specs.append(f"{m},{k},{n},{int(a_t)},{int(b_t)},{c // 2}")
+    out = subprocess.run([gemm_shapes, str(threads)] + specs, capture_output=True,
+                         text=True, check=True)
+    rows = {json.loads(l)["spec"]: json.loads(l) for l in out.stdout.splitlines()}
+    times = {}
+    for key, c in counts.items():
+        m, k, n, a_t, b_t = key
+        alone = rows[f"{m},{k},{n},{int(a_t)},{int(b_t)},{c}"]["alone_s"]
+        pair = (rows[f"{m},{k},{n},{int(a_t)},{int(b_t)},{c // 2}"]["pair_s"]
+                if c % 2 == 0 else float("inf"))
+        times[key] = (alone, pair)
+    return times
+
+
+def numpy_time(key, count, runs=5):
+    m, k, n, a_t, b_t = key
+    rng = np.random.default_rng(0)
+    a = rng.random((m, k), dtype=np.float32) - 0.5
+    b = rng.random((k, n), dtype=np.float32) - 0.5
+    a = np.asfortranarray(a) if a_t else a
+    b = np.asfortranarray(b) if b_t else b
+    c = np.empty((m, n), np.float32)
+    np.matmul(a, b, out=c)
+    t = []
+    for _ in range(runs):
+        s = time.perf_counter()
+        for _ in range(count):
+            np.matmul(a, b, out=c)  # β = 0: a little less work than seqgrad's accumulating calls
+        t.append(time.perf_counter() - s)
+    return statistics.median(t)
+
+
+def seqgrad_rate(seqgrad, workload, mode, threads, seconds):
+    cmd = [seqgrad, "bench", "--workload", workload, "--mode", mode,
+           "--threads", str(threads), "--seconds", str(seconds)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["samples_per_sec"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("workload", help="w1, w2, w3 or a model file")
+    ap.add_argument("--seqgrad", default="target/release/seqgrad")
+    ap.add_argument("--gemm-shapes", default="target/release/examples/gemm_shapes")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--modes", default="infer,train")
+    ap.add_argument("--passes", type=int, default=3,
+                    help="passes over (seqgrad, the products); medians are reported")
+    ap.add_argument("--seconds", type=float, default=6,
+                    help="seconds of timed seqgrad steps per pass")
+    ap.add_argument("--peer-infer", type=float, help="best peer's inference samples/s")
+    ap.add_argument("--peer-train", type=float, help="best peer's training samples/s")
+    ap.add_argument("--ceiling", type=float, help="the machine's f32 GEMM ceiling, GFLOP/s")
+    args = ap.parse_args()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
+
+    for mode in args.modes.split(","):
+        counts, res = logged_products(args.seqgrad, args.workload, mode, args.threads)
+        batch = res["batch_size"]
+        step_flops = res["gflops"] * 1e9 / res["samples_per_sec"] * batch
+        logged_flops = sum(2 * m * k * n * c for (m, k, n, _, _), c in counts.items())
+        keys = sorted(counts, key=lambda q: -q[0] * q[1] * q[2] * counts[q])
+        # per pass: seqgrad's rate, then every product with both libraries
+        rates, per = [], collections.defaultdict(list)
+        for p in range(args.passes):
+            rates.append(seqgrad_rate(args.seqgrad, args.workload, mode, args.threads,
+                                      args.seconds))
+            crate = crate_times(args.gemm_shapes, args.threads, counts)
+            for key in keys:
+                alone, pair = crate[key]
+                per[key].append((alone, pair, numpy_time(key, counts[key])))
+            print(f"pass {p + 1} {mode}: seqgrad {rates[-1]:.1f} samples/s", file=sys.stderr)
+        med = lambda xs: statistics.median(xs)
+        print(f"\n## {args.workload} {mode}: the products of one step (batch {batch}, "
+              f"{args.threads} threads; medians of {args.passes} passes)\n")
+        print(f"logged products: {logged_flops / 1e9:.2f} GFLOP a step; "
+              f"`seqgrad bench` counts {step_flops / 1e9:.2f}\n")
+        print("GFLOP/s of each kind of product, at its count per step:\n")
+        print("| m × k × n (A, B stored) | per step | GFLOP | gemm crate alone | "
+              "two at once | numpy/OpenBLAS |")
+        print("|---|---|---|---|---|---|")
+        for key in keys:
+            m, k, n, a_t, b_t = key
+            c = counts[key]
+            fl = 2 * m * k * n * c
+            rate = lambda s: f"{fl / s / 1e9:.0f}" if s != float("inf") else "–"
+            lay = ("Aᵀ" if a_t else "A") + ", " + ("Bᵀ" if b_t else "B")
+            cols = [rate(med([t[i] for t in per[key]])) for i in range(3)]
+            print(f"| {m} × {k} × {n} ({lay}) | {c} | {fl / 1e9:.2f} | " + " | ".join(cols)
+                  + " |")
+        totals = {
+            "gemm crate": [sum(min(per[q][p][0], per[q][p][1]) for q in keys)
+                           for p in range(args.passes)],
+            "numpy": [sum(per[q][p][2] for q in keys) for p in range(args.passes)],
+            "faster of the two": [sum(min(per[q][p]) for q in keys)
+                                  for p in range(args.passes)],
+        }
+        peer = args.peer_infer if mode == "infer" else args.peer_train
+        print()
+        for what, ts in totals.items():
+            s = med(ts)
+            line = (f"- products only, {what}: {s * 1000:.1f} ms a step → at most "
+                    f"{batch / s:.1f} samples/s, {step_flops / s / 1e9:.1f} GFLOP/s")
+            if args.ceiling:
+                line += f" ({step_flops / s / 1e9 / args.ceiling:.0%} of {args.ceiling:g})"
+            if peer:
+                line += f"; {batch / s / peer:.2f}× the best peer's {peer:g}"
+            print(line)
+        r = med(rates)
+        line = (f"- seqgrad itself: {r:.1f} samples/s, {r * step_flops / batch / 1e9:.1f} "
+                f"GFLOP/s ({batch / r * 1000:.1f} ms a step; passes "
+                f"{', '.join(f'{x:.1f}' for x in rates)})")
+        if peer:
+            line += f"; {r / peer:.2f}× the best peer"
+        print(line)
+        crate_s = med(totals["gemm crate"])
+        print(f"- the crate's products alone are {crate_s / (batch / r):.0%} of seqgrad's step")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

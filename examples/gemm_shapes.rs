@@ -1,0 +1,81 @@
+//! Times given f32 products through `seqgrad::layers::gemm::mat_mul` (the `gemm` crate) in a
+//! rayon pool, the way a model runs them: alone on the pool, and two at once (`rayon::join`, as
+//! a bidirectional layer's two directions run).
+//!
+//! `cargo run --release --example gemm_shapes -- THREADS M,K,N,A_T,B_T,REPS ...`
+//!
+//! `A_T`/`B_T` are 1 when that operand is stored transposed (column-major), as
+//! `SEQGRAD_LOG_GEMM=1` reports it. For each spec, prints one JSON line
+//! `{"spec","alone_s","pair_s"}`: seconds for `REPS` products alone, and for two sets of `REPS`
+//! products side by side; medians of 5 timed runs after a warm-up. `benches/peers/gemm_bound.py`
+//! runs it.
+
+use std::time::Instant;
+
+use ndarray::{Array2, ArrayView2, ShapeBuilder};
+use seqgrad::layers::gemm::mat_mul;
+
+fn parse(spec: &str) -> Result<(usize, usize, usize, bool, bool, usize), String> {
+    let v: Vec<usize> = spec
+        .split(',')
+        .map(|x| x.parse::<usize>().map_err(|e| format!("{spec}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match v[..] {
+        [m, k, n, at, bt, reps] => Ok((m, k, n, at == 1, bt == 1, reps.max(1))),
+        _ => Err(format!("{spec}: want M,K,N,A_T,B_T,REPS")),
+    }
+}
+
+/// Deterministic values in [-0.5, 0.5), stored row-major or (`t`) column-major.
+fn filled(rows: usize, cols: usize, t: bool, seed: u64) -> Array2<f32> {
+    let mut s = seed;
+    let shape = (rows, cols).set_f(t);
+    Array2::from_shape_simple_fn(shape, || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    })
+}
+
+fn median_secs(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..5)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let threads: usize = args.next().ok_or("usage: THREADS SPEC ...")?.parse()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    for spec in args {
+        let (m, k, n, at, bt, reps) = parse(&spec)?;
+        let (a, b) = (filled(m, k, at, 1), filled(k, n, bt, 2));
+        let (mut c1, mut c2) = (Array2::<f32>::zeros((m, n)), Array2::<f32>::zeros((m, n)));
+        let run = |a: ArrayView2<f32>, b: ArrayView2<f32>, c: &mut Array2<f32>| {
+            for _ in 0..reps {
+                mat_mul(1.0, &a, &b, 1.0, c);
+            }
+        };
+        let alone = pool.install(|| median_secs(|| run(a.view(), b.view(), &mut c1)));
+        let pair = pool.install(|| {
+            median_secs(|| {
+                rayon::join(
+                    || run(a.view(), b.view(), &mut c1),
+                    || run(a.view(), b.view(), &mut c2),
+                );
+            })
+        });
+        println!("{{\"spec\":\"{spec}\",\"alone_s\":{alone:.6},\"pair_s\":{pair:.6}}}");
+    }
+    Ok(())
+}
