@@ -12,7 +12,7 @@ The sum over products of the faster time is a bound: no implementation that comp
 products with these libraries can run a step faster, whatever it does around them. Prints a
 markdown table per mode, and the bound in samples/s and GFLOP/s.
 
-    PEERS_VENV=/work/venv benches/peers/gemm_bound.sh w3 [--passes 3] [--peer-infer X ...]
+    PEERS_VENV=/work/venv benches/peers/gemm_bound.sh w3 [--passes 3] [--peer-infer X] [--peer-train Y]
 
 (`gemm_bound.sh` builds the binaries; this script needs numpy.)
 """
@@ -27,6 +27,9 @@ import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import NUMPY_GEMM, run_json  # noqa: E402  (the peer table's ceiling, measured the same way)
 
 
 def logged_products(seqgrad, workload, mode, threads):
@@ -106,7 +109,8 @@ def main():
                     help="seconds of timed seqgrad steps per pass")
     ap.add_argument("--peer-infer", type=float, help="best peer's inference samples/s")
     ap.add_argument("--peer-train", type=float, help="best peer's training samples/s")
-    ap.add_argument("--ceiling", type=float, help="the machine's f32 GEMM ceiling, GFLOP/s")
+    ap.add_argument("--gemm-peak", default="target/release/examples/gemm_peak")
+    ap.add_argument("--gemm-n", type=int, default=4096, help="size of the ceiling's product")
     args = ap.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 
@@ -117,20 +121,28 @@ def main():
         logged_flops = sum(2 * m * k * n * c for (m, k, n, _, _), c in counts.items())
         keys = sorted(counts, key=lambda q: -q[0] * q[1] * q[2] * counts[q])
         # per pass: seqgrad's rate, then every product with both libraries
-        rates, per = [], collections.defaultdict(list)
+        rates, per, ceil = [], collections.defaultdict(list), []
         for p in range(args.passes):
+            # the ceiling as the peer table measures it: the better of numpy's and the crate's
+            nr = run_json([sys.executable, "-c", NUMPY_GEMM, str(args.gemm_n)])
+            gr = run_json([args.gemm_peak, str(args.gemm_n), str(args.threads)])
+            ceil.append(max(nr.get("gflops", 0), gr.get("gflops", 0)))
             rates.append(seqgrad_rate(args.seqgrad, args.workload, mode, args.threads,
                                       args.seconds))
             crate = crate_times(args.gemm_shapes, args.threads, counts)
             for key in keys:
                 alone, pair = crate[key]
                 per[key].append((alone, pair, numpy_time(key, counts[key])))
-            print(f"pass {p + 1} {mode}: seqgrad {rates[-1]:.1f} samples/s", file=sys.stderr)
+            print(f"pass {p + 1} {mode}: seqgrad {rates[-1]:.1f} samples/s, ceiling {ceil[-1]}",
+                  file=sys.stderr)
         med = lambda xs: statistics.median(xs)
+        ceiling = med(ceil)
         print(f"\n## {args.workload} {mode}: the products of one step (batch {batch}, "
               f"{args.threads} threads; medians of {args.passes} passes)\n")
         print(f"logged products: {logged_flops / 1e9:.2f} GFLOP a step; "
-              f"`seqgrad bench` counts {step_flops / 1e9:.2f}\n")
+              f"`seqgrad bench` counts {step_flops / 1e9:.2f}. f32 GEMM ceiling ({args.gemm_n}³, "
+              f"the better of numpy and the crate): {ceiling:.1f} GFLOP/s (passes "
+              f"{', '.join(f'{c:.1f}' for c in ceil)})\n")
         print("GFLOP/s of each kind of product, at its count per step:\n")
         print("| m × k × n (A, B stored) | per step | GFLOP | gemm crate alone | "
               "two at once | numpy/OpenBLAS |")
@@ -157,14 +169,14 @@ def main():
             s = med(ts)
             line = (f"- products only, {what}: {s * 1000:.1f} ms a step → at most "
                     f"{batch / s:.1f} samples/s, {step_flops / s / 1e9:.1f} GFLOP/s")
-            if args.ceiling:
-                line += f" ({step_flops / s / 1e9 / args.ceiling:.0%} of {args.ceiling:g})"
+            line += f" ({step_flops / s / 1e9 / ceiling:.0%} of the ceiling)"
             if peer:
                 line += f"; {batch / s / peer:.2f}× the best peer's {peer:g}"
             print(line)
         r = med(rates)
         line = (f"- seqgrad itself: {r:.1f} samples/s, {r * step_flops / batch / 1e9:.1f} "
-                f"GFLOP/s ({batch / r * 1000:.1f} ms a step; passes "
+                f"GFLOP/s = {r * step_flops / batch / 1e9 / ceiling:.0%} of the ceiling "
+                f"({batch / r * 1000:.1f} ms a step; passes "
                 f"{', '.join(f'{x:.1f}' for x in rates)})")
         if peer:
             line += f"; {r / peer:.2f}× the best peer"

@@ -213,7 +213,8 @@ def main(argv=None):
     loads.append(loadavg())
     if a.json:
         with open(a.json, "w") as f:
-            settings = {k: getattr(a, k) for k in ("threads", "seconds", "gemm_n", "torch_passive")}
+            settings = {k: getattr(a, k) for k in ("threads", "seconds", "seed", "gemm_n",
+                                                     "torch_passive")}
             json.dump({"started": started.isoformat(), "settings": settings, "measurements": raw,
                        "gemm_ceiling": ceilings, "loadavg": loads}, f, indent=1)
     report(a, peers, shown, workloads, modes, raw, ceilings, loads, started)

@@ -445,8 +445,12 @@ impl<T: Float> Recurrent<T> {
         };
         let (u, gu) = (self.units, self.cell.gates() * self.units);
         let split = self.cell.split_hh();
-        let w_ih = view2(&self.params[0].value);
-        let w_hh = view2(&self.params[1].value);
+        // Row-major copies of the transposed weights, `(F, G·U)` and `(U, G·U)`, made once per
+        // pass (1.6 MB each for W3): the products then read `B` row-major, which the gemm crate
+        // packs faster than a transposed view (docs/performance.md, "The products alone").
+        let (w_ih, w_hh) = (view2(&self.params[0].value), view2(&self.params[1].value));
+        let (w_ih_t, w_hh_t) = (w_ih.t(), w_hh.t());
+        let (w_ih_t, w_hh_t) = (w_ih_t.as_standard_layout(), w_hh_t.as_standard_layout());
 
         // Reuse the previous pass's buffers when the shapes match (every element is overwritten
         // below, except the initial-state slots, which are zeroed).
@@ -471,7 +475,7 @@ impl<T: Float> Recurrent<T> {
             gates += &view1(&self.params[3].value);
             Array2::zeros((0, 0))
         };
-        mat_mul(T::one(), &xs, &w_ih.t(), T::one(), &mut gates);
+        mat_mul(T::one(), &xs, &w_ih_t, T::one(), &mut gates);
 
         let z0 = self.initial_slot(l);
         let mut hs = reuse(o_hs, (l + 1) * b, u);
@@ -491,7 +495,7 @@ impl<T: Float> Recurrent<T> {
                 let h_prev = hs.slice(s![p * b..(p + 1) * b, ..]);
                 let target = if split { &mut hh } else { &mut gates };
                 let mut dst = target.slice_mut(s![t * b..(t + 1) * b, ..]);
-                mat_mul(T::one(), &h_prev, &w_hh.t(), T::one(), &mut dst);
+                mat_mul(T::one(), &h_prev, &w_hh_t, T::one(), &mut dst);
             }
             let pre = block_mut(flat_mut(&mut gates), t, b * gu);
             let (h_prev, h_cur) = read_write(flat_mut(&mut hs), p, c, b * u);
