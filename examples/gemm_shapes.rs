@@ -2,12 +2,14 @@
 //! rayon pool, the way a model runs them: alone on the pool, and two at once (`rayon::join`, as
 //! a bidirectional layer's two directions run).
 //!
-//! `cargo run --release --example gemm_shapes -- THREADS M,K,N,A_T,B_T,REPS ...`
+//! `cargo run --release --example gemm_shapes -- THREADS M,K,N,A_T,B_T,ACC,REPS ...`
 //!
-//! `A_T`/`B_T` are 1 when that operand is stored transposed (column-major), as
-//! `SEQGRAD_LOG_GEMM=1` reports it. For each spec, prints one JSON line
-//! `{"spec","alone_s","pair_s"}`: seconds for `REPS` products alone, and for two sets of `REPS`
-//! products side by side; medians of 5 timed runs after a warm-up. `benches/peers/gemm_bound.py`
+//! `A_T`/`B_T` are 1 when that operand is stored transposed (column-major), and `ACC` is 1 when
+//! the product adds into `C` (β = 1) rather than overwriting it, as `SEQGRAD_LOG_GEMM=1`
+//! reports them. For each spec, prints one JSON line `{"spec","alone_s","pair_s"}`: seconds for
+//! `REPS` products alone, and for two sets of `REPS` products side by side, each set with its
+//! own operands (as a bidirectional layer's two directions have); medians of 5 timed runs
+//! after a warm-up. `benches/peers/gemm_bound.py`
 //! runs it.
 
 use std::time::Instant;
@@ -15,14 +17,36 @@ use std::time::Instant;
 use ndarray::{Array2, ArrayView2, ShapeBuilder};
 use seqgrad::layers::gemm::mat_mul;
 
-fn parse(spec: &str) -> Result<(usize, usize, usize, bool, bool, usize), String> {
+struct Spec {
+    m: usize,
+    k: usize,
+    n: usize,
+    a_t: bool,
+    b_t: bool,
+    acc: bool,
+    reps: usize,
+}
+
+fn parse(spec: &str) -> Result<Spec, String> {
     let v: Vec<usize> = spec
         .split(',')
         .map(|x| x.parse::<usize>().map_err(|e| format!("{spec}: {e}")))
         .collect::<Result<_, _>>()?;
+    let flag = |x: usize| match x {
+        0 | 1 => Ok(x == 1),
+        _ => Err(format!("{spec}: A_T, B_T and ACC are 0 or 1")),
+    };
     match v[..] {
-        [m, k, n, at, bt, reps] => Ok((m, k, n, at == 1, bt == 1, reps.max(1))),
-        _ => Err(format!("{spec}: want M,K,N,A_T,B_T,REPS")),
+        [m, k, n, a_t, b_t, acc, reps] => Ok(Spec {
+            m,
+            k,
+            n,
+            a_t: flag(a_t)?,
+            b_t: flag(b_t)?,
+            acc: flag(acc)?,
+            reps: reps.max(1),
+        }),
+        _ => Err(format!("{spec}: want M,K,N,A_T,B_T,ACC,REPS")),
     }
 }
 
@@ -58,12 +82,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .num_threads(threads)
         .build()?;
     for spec in args {
-        let (m, k, n, at, bt, reps) = parse(&spec)?;
-        let (a, b) = (filled(m, k, at, 1), filled(k, n, bt, 2));
+        let Spec {
+            m,
+            k,
+            n,
+            a_t,
+            b_t,
+            acc,
+            reps,
+        } = parse(&spec)?;
+        let (a, b) = (filled(m, k, a_t, 1), filled(k, n, b_t, 2));
+        let (a2, b2) = (filled(m, k, a_t, 3), filled(k, n, b_t, 4));
         let (mut c1, mut c2) = (Array2::<f32>::zeros((m, n)), Array2::<f32>::zeros((m, n)));
+        let beta = if acc { 1.0 } else { 0.0 };
         let run = |a: ArrayView2<f32>, b: ArrayView2<f32>, c: &mut Array2<f32>| {
             for _ in 0..reps {
-                mat_mul(1.0, &a, &b, 1.0, c);
+                mat_mul(1.0, &a, &b, beta, c);
             }
         };
         let alone = pool.install(|| median_secs(|| run(a.view(), b.view(), &mut c1)));
@@ -71,7 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             median_secs(|| {
                 rayon::join(
                     || run(a.view(), b.view(), &mut c1),
-                    || run(a.view(), b.view(), &mut c2),
+                    || run(a2.view(), b2.view(), &mut c2),
                 );
             })
         });

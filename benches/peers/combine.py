@@ -26,6 +26,12 @@ def main(paths):
         with open(p) as f:
             d = json.load(f)
         runs.append((p, d["settings"].get("seed", 0), d["measurements"]))
+        same = {k: d["settings"].get(k) for k in ("threads", "seconds")}
+        if p == paths[0]:
+            first = same
+        elif same != first:
+            print(f"warning: {p} was run with {same}, {paths[0]} with {first}",
+                  file=sys.stderr)
     seeds = ", ".join(str(s) for _, s, _ in runs)
     print(f"Runs: {len(runs)} ({', '.join(p for p, _, _ in runs)}); seeds {seeds}.\n")
     print("| workload | seqgrad | best peer | seqgrad / best | target | "
@@ -36,8 +42,9 @@ def main(paths):
             side = {}
             ratios = []
             for _, _, ms in runs:
+                # (the --scaling rows are sides "seqgrad@1", "seqgrad@N": not counted)
                 ok = [r for r in ms if r["workload"] == w and r["mode"] == m
-                      and "error" not in r and r.get("threads_asked", 0) != 1]
+                      and "error" not in r]
                 for r in ok:
                     if r["side"] == "seqgrad" or r["side"] in PEERS:
                         side.setdefault(r["side"], []).append(r["samples_per_sec"])
@@ -48,7 +55,8 @@ def main(paths):
                          and r["side"] in PEERS]
                     if s and b:
                         ratios.append(s[0] / max(b))
-            if "seqgrad" not in side:
+            if "seqgrad" not in side or len(side) == 1 or not ratios:
+                print(f"| {w.upper()} {m} | no measurements of seqgrad and a peer | | | | | |")
                 continue
             med = {k: statistics.median(v) for k, v in side.items()}
             peers = {k: v for k, v in med.items() if k != "seqgrad"}

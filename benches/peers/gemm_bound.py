@@ -2,15 +2,20 @@
 """How fast could a workload run if it did nothing but its matrix products?
 
 Logs the products of one `seqgrad bench` step (`SEQGRAD_LOG_GEMM=1`), then times each distinct
-product, at its shape, operand layout and count per step, with
+product, at its shape, operand layout, β and count per step, with
 
 - the `gemm` crate as seqgrad calls it (`examples/gemm_shapes.rs`): alone on the pool, and, for
-  products that come in pairs (a bidirectional layer's two directions), two at once;
-- numpy on OpenBLAS (the peers' kind of BLAS), at its default threads.
+  products with an even count per step, also as two halves side by side with their own operands
+  (which is how a bidirectional layer's two directions run them; for W1–W3 every even count
+  comes from the two directions);
+- numpy on OpenBLAS (the peers' kind of BLAS) on `--threads` threads. numpy has no β, so it
+  always overwrites `C`: for the accumulating products it does a little less work than seqgrad.
 
-The sum over products of the faster time is a bound: no implementation that computes the same
-products with these libraries can run a step faster, whatever it does around them. Prints a
-markdown table per mode, and the bound in samples/s and GFLOP/s.
+The sum over products is an estimate of the fastest a step could run with these libraries if
+it did nothing else: the products are timed warm (the operands stay in cache between repeats,
+medians of 5), which a model's products are not. Each pass also measures seqgrad's own step
+and the f32 GEMM ceiling, so the ratios within a pass are from one time; the script prints
+medians over passes. Prints a markdown table per mode.
 
     PEERS_VENV=/work/venv benches/peers/gemm_bound.sh w3 [--passes 3] [--peer-infer X] [--peer-train Y]
 
@@ -26,53 +31,60 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import NUMPY_GEMM, run_json  # noqa: E402  (the peer table's ceiling, measured the same way)
 
+np = None  # numpy, imported in main() once OPENBLAS_NUM_THREADS is set
+
 
 def logged_products(seqgrad, workload, mode, threads):
-    """The products of the last step of a short bench run, as {(m, k, n, a_t, b_t): count}."""
+    """The products of the last step of a short bench run, as
+    {(m, k, n, a_t, b_t, accumulate): count}."""
     env = dict(os.environ, SEQGRAD_LOG_GEMM="1")
     cmd = [seqgrad, "bench", "--workload", workload, "--mode", mode,
            "--threads", str(threads), "--seconds", "0.001"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     lines = out.stderr.splitlines()
-    last = max(i for i, l in enumerate(lines) if l == "GEMM-NOTE step")
+    marks = [i for i, l in enumerate(lines) if l == "GEMM-NOTE step"]
+    if not marks:
+        sys.exit(f"{seqgrad} logged no products: is it a build with SEQGRAD_LOG_GEMM "
+                 f"(rebuild with benches/peers/gemm_bound.sh)?")
+    last = marks[-1]
     counts = collections.Counter()
     for l in lines[last + 1:]:
         if not l.startswith("GEMM "):
             continue
         f = l.split()
         m, k, n = int(f[1]), int(f[2]), int(f[3])
-        a_t, b_t = f[4] == "a_t=true", f[5] == "b_t=true"
-        counts[(m, k, n, a_t, b_t)] += 1
+        a_t, b_t, acc = f[4] == "a_t=true", f[5] == "b_t=true", f[6] == "accumulate=true"
+        counts[(m, k, n, a_t, b_t, acc)] += 1
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return counts, result
 
 
 def crate_times(gemm_shapes, threads, counts):
+    def spec(key, reps):
+        m, k, n, a_t, b_t, acc = key
+        return f"{m},{k},{n},{int(a_t)},{int(b_t)},{int(acc)},{reps}"
+
     specs = []
-    for (m, k, n, a_t, b_t), c in counts.items():
-        specs.append(f"{m},{k},{n},{int(a_t)},{int(b_t)},{c}")
+    for key, c in counts.items():
+        specs.append(spec(key, c))
         if c % 2 == 0:
-            specs.append(f"{m},{k},{n},{int(a_t)},{int(b_t)},{c // 2}")
+            specs.append(spec(key, c // 2))
     out = subprocess.run([gemm_shapes, str(threads)] + specs, capture_output=True,
                          text=True, check=True)
     rows = {json.loads(l)["spec"]: json.loads(l) for l in out.stdout.splitlines()}
     times = {}
     for key, c in counts.items():
-        m, k, n, a_t, b_t = key
-        alone = rows[f"{m},{k},{n},{int(a_t)},{int(b_t)},{c}"]["alone_s"]
-        pair = (rows[f"{m},{k},{n},{int(a_t)},{int(b_t)},{c // 2}"]["pair_s"]
-                if c % 2 == 0 else float("inf"))
+        alone = rows[spec(key, c)]["alone_s"]
+        pair = rows[spec(key, c // 2)]["pair_s"] if c % 2 == 0 else float("inf")
         times[key] = (alone, pair)
     return times
 
 
 def numpy_time(key, count, runs=5):
-    m, k, n, a_t, b_t = key
+    m, k, n, a_t, b_t, _ = key
     rng = np.random.default_rng(0)
     a = rng.random((m, k), dtype=np.float32) - 0.5
     b = rng.random((k, n), dtype=np.float32) - 0.5
@@ -112,13 +124,19 @@ def main():
     ap.add_argument("--gemm-peak", default="target/release/examples/gemm_peak")
     ap.add_argument("--gemm-n", type=int, default=4096, help="size of the ceiling's product")
     args = ap.parse_args()
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
+    # As run.py runs numpy: on --threads threads, without this machine's OpenBLAS overrides.
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        os.environ.pop(k, None)
+    global np
+    import numpy
+    np = numpy
 
     for mode in args.modes.split(","):
         counts, res = logged_products(args.seqgrad, args.workload, mode, args.threads)
         batch = res["batch_size"]
         step_flops = res["gflops"] * 1e9 / res["samples_per_sec"] * batch
-        logged_flops = sum(2 * m * k * n * c for (m, k, n, _, _), c in counts.items())
+        logged_flops = sum(2 * m * k * n * c for (m, k, n, *_), c in counts.items())
         keys = sorted(counts, key=lambda q: -q[0] * q[1] * q[2] * counts[q])
         # per pass: seqgrad's rate, then every product with both libraries
         rates, per, ceil = [], collections.defaultdict(list), []
@@ -143,16 +161,18 @@ def main():
               f"`seqgrad bench` counts {step_flops / 1e9:.2f}. f32 GEMM ceiling ({args.gemm_n}³, "
               f"the better of numpy and the crate): {ceiling:.1f} GFLOP/s (passes "
               f"{', '.join(f'{c:.1f}' for c in ceil)})\n")
-        print("GFLOP/s of each kind of product, at its count per step:\n")
-        print("| m × k × n (A, B stored) | per step | GFLOP | gemm crate alone | "
+        print("GFLOP/s of each kind of product at its count per step (medians over passes; the "
+              "totals below are medians of each pass's sum):\n")
+        print("| m × k × n (A, B stored; β) | per step | GFLOP | gemm crate alone | "
               "two at once | numpy/OpenBLAS |")
         print("|---|---|---|---|---|---|")
         for key in keys:
-            m, k, n, a_t, b_t = key
+            m, k, n, a_t, b_t, acc = key
             c = counts[key]
             fl = 2 * m * k * n * c
             rate = lambda s: f"{fl / s / 1e9:.0f}" if s != float("inf") else "–"
-            lay = ("Aᵀ" if a_t else "A") + ", " + ("Bᵀ" if b_t else "B")
+            lay = ("Aᵀ" if a_t else "A") + ", " + ("Bᵀ" if b_t else "B") + ("; β=1" if acc
+                                                                          else "; β=0")
             cols = [rate(med([t[i] for t in per[key]])) for i in range(3)]
             print(f"| {m} × {k} × {n} ({lay}) | {c} | {fl / 1e9:.2f} | " + " | ".join(cols)
                   + " |")
@@ -167,8 +187,10 @@ def main():
         print()
         for what, ts in totals.items():
             s = med(ts)
-            line = (f"- products only, {what}: {s * 1000:.1f} ms a step → at most "
-                    f"{batch / s:.1f} samples/s, {step_flops / s / 1e9:.1f} GFLOP/s")
+            share = med([t / (batch / r) for t, r in zip(ts, rates)])
+            line = (f"- products only, {what}: {s * 1000:.1f} ms a step, {share:.0%} of "
+                    f"seqgrad's step in the same pass → about {batch / s:.1f} samples/s, "
+                    f"{step_flops / s / 1e9:.1f} GFLOP/s")
             line += f" ({step_flops / s / 1e9 / ceiling:.0%} of the ceiling)"
             if peer:
                 line += f"; {batch / s / peer:.2f}× the best peer's {peer:g}"
@@ -181,8 +203,6 @@ def main():
         if peer:
             line += f"; {r / peer:.2f}× the best peer"
         print(line)
-        crate_s = med(totals["gemm crate"])
-        print(f"- the crate's products alone are {crate_s / (batch / r):.0%} of seqgrad's step")
     return 0
 
 

@@ -150,6 +150,8 @@ def main(argv=None):
 
     workloads = a.workloads.split(",")
     modes = a.modes.split(",")
+    if a.seed < 0:
+        ap.error(f"--seed must be 0 or more, got {a.seed}")
     peers = [p for p in a.peers.split(",") if p]
     for p in peers:
         if p not in PEER_NAMES or p == "pytorch-passive":

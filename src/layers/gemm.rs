@@ -60,8 +60,8 @@ pub fn mat_mul<T, S1, S2, S3>(
         // `benches/peers/gemm_bound.py` reads it.
         eprintln!(
             "GEMM {m} {k} {n} a_t={} b_t={} accumulate={read_dst}",
-            a_rs.unsigned_abs() < a_cs.unsigned_abs(),
-            b_rs.unsigned_abs() < b_cs.unsigned_abs()
+            column_major(a_rs, a_cs, m, k),
+            column_major(b_rs, b_cs, k, n)
         );
     }
     // SAFETY: the pointers and strides come from live ndarray views whose every element
@@ -95,11 +95,24 @@ pub fn mat_mul<T, S1, S2, S3>(
     }
 }
 
-/// Whether `SEQGRAD_LOG_GEMM` is set: then every product prints its shape to stderr (read once).
-/// A tool for finding which products a model runs (`benches/peers/gemm_bound.py`).
+/// Whether `SEQGRAD_LOG_GEMM` is set (to anything but empty or `0`): then every product prints
+/// its shape to stderr (read once). A tool for finding which products a model runs
+/// (`benches/peers/gemm_bound.py`).
 fn log_enabled() -> bool {
     static LOG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *LOG.get_or_init(|| std::env::var_os("SEQGRAD_LOG_GEMM").is_some())
+    *LOG.get_or_init(|| {
+        std::env::var_os("SEQGRAD_LOG_GEMM").is_some_and(|v| !v.is_empty() && v != "0")
+    })
+}
+
+/// Whether a `(rows, cols)` operand with strides `(rs, cs)` is stored column-major (a
+/// transposed view of a row-major array), as the product log reports it. A single row is
+/// row-major and a single column column-major, whatever their strides.
+fn column_major(rs: isize, cs: isize, rows: usize, cols: usize) -> bool {
+    if rows == 1 || cols == 1 {
+        return cols == 1 && rows > 1;
+    }
+    rs.unsigned_abs() < cs.unsigned_abs()
 }
 
 /// With `SEQGRAD_LOG_GEMM` set, prints `GEMM-NOTE {what}` to stderr between the products' lines
@@ -125,7 +138,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{linalg::general_mat_mul, Array2};
+    use ndarray::{linalg::general_mat_mul, Array2, ShapeBuilder};
 
     fn arr(m: usize, n: usize, seed: u64) -> Array2<f32> {
         let mut s = seed;
@@ -135,6 +148,24 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
         })
+    }
+
+    #[test]
+    fn the_log_names_column_major_operands() {
+        let a = arr(3, 5, 1);
+        let col = |v: &ndarray::ArrayView2<f32>| {
+            column_major(v.strides()[0], v.strides()[1], v.nrows(), v.ncols())
+        };
+        assert!(!col(&a.view()));
+        assert!(col(&a.t()));
+        let f = Array2::<f32>::zeros((3, 5).f());
+        assert!(col(&f.view()));
+        assert!(!col(&f.t()));
+        // one row or one column: the layout follows the shape
+        assert!(!col(&arr(1, 5, 1).view()));
+        assert!(!col(&arr(5, 1, 1).t()));
+        assert!(col(&arr(1, 5, 1).t()));
+        assert!(col(&arr(5, 1, 1).view()));
     }
 
     #[test]

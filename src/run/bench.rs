@@ -425,6 +425,29 @@ mod tests {
     }
 
     #[test]
+    fn the_seed_picks_weights_and_batch() {
+        let weights = |m: &Sequential<f32>| -> Vec<Vec<f32>> {
+            m.named_params()
+                .iter()
+                .map(|(_, p)| p.value.iter().copied().collect())
+                .collect()
+        };
+        let (m0, x0, y0) = prepare("w1", Some(3), 0).unwrap();
+        let (m0b, x0b, y0b) = prepare("w1", Some(3), 0).unwrap();
+        assert_eq!(weights(&m0), weights(&m0b));
+        assert_eq!((&x0, &y0), (&x0b, &y0b));
+        // seed 0 is what `seqgrad bench` used before it had --seed: model seed 0, batch seed 1
+        let (_, spec, _) = workload("w1").unwrap();
+        assert_eq!(
+            weights(&m0),
+            weights(&Sequential::<f32>::from_spec(&spec, 0).unwrap())
+        );
+        let (m1, x1, _) = prepare("w1", Some(3), 1).unwrap();
+        assert_ne!(weights(&m0), weights(&m1));
+        assert_ne!(x0, x1);
+    }
+
+    #[test]
     fn json_line_has_the_flop_fields() {
         let r = BenchResult {
             workload: "w3".into(),

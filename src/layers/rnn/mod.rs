@@ -447,7 +447,10 @@ impl<T: Float> Recurrent<T> {
         let split = self.cell.split_hh();
         // Row-major copies of the transposed weights, `(F, G·U)` and `(U, G·U)`, made once per
         // pass (1.6 MB each for W3): the products then read `B` row-major, which the gemm crate
-        // packs faster than a transposed view (docs/performance.md, "The products alone").
+        // packs faster than a transposed view (docs/performance.md, "This session's one speed
+        // change"). The crate picks its kernel partly by layout: for a batch of 1 (a
+        // matrix-vector product) or ≤ 256 outputs per step it may round differently than with
+        // the transposed view, never differently between thread counts.
         let (w_ih, w_hh) = (view2(&self.params[0].value), view2(&self.params[1].value));
         let (w_ih_t, w_hh_t) = (w_ih.t(), w_hh.t());
         let (w_ih_t, w_hh_t) = (w_ih_t.as_standard_layout(), w_hh_t.as_standard_layout());
