@@ -8,32 +8,16 @@
 //! Prints one line per shape and backend (median of 5 timed runs after a warm-up). Results in
 //! `docs/performance.md`.
 
-use std::time::Instant;
-
 use ndarray::{linalg::general_mat_mul, Array2};
 use seqgrad::layers::gemm::mat_mul;
 
-fn arr(m: usize, n: usize) -> Array2<f32> {
-    let mut s = 12345u64;
-    Array2::from_shape_simple_fn((m, n), || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    })
-}
+#[path = "support/gemm_inputs.rs"]
+mod gemm_inputs;
+use gemm_inputs::{filled, median_secs};
 
-fn median_secs(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..5)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    t[2]
+/// Row-major operands, the same values as before this helper was shared.
+fn arr(m: usize, n: usize) -> Array2<f32> {
+    filled(m, n, false, 12345)
 }
 
 fn main() {

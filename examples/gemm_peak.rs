@@ -11,6 +11,10 @@ use std::time::Instant;
 
 use ndarray::Array2;
 
+#[path = "../benches/support/gemm_inputs.rs"]
+mod gemm_inputs;
+use gemm_inputs::filled;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().map_or(Ok(4096), |s| s.parse())?;
@@ -18,16 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
-    // Deterministic values in [-0.5, 0.5): no denormals, no special cases.
-    let mut s = 12345u64;
-    let mut next = || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    };
-    let a = Array2::from_shape_simple_fn((n, n), &mut next);
-    let b = Array2::from_shape_simple_fn((n, n), &mut next);
+    let (a, b) = (filled(n, n, false, 1), filled(n, n, false, 2));
     let mut c = Array2::<f32>::zeros((n, n));
     let flop = 2.0 * (n as f64).powi(3);
     let mut runs: Vec<f64> = pool.install(|| {

@@ -12,10 +12,12 @@
 //! after a warm-up. `benches/peers/gemm_bound.py`
 //! runs it.
 
-use std::time::Instant;
-
-use ndarray::{Array2, ArrayView2, ShapeBuilder};
+use ndarray::{Array2, ArrayView2};
 use seqgrad::layers::gemm::mat_mul;
+
+#[path = "../benches/support/gemm_inputs.rs"]
+mod gemm_inputs;
+use gemm_inputs::{filled, median_secs};
 
 struct Spec {
     m: usize,
@@ -48,31 +50,6 @@ fn parse(spec: &str) -> Result<Spec, String> {
         }),
         _ => Err(format!("{spec}: want M,K,N,A_T,B_T,ACC,REPS")),
     }
-}
-
-/// Deterministic values in [-0.5, 0.5), stored row-major or (`t`) column-major.
-fn filled(rows: usize, cols: usize, t: bool, seed: u64) -> Array2<f32> {
-    let mut s = seed;
-    let shape = (rows, cols).set_f(t);
-    Array2::from_shape_simple_fn(shape, || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    })
-}
-
-fn median_secs(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..5)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[2]
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
