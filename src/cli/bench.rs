@@ -1,6 +1,6 @@
 //! `seqgrad bench --workload w1|w2|w3|MODEL.json [--batch-size N] [--mode train|infer]
-//! [--threads N] [--seconds S] [--seed N]`: throughput of one workload on random one-hot data, as ONE JSON
-//! line on stdout (see [`crate::run::bench`]).
+//! [--threads N] [--seconds S] [--seed N]`: throughput of one workload on random one-hot data,
+//! as ONE JSON line on stdout (see [`crate::run::bench`]).
 
 use crate::error::Result;
 use crate::run::bench::{measure, BenchMode, BenchOptions};
