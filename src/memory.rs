@@ -87,6 +87,7 @@ fn layer_bytes(plan: &Plan, i: usize, b: f64, s: f64, train: bool) -> LayerBytes
         elem: s,
         train,
         input_grad: !(train && i == 0),
+        model_input: i == 0,
     })
 }
 

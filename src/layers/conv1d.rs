@@ -31,6 +31,17 @@
 //! Each product is one GEMM ([`crate::layers::gemm::mat_mul`], parallel inside and bit-identical
 //! at any thread count). `Mode::Infer` keeps no cache, only the patch buffer and the recycled
 //! output for the next batch.
+//!
+//! One-hot input (every value exactly 0 or 1, as one-hot DNA is): the forward product `X̂ Ŵ` is
+//! a sum of selected rows of `Ŵ`, `z[r, :] = (0 + b) + Σ_{q : X̂[r, q] = 1} Ŵ[q, :]`, so the
+//! layer adds those rows ([`one_hot_rows`]) instead of multiplying by zeros: for DNA (`C = 4`)
+//! a quarter of the additions and none of the multiplications, and in inference no patch matrix.
+//! The selected rows are summed from +0 in increasing `q`, then added to `0 + b`: the order in
+//! which the gemm crate's kernels sum each output (one accumulator, `k` ascending, one block of
+//! `k` while `K·C ≤ 512`; `x·1 = x` and adding `x·0 = ±0` changes no sum). So where the path is
+//! taken — at least 2 rows and 2 filters, `3 ≤ K·C ≤ 512`, all weights finite (a zero times an
+//! infinite or NaN weight would be NaN) — it gives the GEMM's bits, which
+//! `one_hot_path_gives_the_gemm_bits` checks. Backward is unchanged (it needs the patches).
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2};
 use rand_chacha::ChaCha8Rng;
@@ -127,12 +138,19 @@ impl LayerKind for Conv1dKind {
     /// activation's backward needs (relu one byte per output, linear nothing, others the
     /// output). Backward works in the incoming gradient in place (`Layer::backward_owned`),
     /// makes `dŴ (K·C, F)` in one GEMM and, when the input gradient is wanted, keeps its `dX̂`
-    /// buffer (like the patches) for the next pass.
+    /// buffer (like the patches) for the next pass. Inference on the model's input, taken to
+    /// be one-hot DNA, needs no patches where the one-hot path applies (see the module docs),
+    /// only `Ŵ` again in column panels; a batch with an IUPAC ambiguity code (`N` = 0.25 each)
+    /// takes the GEMM and its patches.
     fn memory(s: &Conv1dSpec, io: &MemoryIo<'_>) -> LayerBytes {
         let e = io.elem;
         let (ch, k, f) = (io.input[1] as f64, s.kernel_size as f64, s.filters as f64);
         let rows = io.batch * io.output[0] as f64;
         let cols = rows * k * ch;
+        let one_hot = io.model_input
+            && (3..=512).contains(&(s.kernel_size * io.input[1]))
+            && s.filters >= 2
+            && rows >= 2.0;
         let act = match s.activation {
             Activation::Relu => rows * f,
             Activation::Linear => 0.0,
@@ -140,7 +158,11 @@ impl LayerKind for Conv1dKind {
         };
         LayerBytes {
             cache: (cols + k * ch * f) * e + act,
-            infer: (cols + k * ch * f) * e,
+            infer: if one_hot {
+                2.0 * k * ch * f * e
+            } else {
+                (cols + k * ch * f) * e
+            },
             spare: rows * f * e,
             keep: if io.input_grad { cols * e } else { 0.0 },
             tmp: k * ch * f * e,
@@ -313,6 +335,9 @@ pub struct Conv1d<T: Float> {
     need_input_grad: bool,
     /// Per-record input lengths for the next forward pass (`None`: all full length).
     lengths: Option<Vec<usize>>,
+    /// Whether forward may take the one-hot path (see the module docs); tests turn it off to
+    /// compare with the GEMM.
+    one_hot_path: bool,
 }
 
 impl<T: Float> Conv1d<T> {
@@ -345,6 +370,7 @@ impl<T: Float> Conv1d<T> {
             work: Vec::new(),
             need_input_grad: true,
             lengths: None,
+            one_hot_path: true,
         };
         let limit = glorot_limit(in_channels * k, f * k);
         let weight = Param::new("weight", uniform(&[f, in_channels, k], limit, rng));
@@ -512,6 +538,208 @@ fn gemm_rows<T: Float>(a: &[T], m: usize, b: &ArrayView2<'_, T>, out: &mut [T], 
     mat_mul(T::one(), &a, b, T::one(), &mut o);
 }
 
+/// The geometry [`one_hot_rows`] reads: input length `len`, channels `c`, kernel `k`, stride
+/// `s`, dilation `d`, left padding `pad`, filters `f`, output length `out_len`, and the first
+/// output row of the task.
+#[derive(Clone, Copy)]
+struct Taps {
+    first_row: usize,
+    len: usize,
+    c: usize,
+    k: usize,
+    s: usize,
+    d: usize,
+    pad: usize,
+    f: usize,
+    out_len: usize,
+}
+
+/// Output columns summed in registers at a time by [`one_hot_rows`]: for f32, 8 AVX2
+/// registers, and a `(K·C, 64)` slice of `Ŵ` (26 KB for DanQ) that stays in L1 while every row
+/// of a task reads it.
+const ONE_HOT_BLOCK: usize = 64;
+
+/// `z[q] = base[q] + Σ_{r ∈ sel} table[r·stride + q]` for `q < W`, the sum from +0 in `sel`'s
+/// order.
+#[inline(always)]
+fn add_selected<T: Float, const W: usize>(
+    z: &mut [T],
+    base: &[T],
+    table: &[T],
+    stride: usize,
+    sel: &[usize],
+) {
+    let mut acc = [T::zero(); W];
+    for &r in sel {
+        let w = &table[r * stride..r * stride + W];
+        for q in 0..W {
+            acc[q] += w[q];
+        }
+    }
+    let (z, base) = (&mut z[..W], &base[..W]);
+    for q in 0..W {
+        z[q] = base[q] + acc[q];
+    }
+}
+
+/// `Ŵ`'s full blocks of [`ONE_HOT_BLOCK`] columns, each as its own row-major `(K·C, 64)` panel
+/// (contiguous, so a panel sits in L1 without set conflicts).
+///
+/// # Shapes
+/// - `wmat`: `(K·C, F)` row-major; returns `(F / 64, K·C, 64)`.
+fn one_hot_panels<T: Float>(wmat: &[T], f: usize) -> Vec<T> {
+    let kc = wmat.len() / f.max(1);
+    let mut out = Vec::with_capacity(f / ONE_HOT_BLOCK * kc * ONE_HOT_BLOCK);
+    for p in 0..f / ONE_HOT_BLOCK {
+        for q in 0..kc {
+            let lo = q * f + p * ONE_HOT_BLOCK;
+            out.extend_from_slice(&wmat[lo..lo + ONE_HOT_BLOCK]);
+        }
+    }
+    out
+}
+
+crate::tensor::wide_kernel! {
+    /// `z[r, :] = base + Σ_{q : X̂[r, q] = 1} Ŵ[q, :]` for the output rows `r = g.first_row …` of
+    /// `z` (`base`: `0 + b`, or zeros without bias), reading the patch row `X̂[r, :]` straight
+    /// from the one-hot input (`r = b·L' + t`, tap `j`, channel `ch`, `q = j·C + ch`): the
+    /// selected rows of `Ŵ` are summed from +0 in increasing `q`, then added to `base` (see the
+    /// module docs for why these are the GEMM's bits). Rows past a masked record's output
+    /// length (`records`: `(L_b, L'_b, P_b)`) are zero patches: `base + 0`. Column blocks
+    /// outside, rows inside, so each block's slice of `Ŵ` stays in L1. Every element of `z`
+    /// is written.
+    ///
+    /// # Shapes
+    /// - `x`: `(B, L, C)` row-major, every value 0 or 1; `z`: `(rows, F)` row-major, rows from
+    ///   `first_row`; `base`: `(F)`; `wmat`: `Ŵ (K·C, F)` row-major; `panels`: its full
+    ///   column blocks ([`one_hot_panels`]).
+    fn one_hot_rows / one_hot_rows_body<T>(
+        x: &[T],
+        z: &mut [T],
+        g: Taps,
+        base: &[T],
+        wmat: &[T],
+        panels: &[T],
+        records: Option<&[(usize, usize, usize)]>,
+    ) {
+        let Taps { first_row, len, c, k, s, d, pad, f, out_len } = g;
+        // The selected rows' offsets in `wmat`, row after row: row `i`'s are `sel[ends[i]..ends[i + 1]]`.
+        // Written without a branch on the values (which channel is hot is random): every
+        // candidate is stored, and the end moves past it only when it is hot.
+        let rows = z.len() / f.max(1);
+        let mut sel: Vec<usize> = vec![0; rows * k * c + 1];
+        let mut n = 0;
+        let mut ends = vec![0usize];
+        for i in 0..rows {
+            let r = first_row + i;
+            let (b, t) = (r / out_len, r % out_len);
+            let geometry = match records {
+                Some(rec) => match rec.get(b) {
+                    Some(&(lb, ob, pb)) if t < ob => Some((lb, pb)),
+                    _ => None,
+                },
+                None => Some((len, pad)),
+            };
+            if let Some((lb, pb)) = geometry {
+                let src = &x[b * len * c..(b + 1) * len * c];
+                for j in 0..k {
+                    let p = t * s + j * d;
+                    if p >= pb && p - pb < lb {
+                        let p = p - pb;
+                        for (ch, &v) in src[p * c..(p + 1) * c].iter().enumerate() {
+                            sel[n] = j * c + ch;
+                            n += usize::from(v == T::one());
+                        }
+                    }
+                }
+            }
+            ends.push(n);
+        }
+        let kc = wmat.len() / f.max(1);
+        let mut lo = 0;
+        for panel in panels.chunks_exact(kc * ONE_HOT_BLOCK) {
+            for (zrow, e) in z.chunks_exact_mut(f).zip(ends.windows(2)) {
+                add_selected::<T, ONE_HOT_BLOCK>(
+                    &mut zrow[lo..],
+                    &base[lo..],
+                    panel,
+                    ONE_HOT_BLOCK,
+                    &sel[e[0]..e[1]],
+                );
+            }
+            lo += ONE_HOT_BLOCK;
+        }
+        for (zrow, e) in z.chunks_exact_mut(f).zip(ends.windows(2)) {
+            let mut q = lo;
+            while q + 8 <= f {
+                add_selected::<T, 8>(&mut zrow[q..], &base[q..], &wmat[q..], f, &sel[e[0]..e[1]]);
+                q += 8;
+            }
+            while q < f {
+                add_selected::<T, 1>(&mut zrow[q..], &base[q..], &wmat[q..], f, &sel[e[0]..e[1]]);
+                q += 1;
+            }
+        }
+    }
+}
+
+/// Whether the forward product may add selected rows of `Ŵ` ([`one_hot_rows`]) and give the
+/// GEMM's bits: at least 2 rows and 2 filters (the gemm crate's matrix-vector kernels sum in
+/// another order), `3 ≤ K·C ≤ 512` (one block of `k`, the crate's smallest `kc`; `k ≤ 2` has
+/// its own kernel), every weight finite and every input value exactly 0 or 1.
+fn one_hot_applies<T: Float>(x: &[T], wmat: &[T], rows: usize, kc: usize, f: usize) -> bool {
+    rows >= 2
+        && f >= 2
+        && (3..=512).contains(&kc)
+        && wmat.iter().all(|w| w.is_finite())
+        && x.par_iter().all(|&v| v == T::zero() || v == T::one())
+}
+
+/// The forward product through the GEMM: `z = act((0 + b) + X̂ Ŵ)` (`0 + b` keeps a bias of −0
+/// giving +0). `z` is fresh zeroed memory, or (`reused`) a recycled buffer with stale values.
+///
+/// # Shapes
+/// - `z`: `(rows, F)`; `cols`: `X̂ (rows, K·C)` row-major; `wmat`: `Ŵ (K·C, F)`; `bias`: `(F)`.
+fn dense_output<T: Float>(
+    z: &mut Array2<T>,
+    cols: &[T],
+    kc: usize,
+    wmat: &Array2<T>,
+    bias: Option<&ndarray::ArrayView1<'_, T>>,
+    reused: bool,
+    activation: Activation,
+) {
+    let f = z.ncols();
+    if let Some(zv) = z.as_slice_mut() {
+        match (bias.and_then(|b| b.as_slice()), f > 0) {
+            // Row by row, in parallel (the first touch of W3's 125 MB output).
+            (Some(bs), true) => zv.par_chunks_mut(f * 64).for_each(|blk| {
+                for row in blk.chunks_exact_mut(f) {
+                    row.iter_mut()
+                        .zip(bs)
+                        .for_each(|(o, &b)| *o = T::zero() + b);
+                }
+            }),
+            // A reused buffer holds stale values: zero it when no bias row overwrote it (no
+            // bias, or one that is not a contiguous slice and is added below).
+            (_, true) if reused => zv
+                .par_chunks_mut(f * 64)
+                .for_each(|blk| blk.fill(T::zero())),
+            _ => {}
+        }
+    }
+    if let (Some(bv), None) = (bias, bias.and_then(|b| b.as_slice())) {
+        *z += bv;
+    }
+    if let Some(zs) = z.as_slice_mut() {
+        gemm_rows(cols, kc, &wmat.view(), zs, f);
+    }
+    activation.forward_inplace(z.view_mut().into_dyn());
+}
+
+/// Rows of `z` per parallel task of [`one_hot_rows`].
+const ONE_HOT_ROWS: usize = 64;
+
 impl<T: Float> Layer<T> for Conv1d<T> {
     fn kind(&self) -> String {
         "conv1d".into()
@@ -560,32 +788,45 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             ),
             None => (std::mem::take(&mut self.work), Vec::new()),
         };
-        buf.resize(rows * kc, T::zero());
         let xs = x.as_standard_layout();
         let xs = xs.as_slice().ok_or_else(|| no_forward("conv1d"))?;
         let (s, d) = (self.stride, self.dilation);
         let records = self.record_geometry(batch, len, out_len)?;
-        if rows > 0 {
-            match &records {
-                None => buf
-                    .par_chunks_mut(out_len * kc)
-                    .zip(xs.par_chunks(len * c))
-                    .for_each(|(dst, src)| im2col_item(src, dst, len, c, k, s, d, pad)),
-                // Each record's own geometry: its windows read only its real positions, with
-                // its own left padding; rows past its output length are zero.
-                Some(rec) => buf
-                    .par_chunks_mut(out_len * kc)
-                    .zip(xs.par_chunks(len * c))
-                    .zip(rec.par_iter())
-                    .for_each(|((dst, src), &(lb, ob, pb))| {
-                        let (mine, rest) = dst.split_at_mut(ob * kc);
-                        im2col_item(src, mine, lb, c, k, s, d, pb);
-                        rest.fill(T::zero());
-                    }),
+        let wmat = self.weight_matrix();
+        let one_hot = self.one_hot_path
+            && one_hot_applies(
+                xs,
+                wmat.as_slice().ok_or_else(|| no_forward("conv1d"))?,
+                rows,
+                kc,
+                f,
+            );
+        // Inference on one-hot input needs no patches; training keeps them for backward.
+        if one_hot && !mode.caches() {
+            buf.clear();
+        } else {
+            buf.resize(rows * kc, T::zero());
+            if rows > 0 {
+                match &records {
+                    None => buf
+                        .par_chunks_mut(out_len * kc)
+                        .zip(xs.par_chunks(len * c))
+                        .for_each(|(dst, src)| im2col_item(src, dst, len, c, k, s, d, pad)),
+                    // Each record's own geometry: its windows read only its real positions, with
+                    // its own left padding; rows past its output length are zero.
+                    Some(rec) => buf
+                        .par_chunks_mut(out_len * kc)
+                        .zip(xs.par_chunks(len * c))
+                        .zip(rec.par_iter())
+                        .for_each(|((dst, src), &(lb, ob, pb))| {
+                            let (mine, rest) = dst.split_at_mut(ob * kc);
+                            im2col_item(src, mine, lb, c, k, s, d, pb);
+                            rest.fill(T::zero());
+                        }),
+                }
             }
         }
 
-        let wmat = self.weight_matrix();
         // The output starts as 0 + b (0 without bias): in the spare buffer when it fits
         // (the last output, or in training the last output gradient), else in fresh zeroed
         // memory. `0 + b` (not `b`) keeps a bias of −0 giving +0, the same bits either way.
@@ -595,30 +836,54 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             zv = vec![T::zero(); rows * f];
         }
         let bias = self.bias.as_ref().map(|b| view1(&b.value));
-        match (bias.as_ref().and_then(|b| b.as_slice()), f > 0) {
-            // Row by row, in parallel (the first touch of W3's 125 MB output).
-            (Some(bs), true) => zv.par_chunks_mut(f * 64).for_each(|blk| {
-                for row in blk.chunks_exact_mut(f) {
-                    row.iter_mut()
-                        .zip(bs)
-                        .for_each(|(o, &b)| *o = T::zero() + b);
-                }
-            }),
-            // A reused buffer holds stale values: zero it when no bias row overwrote it (no
-            // bias, or one that is not a contiguous slice and is added below).
-            (_, true) if reused => zv
-                .par_chunks_mut(f * 64)
-                .for_each(|blk| blk.fill(T::zero())),
-            _ => {}
+        if let (true, Some(ws)) = (one_hot, wmat.as_slice()) {
+            // Every element written once: (0 + b) + the selected rows, then the activation,
+            // block by block while the block is in cache.
+            let base: Vec<T> = match &bias {
+                Some(b) => b.iter().map(|&v| T::zero() + v).collect(),
+                None => vec![T::zero(); f],
+            };
+            let panels = one_hot_panels(ws, f);
+            let (g, rec, act) = (
+                Taps {
+                    first_row: 0,
+                    len,
+                    c,
+                    k,
+                    s,
+                    d,
+                    pad,
+                    f,
+                    out_len,
+                },
+                records.as_deref(),
+                self.activation,
+            );
+            zv.par_chunks_mut(f * ONE_HOT_ROWS)
+                .enumerate()
+                .for_each(|(i, zb)| {
+                    let g = Taps {
+                        first_row: i * ONE_HOT_ROWS,
+                        ..g
+                    };
+                    one_hot_rows(xs, zb, g, &base, ws, &panels, rec);
+                    if let Ok(v) = ArrayViewMut2::from_shape((zb.len() / f, f), zb) {
+                        act.forward_inplace(v.into_dyn());
+                    }
+                });
         }
         let mut z = Array2::from_shape_vec((rows, f), zv).map_err(|_| no_forward("conv1d"))?;
-        if let (Some(bv), None) = (&bias, bias.as_ref().and_then(|b| b.as_slice())) {
-            z += bv;
+        if !one_hot {
+            dense_output(
+                &mut z,
+                &buf,
+                kc,
+                &wmat,
+                bias.as_ref(),
+                reused,
+                self.activation,
+            );
         }
-        if let Some(zs) = z.as_slice_mut() {
-            gemm_rows(&buf, kc, &wmat.view(), zs, f);
-        }
-        self.activation.forward_inplace(z.view_mut().into_dyn());
         if !mode.caches() {
             // Inference: keep only the patch buffer for the next batch.
             self.work = buf;
@@ -880,5 +1145,144 @@ mod tests {
             let y = conv.forward(x(3).view(), Mode::Infer).unwrap();
             assert_eq!(bits(&y), bits(&fresh));
         }
+    }
+}
+
+#[cfg(test)]
+mod one_hot_tests {
+    use super::*;
+    use crate::layers::Layer;
+    use rand::{Rng, SeedableRng};
+
+    /// One-hot `(batch, len, c)` input; about one position in eight is all zeros (an `N`).
+    fn one_hot<T: Float>(batch: usize, len: usize, c: usize, seed: u64) -> ArrayD<T> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut x = ArrayD::zeros(ndarray::IxDyn(&[batch, len, c]));
+        for b in 0..batch {
+            for t in 0..len {
+                if rng.random_range(0..8) > 0 {
+                    x[[b, t, rng.random_range(0..c)]] = T::one();
+                }
+            }
+        }
+        x
+    }
+
+    fn bits<T: Float>(a: &ArrayD<T>) -> Vec<u64> {
+        a.iter()
+            .map(|v| v.to_f64().map_or(0, f64::to_bits))
+            .collect()
+    }
+
+    /// Forward (inference and training) and backward, with the one-hot path on or off, at 1
+    /// and 2 threads.
+    fn passes<T: Float>(
+        spec: &Conv1dSpec,
+        x: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+        on: bool,
+        threads: usize,
+        seed: u64,
+    ) -> Vec<Vec<u64>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let shape = x.shape();
+            let mut conv = Conv1d::<T>::new(spec, &shape[1..], &mut rng).unwrap();
+            if let Some(b) = &mut conv.bias {
+                for (i, v) in b.value.iter_mut().enumerate() {
+                    *v = T::from_f64([-0.0, 0.0, 0.3, -0.7][i % 4] + 0.01 * i as f64).unwrap();
+                }
+            }
+            conv.one_hot_path = on;
+            conv.set_lengths(lengths);
+            let inf = conv.forward(x.view(), Mode::Infer).unwrap();
+            let inf2 = conv.forward(x.view(), Mode::Infer).unwrap();
+            conv.recycle(inf2.clone());
+            let tr = conv.forward(x.view(), Mode::Train).unwrap();
+            let dy = tr.mapv(|v| v * T::from_f64(0.5).unwrap() - T::from_f64(0.1).unwrap());
+            let dx = conv.backward(dy.view()).unwrap();
+            let mut out = vec![bits(&inf), bits(&inf2), bits(&tr), bits(&dx)];
+            out.extend(conv.params().iter().map(|p| bits(&p.grad)));
+            out
+        })
+    }
+
+    fn check<T: Float>(spec: &Conv1dSpec, batch: usize, len: usize, lengths: Option<&[usize]>) {
+        let x = one_hot::<T>(batch, len, 4, 11);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let conv = Conv1d::<T>::new(spec, &[len, 4], &mut rng).unwrap();
+        let wmat = conv.weight_matrix();
+        let rows = batch * conv.output_len(len).unwrap();
+        // the path is taken: the comparison below is not GEMM against GEMM
+        assert!(one_hot_applies(
+            x.as_slice().unwrap(),
+            wmat.as_slice().unwrap(),
+            rows,
+            4 * spec.kernel_size,
+            spec.filters
+        ));
+        let want = passes(spec, &x, lengths, false, 1, 3);
+        for threads in [1, 2] {
+            let got = passes(spec, &x, lengths, true, threads, 3);
+            assert_eq!(got, want, "{spec:?}, batch {batch}, {threads} threads");
+        }
+    }
+
+    /// Where the one-hot path is taken, every output, input gradient and parameter gradient
+    /// has the bits of the GEMM path (W1/W2/W3-like and odd shapes: `same` padding, strides,
+    /// dilation, masked records, filters that are not a multiple of the register block).
+    #[test]
+    fn one_hot_path_gives_the_gemm_bits() {
+        let spec = |filters, kernel_size, strides, dilation_rate, padding, activation| Conv1dSpec {
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            dilation_rate,
+            activation,
+            ..Conv1dSpec::default()
+        };
+        let (v, sm) = (Padding::Valid, Padding::Same);
+        let (lin, relu) = (Activation::Linear, Activation::Relu);
+        check::<f32>(&spec(320, 26, 1, 1, v, relu), 3, 120, None);
+        check::<f32>(&spec(100, 10, 1, 1, v, relu), 5, 60, None);
+        check::<f32>(&spec(64, 9, 1, 1, sm, relu), 4, 60, None);
+        check::<f32>(&spec(37, 5, 2, 2, sm, lin), 3, 31, Some(&[31, 12, 20]));
+        check::<f32>(&spec(2, 128, 1, 1, v, lin), 2, 130, None);
+        check::<f64>(
+            &spec(33, 7, 3, 1, sm, Activation::Tanh),
+            4,
+            40,
+            Some(&[40, 9, 40, 1]),
+        );
+        check::<f64>(&spec(320, 26, 1, 1, v, relu), 2, 60, None);
+    }
+
+    /// The path is not taken where its order could differ from the crate's, or where a zero
+    /// input meets a weight that is not finite.
+    #[test]
+    fn one_hot_path_only_where_it_gives_the_gemm_bits() {
+        let x = one_hot::<f32>(2, 20, 4, 1);
+        let xs = x.as_slice().unwrap();
+        let w = vec![0.5f32; 20 * 8];
+        assert!(one_hot_applies(xs, &w, 2, 20, 8));
+        assert!(!one_hot_applies(xs, &w, 1, 20, 8), "one row");
+        assert!(!one_hot_applies(xs, &w[..20], 2, 20, 1), "one filter");
+        assert!(
+            !one_hot_applies(xs, &vec![0.5f32; 513 * 8], 2, 513, 8),
+            "K·C > 512"
+        );
+        let mut bad = w.clone();
+        bad[7] = f32::NAN;
+        assert!(!one_hot_applies(xs, &bad, 2, 20, 8), "NaN weight");
+        bad[7] = f32::INFINITY;
+        assert!(!one_hot_applies(xs, &bad, 2, 20, 8), "infinite weight");
+        let mut soft = xs.to_vec();
+        soft[3] = 0.25;
+        assert!(!one_hot_applies(&soft, &w, 2, 20, 8), "not one-hot");
     }
 }

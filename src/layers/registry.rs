@@ -102,6 +102,9 @@ pub struct MemoryIo<'a> {
     pub train: bool,
     /// Whether backward computes ∂L/∂input (training turns it off for the first layer).
     pub input_grad: bool,
+    /// Whether the layer reads the model's input (the data: one-hot DNA, which `conv1d`
+    /// multiplies without a patch matrix in inference).
+    pub model_input: bool,
 }
 
 impl MemoryIo<'_> {
