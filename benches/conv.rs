@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2));
+    config = Criterion::default().without_plots().sample_size(20).measurement_time(std::time::Duration::from_secs(2));
     targets = bench
 }
 criterion_main!(benches);

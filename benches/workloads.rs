@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(5));
+    config = Criterion::default().without_plots().sample_size(20).measurement_time(std::time::Duration::from_secs(5));
     targets = bench
 }
 criterion_main!(benches);
