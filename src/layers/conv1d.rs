@@ -138,10 +138,11 @@ impl LayerKind for Conv1dKind {
     /// activation's backward needs (relu one byte per output, linear nothing, others the
     /// output). Backward works in the incoming gradient in place (`Layer::backward_owned`),
     /// makes `dŴ (K·C, F)` in one GEMM and, when the input gradient is wanted, keeps its `dX̂`
-    /// buffer (like the patches) for the next pass. Inference on the model's input, taken to
-    /// be one-hot DNA, needs no patches where the one-hot path applies (see the module docs),
-    /// only `Ŵ` again in column panels; a batch with an IUPAC ambiguity code (`N` = 0.25 each)
-    /// takes the GEMM and its patches.
+    /// buffer (like the patches) for the next pass. Inference on the model's input is taken to
+    /// be one-hot DNA (A, C, G, T only): where the one-hot path applies (see the module docs) it
+    /// needs no patches, only `Ŵ` again in column panels, and frees any it held. A batch with
+    /// an IUPAC ambiguity code (`N` = 0.25 each) takes the GEMM and holds the patch matrix
+    /// `(B·L', K·C)` until the next one-hot batch: the estimate does not count that.
     fn memory(s: &Conv1dSpec, io: &MemoryIo<'_>) -> LayerBytes {
         let e = io.elem;
         let (ch, k, f) = (io.input[1] as f64, s.kernel_size as f64, s.filters as f64);
@@ -684,8 +685,10 @@ crate::tensor::wide_kernel! {
 }
 
 /// Whether the forward product may add selected rows of `Ŵ` ([`one_hot_rows`]) and give the
-/// GEMM's bits: at least 2 rows and 2 filters (the gemm crate's matrix-vector kernels sum in
-/// another order), `3 ≤ K·C ≤ 512` (one block of `k`, the crate's smallest `kc`; `k ≤ 2` has
+/// GEMM's bits: at least 2 rows (one row takes the crate's matrix-vector kernel, which sums in
+/// another order) and 2 filters (one filter keeps the product untransposed inside the crate,
+/// where up to 256 outputs take its "horizontal" kernel and more its matrix-vector kernel; with
+/// ≥ 2 filters the row-major output makes the crate transpose, and neither is used), `3 ≤ K·C ≤ 512` (one block of `k`, the crate's smallest `kc`; `k ≤ 2` has
 /// its own kernel), every weight finite and every input value exactly 0 or 1.
 fn one_hot_applies<T: Float>(x: &[T], wmat: &[T], rows: usize, kc: usize, f: usize) -> bool {
     rows >= 2
@@ -803,7 +806,9 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             );
         // Inference on one-hot input needs no patches; training keeps them for backward.
         if one_hot && !mode.caches() {
-            buf.clear();
+            // Freed, not kept: the memory estimate counts no patches here (a batch that took
+            // the GEMM, or the last training step's, must not stay held).
+            buf = Vec::new();
         } else {
             buf.resize(rows * kc, T::zero());
             if rows > 0 {
@@ -1154,7 +1159,8 @@ mod one_hot_tests {
     use crate::layers::Layer;
     use rand::{Rng, SeedableRng};
 
-    /// One-hot `(batch, len, c)` input; about one position in eight is all zeros (an `N`).
+    /// One-hot `(batch, len, c)` input; about one position in eight is all zeros (as
+    /// padding is).
     fn one_hot<T: Float>(batch: usize, len: usize, c: usize, seed: u64) -> ArrayD<T> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut x = ArrayD::zeros(ndarray::IxDyn(&[batch, len, c]));
@@ -1260,6 +1266,30 @@ mod one_hot_tests {
             Some(&[40, 9, 40, 1]),
         );
         check::<f64>(&spec(320, 26, 1, 1, v, relu), 2, 60, None);
+    }
+
+    /// A batch that is not 0/1 (an `N` = 0.25 each), or `K·C > 512`, gives the GEMM's result
+    /// with the path switched on: the layer falls back rather than dropping the 0.25s.
+    #[test]
+    fn not_one_hot_falls_back_to_the_gemm() {
+        let spec = |kernel_size| Conv1dSpec {
+            filters: 8,
+            kernel_size,
+            activation: Activation::Relu,
+            ..Conv1dSpec::default()
+        };
+        let mut x = one_hot::<f32>(3, 140, 4, 5);
+        x.slice_mut(ndarray::s![1, 7, ..]).fill(0.25);
+        for k in [5, 129] {
+            let want = passes(&spec(k), &x, None, false, 1, 4);
+            assert_eq!(passes(&spec(k), &x, None, true, 2, 4), want, "kernel {k}");
+        }
+        let on = passes(&spec(5), &one_hot::<f32>(3, 140, 4, 5), None, true, 1, 4);
+        assert_ne!(
+            on[0],
+            passes(&spec(5), &x, None, true, 1, 4)[0],
+            "the N changes the output"
+        );
     }
 
     /// The path is not taken where its order could differ from the crate's, or where a zero
