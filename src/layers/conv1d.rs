@@ -444,18 +444,29 @@ impl<T: Float> Conv1d<T> {
     }
 }
 
-/// Fills one sample's patch rows. `src (L, C)`, `dst (L', K·C)`, both row-major.
-#[allow(clippy::too_many_arguments)]
-fn im2col_item<T: Float>(
-    src: &[T],
-    dst: &mut [T],
+/// One record's window geometry: input length `len`, channels `c`, kernel `k`, stride `s`,
+/// dilation `d`, left padding `pad` (patch column `j·C + ch` of output row `t` reads input
+/// position `t·s + j·d − pad`, or zero outside `[0, len)`).
+#[derive(Clone, Copy)]
+struct Window {
     len: usize,
     c: usize,
     k: usize,
     s: usize,
     d: usize,
     pad: usize,
-) {
+}
+
+/// Fills one sample's patch rows. `src (L, C)`, `dst (L', K·C)`, both row-major.
+fn im2col_item<T: Float>(src: &[T], dst: &mut [T], w: Window) {
+    let Window {
+        len,
+        c,
+        k,
+        s,
+        d,
+        pad,
+    } = w;
     let kc = k * c;
     for (t, row) in dst.chunks_exact_mut(kc).enumerate() {
         for (j, seg) in row.chunks_exact_mut(c).enumerate() {
@@ -472,17 +483,15 @@ fn im2col_item<T: Float>(
 
 /// Adds one sample's patch gradients back into its input gradient. `dcols (L', K·C)`,
 /// `dx (L, C)` (zeroed by the caller), both row-major.
-#[allow(clippy::too_many_arguments)]
-fn col2im_item<T: Float>(
-    dcols: &[T],
-    dx: &mut [T],
-    len: usize,
-    c: usize,
-    k: usize,
-    s: usize,
-    d: usize,
-    pad: usize,
-) {
+fn col2im_item<T: Float>(dcols: &[T], dx: &mut [T], w: Window) {
+    let Window {
+        len,
+        c,
+        k,
+        s,
+        d,
+        pad,
+    } = w;
     let kc = k * c;
     for (t, row) in dcols.chunks_exact(kc).enumerate() {
         for (j, seg) in row.chunks_exact(c).enumerate() {
@@ -539,18 +548,12 @@ fn gemm_rows<T: Float>(a: &[T], m: usize, b: &ArrayView2<'_, T>, out: &mut [T], 
     mat_mul(T::one(), &a, b, T::one(), &mut o);
 }
 
-/// The geometry [`one_hot_rows`] reads: input length `len`, channels `c`, kernel `k`, stride
-/// `s`, dilation `d`, left padding `pad`, filters `f`, output length `out_len`, and the first
-/// output row of the task.
+/// The geometry [`one_hot_rows`] reads: the window, filters `f`, output length `out_len`, and
+/// the first output row of the task.
 #[derive(Clone, Copy)]
 struct Taps {
     first_row: usize,
-    len: usize,
-    c: usize,
-    k: usize,
-    s: usize,
-    d: usize,
-    pad: usize,
+    win: Window,
     f: usize,
     out_len: usize,
 }
@@ -623,7 +626,8 @@ crate::tensor::wide_kernel! {
         panels: &[T],
         records: Option<&[(usize, usize, usize)]>,
     ) {
-        let Taps { first_row, len, c, k, s, d, pad, f, out_len } = g;
+        let Taps { first_row, win, f, out_len } = g;
+        let Window { len, c, k, s, d, pad } = win;
         // The selected rows' offsets in `wmat`, row after row: row `i`'s are `sel[ends[i]..ends[i + 1]]`.
         // Written without a branch on the values (which channel is hot is random): every
         // candidate is stored, and the end moves past it only when it is hot.
@@ -794,6 +798,14 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         let xs = x.as_standard_layout();
         let xs = xs.as_slice().ok_or_else(|| no_forward("conv1d"))?;
         let (s, d) = (self.stride, self.dilation);
+        let win = Window {
+            len,
+            c,
+            k,
+            s,
+            d,
+            pad,
+        };
         let records = self.record_geometry(batch, len, out_len)?;
         let wmat = self.weight_matrix();
         let one_hot = self.one_hot_path
@@ -816,7 +828,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
                     None => buf
                         .par_chunks_mut(out_len * kc)
                         .zip(xs.par_chunks(len * c))
-                        .for_each(|(dst, src)| im2col_item(src, dst, len, c, k, s, d, pad)),
+                        .for_each(|(dst, src)| im2col_item(src, dst, win)),
                     // Each record's own geometry: its windows read only its real positions, with
                     // its own left padding; rows past its output length are zero.
                     Some(rec) => buf
@@ -825,7 +837,15 @@ impl<T: Float> Layer<T> for Conv1d<T> {
                         .zip(rec.par_iter())
                         .for_each(|((dst, src), &(lb, ob, pb))| {
                             let (mine, rest) = dst.split_at_mut(ob * kc);
-                            im2col_item(src, mine, lb, c, k, s, d, pb);
+                            im2col_item(
+                                src,
+                                mine,
+                                Window {
+                                    len: lb,
+                                    pad: pb,
+                                    ..win
+                                },
+                            );
                             rest.fill(T::zero());
                         }),
                 }
@@ -852,12 +872,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             let (g, rec, act) = (
                 Taps {
                     first_row: 0,
-                    len,
-                    c,
-                    k,
-                    s,
-                    d,
-                    pad,
+                    win,
                     f,
                     out_len,
                 },
@@ -1006,18 +1021,34 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         gemm_rows(dzs, f, &cache.wmat.t(), &mut self.dcols, kc);
         let mut dx = vec![T::zero(); batch * len * c];
         let (s, d) = (self.stride, self.dilation);
+        let win = Window {
+            len,
+            c,
+            k,
+            s,
+            d,
+            pad,
+        };
         if rows > 0 {
             match &cache.records {
                 None => dx
                     .par_chunks_mut(len * c)
                     .zip(self.dcols.par_chunks(out_len * kc))
-                    .for_each(|(dxi, dci)| col2im_item(dci, dxi, len, c, k, s, d, pad)),
+                    .for_each(|(dxi, dci)| col2im_item(dci, dxi, win)),
                 Some(rec) => dx
                     .par_chunks_mut(len * c)
                     .zip(self.dcols.par_chunks(out_len * kc))
                     .zip(rec.par_iter())
                     .for_each(|((dxi, dci), &(lb, ob, pb))| {
-                        col2im_item(&dci[..ob * kc], dxi, lb, c, k, s, d, pb)
+                        col2im_item(
+                            &dci[..ob * kc],
+                            dxi,
+                            Window {
+                                len: lb,
+                                pad: pb,
+                                ..win
+                            },
+                        )
                     }),
             }
         }
