@@ -628,8 +628,8 @@ crate::tensor::wide_kernel! {
     ) {
         let Taps { first_row, win, f, out_len } = g;
         let Window { len, c, k, s, d, pad } = win;
-        // The selected rows' offsets in `wmat`, row after row: row `i`'s are `sel[ends[i]..ends[i + 1]]`.
-        // Written without a branch on the values (which channel is hot is random): every
+        // The selected rows `q` of `Ŵ`, output row after output row: row `i`'s are
+        // `sel[ends[i]..ends[i + 1]]`, in increasing `q`. Written without a branch on the values (which channel is hot is random): every
         // candidate is stored, and the end moves past it only when it is hot.
         let rows = z.len() / f.max(1);
         let mut sel: Vec<usize> = vec![0; rows * k * c + 1];
@@ -692,8 +692,9 @@ crate::tensor::wide_kernel! {
 /// GEMM's bits: at least 2 rows (one row takes the crate's matrix-vector kernel, which sums in
 /// another order) and 2 filters (one filter keeps the product untransposed inside the crate,
 /// where up to 256 outputs take its "horizontal" kernel and more its matrix-vector kernel; with
-/// ≥ 2 filters the row-major output makes the crate transpose, and neither is used), `3 ≤ K·C ≤ 512` (one block of `k`, the crate's smallest `kc`; `k ≤ 2` has
-/// its own kernel), every weight finite and every input value exactly 0 or 1.
+/// ≥ 2 filters the row-major output makes the crate transpose, and neither is used),
+/// `3 ≤ K·C ≤ 512` (one block of `k`, the crate's smallest `kc`; `k ≤ 2` has its own kernel),
+/// every weight finite and every input value exactly 0 or 1.
 fn one_hot_applies<T: Float>(x: &[T], wmat: &[T], rows: usize, kc: usize, f: usize) -> bool {
     rows >= 2
         && f >= 2
